@@ -1,0 +1,135 @@
+"""Configuration classes, read from the environment.
+
+Development is the default and needs no secrets: it keeps a SQLite file and a generated secret key under
+instance/. Production refuses to start without SECRET_KEY and DATABASE_URL.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+INSTANCE_PATH = Path(os.environ.get("RETREAT_INSTANCE_PATH", Path(__file__).parent / "instance"))
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() not in {"0", "false", "no", "off"}
+
+
+def _normalise_database_url(url: str) -> str:
+    """Accept the postgres:// and postgresql:// URLs hosting platforms hand out; use psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _instance_secret(filename: str) -> str:
+    """A secret generated once for this checkout and kept under instance/ (development only)."""
+    INSTANCE_PATH.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_PATH / filename
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class ConfigurationError(RuntimeError):
+    """The environment lacks a setting this configuration cannot run without."""
+
+
+class Config:
+    ENV_NAME = "base"
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = _normalise_database_url(os.environ.get("DATABASE_URL", ""))
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY")
+    STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY")
+    STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET")
+    STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE")
+    SCREENING_ENCRYPTION_KEYS = os.environ.get("SCREENING_ENCRYPTION_KEYS")
+    ONCALL_CLINICIAN_EMAIL = os.environ.get("ONCALL_CLINICIAN_EMAIL")
+    MAIL_SERVER = os.environ.get("MAIL_SERVER")
+    MAIL_PORT = int(os.environ.get("MAIL_PORT") or 25)
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Retreat <no-reply@localhost>")
+
+    RATELIMIT_ENABLED = _env_flag("RATELIMIT_ENABLED", True)
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    # Public writes that create records (estimates now; screenings and bookings later).
+    RATELIMIT_PUBLIC_WRITE = os.environ.get("RATELIMIT_PUBLIC_WRITE", "60 per minute")
+
+    # A per-process cache of the public catalog and the current price list. Writes in this process clear it;
+    # other workers see a change after at most this many seconds. Bookings always re-check seats under a lock.
+    CACHE_TYPE = os.environ.get("CACHE_TYPE", "SimpleCache")
+    CACHE_DEFAULT_TIMEOUT = int(os.environ.get("CATALOG_CACHE_SECONDS") or 10)
+
+    ESTIMATE_VALID_DAYS = 30
+    WTF_CSRF_TIME_LIMIT = None
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+
+    @classmethod
+    def check(cls) -> None:
+        """Raise ConfigurationError when a required setting is missing."""
+
+    @classmethod
+    def init_app(cls, app) -> None:
+        """Fill in settings that need the file system; called by create_app after check()."""
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+    SQLALCHEMY_DATABASE_URI = Config.SQLALCHEMY_DATABASE_URI or f"sqlite:///{INSTANCE_PATH / 'retreat.sqlite3'}"
+
+    @classmethod
+    def init_app(cls, app) -> None:
+        if not app.config.get("SECRET_KEY"):
+            app.config["SECRET_KEY"] = _instance_secret("secret_key")
+
+
+class TestingConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-secret-key-not-for-production"
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+    RATELIMIT_ENABLED = False
+    CACHE_TYPE = "NullCache"
+    WTF_CSRF_ENABLED = False
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    REMEMBER_COOKIE_HTTPONLY = True
+    PREFERRED_URL_SCHEME = "https"
+
+    @classmethod
+    def check(cls) -> None:
+        missing = [name for name in ("SECRET_KEY", "DATABASE_URL") if not os.environ.get(name)]
+        if missing:
+            raise ConfigurationError(
+                "Production configuration refuses to start without " + " and ".join(missing) + "."
+            )
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_for(name: str | None = None) -> type[Config]:
+    """The configuration class named by the argument or RETREAT_CONFIG, development by default."""
+    name = name or os.environ.get("RETREAT_CONFIG", "development")
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ConfigurationError(f"Unknown configuration {name!r}; use one of {', '.join(CONFIGS)}.") from None

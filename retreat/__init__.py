@@ -1,0 +1,48 @@
+"""Retreat: booking and cost estimation for ketamine-assisted psychotherapy retreats."""
+
+from pathlib import Path
+
+from flask import Flask
+
+from config import INSTANCE_PATH, Config, config_for
+from retreat import models  # noqa: F401  (every table, for Alembic and relationships)
+from retreat.api import api_bp
+from retreat.catalog.views import catalog_bp
+from retreat.cli import register_cli
+from retreat.extensions import cache, csrf, db, limiter, migrate
+from retreat.pricing.views import pricing_bp
+from retreat.web import errors, filters, health
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
+    """Build the application: configuration, extensions, blueprints, CLI and error handlers.
+
+    `config` is a Config class or its name (default: RETREAT_CONFIG, else development); `overrides` are
+    settings applied on top, for tests.
+    """
+    config_class = config if isinstance(config, type) else config_for(config)
+    config_class.check()
+
+    app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
+                static_folder=str(PROJECT_ROOT / "static"), instance_path=str(INSTANCE_PATH))
+    app.config.from_object(config_class)
+    app.config.update(overrides)
+    config_class.init_app(app)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    cache.init_app(app)
+
+    app.register_blueprint(catalog_bp)
+    app.register_blueprint(pricing_bp)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(health.health_bp)
+    csrf.exempt(api_bp)
+    filters.register(app)
+    errors.register(app)
+    register_cli(app)
+    return app

@@ -1,0 +1,82 @@
+from flask import current_app, jsonify, request, url_for
+from marshmallow import ValidationError
+
+from retreat.api import api_bp, openapi, schemas
+from retreat.api.serialize import estimate_json, program_json
+from retreat.catalog import services as catalog
+from retreat.core.errors import DomainError, ValidationFailed
+from retreat.extensions import limiter
+from retreat.pricing import services as pricing
+
+
+class MalformedJSON(DomainError):
+    status = 400
+    code = "malformed_json"
+
+
+def json_object() -> dict:
+    """The request body as a JSON object, or a 400 (not JSON) or 422 (JSON, but not an object)."""
+    body = request.get_json(force=True, silent=True)
+    if body is None:
+        raise MalformedJSON("The request body is not valid JSON.")
+    if not isinstance(body, dict):
+        raise ValidationFailed({"body": ["Send a JSON object."]})
+    return body
+
+
+def load(schema: type[schemas.Schema], body: dict) -> dict:
+    """Validate a body with a request schema; every problem is reported against its field."""
+    try:
+        return schema().load(body)
+    except ValidationError as error:
+        raise ValidationFailed(_flatten(error.messages)) from None
+
+
+def _flatten(messages, prefix: str = "") -> dict[str, list[str]]:
+    flat: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        name = "body" if key == "_schema" else f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = [str(message) for message in value]
+    return flat
+
+
+@api_bp.get("/programs")
+def list_programs():
+    return {"programs": [program_json(program) for program in catalog.published_programs()]}
+
+
+@api_bp.get("/programs/<slug>")
+def get_program(slug: str):
+    return program_json(catalog.published_program(slug))
+
+
+def _public_write_limit() -> str:
+    return current_app.config["RATELIMIT_PUBLIC_WRITE"]
+
+
+@api_bp.post("/estimates")
+@limiter.limit(_public_write_limit)
+def create_estimate():
+    body = json_object()
+    if "program" in body:
+        values = load(schemas.ProgramEstimateRequest, body)
+        issued = catalog.estimate_for_program(values["program"], values["lodging"])
+    else:
+        issued = pricing.estimate_custom(load(schemas.CustomEstimateRequest, body))
+    response = jsonify(estimate_json(issued))
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_estimate", estimate_id=issued.id)
+    return response
+
+
+@api_bp.get("/estimates/<estimate_id>")
+def get_estimate(estimate_id: str):
+    return estimate_json(pricing.load_estimate(estimate_id))
+
+
+@api_bp.get("/openapi.json")
+def openapi_document():
+    return openapi.document()

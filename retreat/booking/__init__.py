@@ -1,0 +1,1 @@
+"""Bookings of a seat in a cohort."""

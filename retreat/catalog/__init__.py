@@ -1,0 +1,1 @@
+"""Programs, their dated cohorts, and availability (seats left)."""

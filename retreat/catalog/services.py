@@ -1,0 +1,164 @@
+"""The public catalog: published programs, their upcoming cohorts and seats left, and program estimates."""
+
+from dataclasses import dataclass, replace
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from retreat.booking.models import HOLDING_STATUSES, SEAT_TAKING_STATUSES, Booking
+from retreat.catalog.models import Cohort, Program
+from retreat.core.clock import now, today
+from retreat.core.errors import NotFound, ValidationFailed
+from retreat.extensions import cache, db
+from retreat.pricing import services as pricing
+from retreat.pricing.estimator import Configuration
+from retreat.pricing.rules import LODGING_KINDS
+
+PUBLISHED_PROGRAMS_KEY = "catalog:published"
+
+
+@dataclass(frozen=True)
+class CohortView:
+    id: int
+    start_date: date
+    end_date: date
+    capacity: int
+    seats_left: int
+    status: str  # open | full | closed, as the public sees it
+
+
+@dataclass(frozen=True)
+class ProgramView:
+    slug: str
+    name: str
+    summary: str
+    description: str
+    location: str
+    duration_days: int
+    ketamine_route: str
+    dosing_sessions: int
+    therapy_modality: str
+    integration_sessions: int
+    intensive_sessions: int
+    lodging_options: tuple[str, ...]
+    price_min_cents: int
+    price_max_cents: int
+    cohorts: tuple[CohortView, ...]  # upcoming, soonest first
+
+    @property
+    def nights(self) -> int:
+        return self.duration_days - 1
+
+    @property
+    def next_open_cohort(self) -> CohortView | None:
+        return next((cohort for cohort in self.cohorts if cohort.status == "open"), None)
+
+    def configuration(self, lodging: str) -> Configuration:
+        return Configuration(
+            duration_days=self.duration_days, ketamine_route=self.ketamine_route,
+            dosing_sessions=self.dosing_sessions, therapy_modality=self.therapy_modality,
+            integration_sessions=self.integration_sessions, intensive_sessions=self.intensive_sessions,
+            lodging=lodging,
+        )
+
+
+def seats_taken(cohort_ids: list[int]) -> dict[int, int]:
+    """Seats taken per cohort: confirmed bookings plus holds that have not expired."""
+    if not cohort_ids:
+        return {}
+    takes_seat = sa.or_(
+        Booking.status.in_(SEAT_TAKING_STATUSES),
+        sa.and_(Booking.status.in_(HOLDING_STATUSES), Booking.hold_expires_at > now()),
+    )
+    rows = db.session.execute(
+        sa.select(Booking.cohort_id, sa.func.count())
+        .where(Booking.cohort_id.in_(cohort_ids), takes_seat)
+        .group_by(Booking.cohort_id)
+    )
+    return dict(rows.all())
+
+
+def seats_left(cohort: Cohort) -> int:
+    """Capacity minus seats taken, never below zero."""
+    return max(0, cohort.capacity - seats_taken([cohort.id]).get(cohort.id, 0))
+
+
+def _public_status(cohort: Cohort, left: int) -> str:
+    if cohort.status != "open":
+        return "closed"
+    return "full" if left == 0 else "open"
+
+
+def _program_views(programs: list[Program]) -> list[ProgramView]:
+    """Build the public view of programs in two queries: their upcoming cohorts, and the seats taken."""
+    first_day = today()
+    upcoming = {
+        program.id: [c for c in program.cohorts if c.start_date >= first_day and c.status != "cancelled"]
+        for program in programs
+    }
+    taken = seats_taken([cohort.id for cohorts in upcoming.values() for cohort in cohorts])
+    views = []
+    for program in programs:
+        options = tuple(program.lodging_options) or ("none",)
+        cohorts = []
+        for cohort in upcoming[program.id]:
+            left = max(0, cohort.capacity - taken.get(cohort.id, 0))
+            cohorts.append(CohortView(cohort.id, cohort.start_date, cohort.end_date, cohort.capacity, left,
+                                      _public_status(cohort, left)))
+        view = ProgramView(
+            slug=program.slug, name=program.name, summary=program.summary, description=program.description,
+            location=program.location, duration_days=program.duration_days,
+            ketamine_route=program.ketamine_route, dosing_sessions=program.dosing_sessions,
+            therapy_modality=program.therapy_modality, integration_sessions=program.integration_sessions,
+            intensive_sessions=program.intensive_sessions, lodging_options=options,
+            price_min_cents=0, price_max_cents=0, cohorts=tuple(cohorts),
+        )
+        low, high = pricing.price_range([view.configuration(lodging) for lodging in options])
+        views.append(replace(view, price_min_cents=low, price_max_cents=high))
+    return views
+
+
+def published_programs() -> list[ProgramView]:
+    """Published programs for the public catalog, cheapest first. Cached per process for a few seconds."""
+    programs = cache.get(PUBLISHED_PROGRAMS_KEY)
+    if programs is None:
+        rows = db.session.scalars(
+            sa.select(Program).where(Program.published).options(selectinload(Program.cohorts))
+        ).all()
+        programs = sorted(_program_views(list(rows)), key=lambda p: (p.price_min_cents, p.name))
+        cache.set(PUBLISHED_PROGRAMS_KEY, programs)
+    return programs
+
+
+def published_program(slug: str) -> ProgramView:
+    """One published program by its slug, or NotFound."""
+    for program in published_programs():
+        if program.slug == slug:
+            return program
+    raise NotFound("There is no published program with this name.")
+
+
+def forget_cached_catalog() -> None:
+    """Call after any change that shows in the public catalog (programs, cohorts, bookings, prices)."""
+    cache.delete(PUBLISHED_PROGRAMS_KEY)
+    cache.delete(pricing.CURRENT_PRICE_SHEET_KEY)
+
+
+def estimate_for_program(slug: object, lodging: object) -> pricing.IssuedEstimate:
+    """Issue the estimate of a published program with one of its lodging options."""
+    errors: dict[str, list[str]] = {}
+    program = None
+    try:
+        program = published_program(slug) if isinstance(slug, str) else None
+    except NotFound:
+        pass
+    if program is None:
+        errors["program"] = ["Choose one of the programs in the catalog."]
+    try:
+        pricing.check_lodging_offered(lodging, program.lodging_options if program else LODGING_KINDS)
+    except ValidationFailed as refusal:
+        errors.update(refusal.fields)
+    if errors:
+        raise ValidationFailed(errors)
+    return pricing.issue_estimate(program.configuration(lodging), program_slug=program.slug)

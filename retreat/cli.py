@@ -1,0 +1,33 @@
+"""Command-line tools (`flask --app wsgi ...`), one group per area."""
+
+import click
+from flask import Flask
+
+from retreat.demo import seed_demo_data
+from retreat.pricing.services import ensure_default_price_list
+
+
+def register_cli(app: Flask) -> None:
+    @app.cli.group("demo")
+    def demo():
+        """Demo data for development."""
+
+    @demo.command("seed")
+    def demo_seed():
+        """Load demo programs, cohorts and prices into an empty database."""
+        if seed_demo_data():
+            click.echo("Loaded the demo programs, cohorts and price list.")
+        else:
+            click.echo("Programs exist already; demo data left as it is.")
+
+    @app.cli.group("pricing")
+    def pricing():
+        """Price lists."""
+
+    @pricing.command("init")
+    def pricing_init():
+        """Load the default price list (version 1) if there is no price list yet."""
+        if ensure_default_price_list():
+            click.echo("Loaded the default price list as version 1.")
+        else:
+            click.echo("A price list exists already; nothing changed.")

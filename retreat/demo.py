@@ -1,0 +1,125 @@
+"""Demo data for development: programs covering every route, modality and length, dated cohorts over the
+next six months (some nearly full, one full), and the default price list."""
+
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+
+from retreat.booking.models import Booking, new_booking_reference
+from retreat.catalog.models import Cohort, Program
+from retreat.catalog.services import forget_cached_catalog
+from retreat.core.clock import today
+from retreat.extensions import db
+from retreat.pricing import estimator
+from retreat.pricing import services as pricing
+
+DEMO_PROGRAMS = [
+    {
+        "slug": "sublingual-art-one-week", "name": "Gentle Start: Sublingual Ketamine with ART",
+        "summary": "A quiet first week: four in-clinic sublingual sessions, each followed by Accelerated "
+                   "Resolution Therapy to help you make sense of what comes up.",
+        "duration_days": 7, "ketamine_route": "sublingual", "dosing_sessions": 4, "therapy_modality": "art",
+        "integration_sessions": 4, "intensive_sessions": 1, "lodging_options": ["none", "shared", "private"],
+        "cohorts": [(12, 10, 3), (40, 10, 0), (96, 10, 0)],
+    },
+    {
+        "slug": "iv-emdr-one-week", "name": "IV Ketamine with EMDR, One Week",
+        "summary": "Four monitored IV infusions across the week, paired with EMDR integration sessions and a "
+                   "half-day intensive.",
+        "duration_days": 7, "ketamine_route": "iv", "dosing_sessions": 4, "therapy_modality": "emdr",
+        "integration_sessions": 4, "intensive_sessions": 1, "lodging_options": ["none", "shared", "private"],
+        "cohorts": [(19, 8, 8), (54, 8, 6), (110, 8, 0)],
+    },
+    {
+        "slug": "iv-ifs-two-weeks", "name": "IV Ketamine with IFS, Two Weeks",
+        "summary": "Our most thorough program: six IV infusions, six Internal Family Systems sessions and two "
+                   "half-day intensives over two unhurried weeks.",
+        "duration_days": 14, "ketamine_route": "iv", "dosing_sessions": 6, "therapy_modality": "ifs",
+        "integration_sessions": 6, "intensive_sessions": 2, "lodging_options": ["shared", "private"],
+        "cohorts": [(26, 6, 5), (82, 6, 1), (152, 6, 0)],
+    },
+    {
+        "slug": "esketamine-ifs-one-week", "name": "Esketamine (Spravato) with IFS, One Week",
+        "summary": "Two observed Spravato nasal spray sessions with Internal Family Systems integration; "
+                   "sometimes covered by insurance.",
+        "duration_days": 7, "ketamine_route": "esketamine", "dosing_sessions": 2, "therapy_modality": "ifs",
+        "integration_sessions": 3, "intensive_sessions": 1, "lodging_options": ["none", "shared"],
+        "cohorts": [(33, 12, 2), (124, 12, 0)],
+    },
+    {
+        "slug": "im-emdr-ten-days", "name": "IM Ketamine with EMDR, Ten Days",
+        "summary": "Five intramuscular ketamine sessions with EMDR, a little more time between sessions, and "
+                   "two half-day intensives.",
+        "duration_days": 10, "ketamine_route": "im", "dosing_sessions": 5, "therapy_modality": "emdr",
+        "integration_sessions": 6, "intensive_sessions": 2, "lodging_options": ["none", "shared", "private"],
+        "cohorts": [(47, 8, 7), (103, 8, 2), (166, 8, 0), (75, 8, 0)],
+    },
+    {
+        "slug": "esketamine-art-two-weeks", "name": "Esketamine (Spravato) with ART, Two Weeks",
+        "summary": "Four Spravato sessions dosed twice a week, with Accelerated Resolution Therapy and two "
+                   "intensives to consolidate the work.",
+        "duration_days": 14, "ketamine_route": "esketamine", "dosing_sessions": 4, "therapy_modality": "art",
+        "integration_sessions": 6, "intensive_sessions": 2, "lodging_options": ["none", "private"],
+        "cohorts": [(61, 6, 0), (138, 6, 0)],
+    },
+    {
+        "slug": "sublingual-ifs-two-weeks", "name": "Sublingual Ketamine with IFS, Two Weeks",
+        "summary": "Six sublingual sessions at a gentle pace with daily Internal Family Systems integration.",
+        "duration_days": 14, "ketamine_route": "sublingual", "dosing_sessions": 6, "therapy_modality": "ifs",
+        "integration_sessions": 8, "intensive_sessions": 1, "lodging_options": ["none", "shared", "private"],
+        "cohorts": [(68, 10, 4), (145, 10, 0)],
+    },
+]
+
+DESCRIPTION = (
+    "Each day has a rhythm: a calm morning, a monitored ketamine session with a clinician beside you, rest, "
+    "and an integration session with your therapist. Before the retreat a psychiatrist reviews your history "
+    "at an intake assessment; on the first day we check your blood pressure and go over your plan together. "
+    "You can stop at any time."
+)
+LOCATION = "Cedar House, 14 Orchard Lane, Asheville, NC"
+
+
+def _next_monday(day: date) -> date:
+    return day + timedelta(days=(7 - day.weekday()) % 7 or 7)
+
+
+def seed_demo_data() -> bool:
+    """Load the demo data unless programs exist already. True when it loaded it."""
+    pricing.ensure_default_price_list()
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Program)):
+        return False
+    prices = pricing.current_price_sheet()
+    first_monday = _next_monday(today())
+    applicant_number = 0
+    for spec in DEMO_PROGRAMS:
+        spec = dict(spec)
+        cohort_specs = spec.pop("cohorts")
+        program = Program(description=DESCRIPTION, location=LOCATION, published=True, **spec)
+        db.session.add(program)
+        for days_ahead, capacity, seats_taken in cohort_specs:
+            start = _next_monday(first_monday + timedelta(days=days_ahead - 7))
+            cohort = Cohort(program=program, start_date=start,
+                            end_date=start + timedelta(days=program.duration_days - 1), capacity=capacity)
+            db.session.add(cohort)
+            for _ in range(seats_taken):
+                applicant_number += 1
+                db.session.add(_demo_booking(cohort, program, prices, applicant_number))
+    db.session.commit()
+    forget_cached_catalog()
+    return True
+
+
+def _demo_booking(cohort: Cohort, program: Program, prices: estimator.PriceSheet, number: int) -> Booking:
+    lodging = program.lodging_options[-1]
+    estimate = estimator.estimate(estimator.Configuration(
+        program.duration_days, program.ketamine_route, program.dosing_sessions, program.therapy_modality,
+        program.integration_sessions, program.intensive_sessions, lodging), prices)
+    return Booking(
+        reference=new_booking_reference(), cohort=cohort, status="confirmed", lodging=lodging,
+        applicant_first_name="Demo", applicant_last_name=f"Applicant {number}",
+        applicant_email=f"demo.applicant{number}@example.org", applicant_phone="+1 555 0100",
+        price_list_version=prices.version, total_cents=estimate.total_cents,
+        deposit_cents=estimate.deposit_cents, balance_cents=estimate.balance_cents,
+        balance_due_date=estimate.balance_due_date(cohort.start_date),
+    )

@@ -1,0 +1,1 @@
+"""Versioned price lists and the estimator."""

@@ -1,0 +1,57 @@
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+
+from retreat.catalog import services as catalog
+from retreat.core.errors import ValidationFailed
+from retreat.extensions import limiter
+from retreat.pricing import services
+from retreat.pricing.forms import CustomEstimateForm, ProgramEstimateForm
+
+pricing_bp = Blueprint("pricing", __name__)
+
+
+def _forms():
+    programs = catalog.published_programs()
+    program_form = ProgramEstimateForm(prefix="program")
+    program_form.program.choices = [("", "Choose a program…")] + [(p.slug, p.name) for p in programs]
+    if request.method == "GET" and request.args.get("program"):
+        program_form.program.data = request.args["program"]
+    return program_form, CustomEstimateForm(prefix="custom")
+
+
+def _attach(form, refusal: ValidationFailed) -> None:
+    """Show a domain refusal next to the field it names."""
+    for name, reasons in refusal.fields.items():
+        form[name].errors = list(form[name].errors) + reasons
+
+
+@pricing_bp.get("/estimate")
+def estimate_form():
+    program_form, custom_form = _forms()
+    return render_template("pricing/estimate_form.html", program_form=program_form, custom_form=custom_form)
+
+
+@pricing_bp.post("/estimate")
+@limiter.limit(lambda: current_app.config["RATELIMIT_PUBLIC_WRITE"])
+def create_estimate():
+    program_form, custom_form = _forms()
+    submitted = custom_form if custom_form.submit.data else program_form
+    if submitted.validate():
+        try:
+            if submitted is program_form:
+                issued = catalog.estimate_for_program(program_form.program.data, program_form.lodging.data)
+            else:
+                issued = services.estimate_custom(custom_form.configuration_values())
+            return redirect(url_for("pricing.show_estimate", estimate_id=issued.id), code=303)
+        except ValidationFailed as refusal:
+            _attach(submitted, refusal)
+    return render_template("pricing/estimate_form.html", program_form=program_form, custom_form=custom_form,
+                           custom_submitted=submitted is custom_form), 422
+
+
+@pricing_bp.get("/estimates/<estimate_id>")
+def show_estimate(estimate_id: str):
+    issued = services.load_estimate(estimate_id)
+    program = None
+    if issued.program_slug:
+        program = next((p for p in catalog.published_programs() if p.slug == issued.program_slug), None)
+    return render_template("pricing/estimate.html", issued=issued, estimate=issued.estimate, program=program)

@@ -1,0 +1,1 @@
+"""Pieces every HTML page shares: error pages, template filters, the health endpoint."""

@@ -1,0 +1,58 @@
+"""One place turns every error into a page or, under /api/, a JSON error with a stable code."""
+
+from flask import Flask, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from retreat.api.serialize import error_json
+from retreat.core.errors import DomainError
+from retreat.extensions import db
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+    500: "server_error",
+}
+
+MESSAGES = {
+    404: "We could not find that page.",
+    405: "That action is not available here.",
+    429: "Too many requests from your connection. Please wait a minute and try again.",
+    500: "Something went wrong on our side. Nothing was charged. Please try again in a moment.",
+}
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _render(status: int, code: str, message: str, fields=None):
+    if _wants_json():
+        return error_json(code, message, fields), status
+    return render_template("errors/error.html", status=status, message=message), status
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def domain_error(error: DomainError):
+        db.session.rollback()
+        return _render(error.status, error.code, error.message, error.fields)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        status = error.code or 500
+        message = MESSAGES.get(status) or error.description or "The request could not be handled."
+        return _render(status, HTTP_CODES.get(status, "error"), message)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        db.session.rollback()
+        app.logger.exception("Unhandled error on %s %s", request.method, request.path)
+        return http_error(InternalServerError())

@@ -1,0 +1,43 @@
+"""Jinja filters and globals for money, dates and labels."""
+
+from datetime import date
+
+from flask import Flask
+
+from retreat.core.money import format_usd
+from retreat.pricing import rules
+
+
+def long_date(value: date) -> str:
+    """`2027-03-01` -> `Mon 1 Mar 2027`."""
+    return f"{value:%a} {value.day} {value:%b %Y}"
+
+
+def date_range(start: date, end: date) -> str:
+    if start.year == end.year and start.month == end.month:
+        return f"{start.day}–{end.day} {end:%b %Y}"
+    if start.year == end.year:
+        return f"{start.day} {start:%b} – {end.day} {end:%b %Y}"
+    return f"{start.day} {start:%b %Y} – {end.day} {end:%b %Y}"
+
+
+def weeks(days: int) -> str:
+    if days % 7 == 0:
+        count = days // 7
+        return f"{count} week" + ("s" if count > 1 else "")
+    return f"{days} days"
+
+
+def register(app: Flask) -> None:
+    app.jinja_env.filters.update(
+        usd=format_usd,
+        long_date=long_date,
+        weeks=weeks,
+    )
+    app.jinja_env.globals.update(
+        date_range=date_range,
+        route_labels=rules.ROUTE_LABELS,
+        modality_labels=rules.MODALITY_LABELS,
+        modality_names=rules.MODALITY_NAMES,
+        lodging_labels=rules.LODGING_LABELS,
+    )
