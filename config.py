@@ -99,7 +99,8 @@ class TestingConfig(Config):
     SECRET_KEY = "testing-secret-key-not-for-production"
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     RATELIMIT_ENABLED = False
-    CACHE_TYPE = "NullCache"
+    CACHE_TYPE = "NullCache"  # tests of the cache itself switch it on
+    CACHE_NO_NULL_WARNING = True
     WTF_CSRF_ENABLED = False
 
 

@@ -1,0 +1,128 @@
+"""Fixtures shared by every test.
+
+Each test that uses the database runs twice, once on SQLite and once on a real PostgreSQL server (test ids
+end in [sqlite] or [postgresql]). The schema comes from the Alembic migrations, once per backend; between
+tests every table is emptied and the default price list loaded again.
+"""
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
+from werkzeug.serving import make_server
+
+from retreat import create_app
+from retreat.extensions import cache, db
+from retreat.pricing.services import ensure_default_price_list
+from tests.support import postgres, system
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.load_profile("default")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI a skipped test is a failed test: every real component must run there."""
+    outcome = yield
+    report = outcome.get_result()
+    if system.in_ci() and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"Skipped under CI, which must run every test: {report.longrepr}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    bindir = postgres.find_bindir()
+    system.require(bindir is not None and (bindir / "pg_ctl").exists(), "PostgreSQL")
+    with postgres.throwaway_server(bindir) as base_url:
+        yield base_url
+
+
+def _migrate(url: str) -> None:
+    import flask_migrate
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=url)
+    with app.app_context():
+        flask_migrate.upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory):
+    """A migrated database on each backend, made once per test session."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'retreat.sqlite3'}"
+    else:
+        url = postgres.create_database(request.getfixturevalue("postgres_server"), "retreat_test")
+    _migrate(url)
+    return url
+
+
+def _empty_all_tables() -> None:
+    tables = db.metadata.sorted_tables
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{table.name}"' for table in tables)
+        db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in reversed(tables):
+            db.session.execute(table.delete())
+    db.session.commit()
+
+
+@pytest.fixture
+def app(database_url):
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url)
+    with app.app_context():
+        _empty_all_tables()
+        cache.clear()
+        ensure_default_price_list()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def demo(app):
+    """The demo programs, cohorts and bookings of `flask demo seed`."""
+    from retreat.demo import seed_demo_data
+    seed_demo_data()
+    return app
+
+
+class LiveServer:
+    def __init__(self, app):
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(app):
+    """The test's app served over HTTP on 127.0.0.1, for browsers and load tools."""
+    with LiveServer(app) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir():
+    """Where tests leave files for a person to look at (screenshots); CI keeps the folder."""
+    folder = Path(os.environ.get("TEST_ARTIFACTS", ARTIFACTS))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
