@@ -15,8 +15,7 @@ def home():
 def program(slug: str):
     program = services.published_program(slug)
     form = ProgramEstimateForm(prefix="program")
-    form.lodging.choices = [(kind, label) for kind, label in form.lodging.choices
-                            if kind in program.lodging_options]
+    form.lodging.choices = [choice for choice in form.lodging.choices if choice.value in program.lodging_options]
     if form.lodging.data not in program.lodging_options:
         form.lodging.data = program.lodging_options[0]
     return render_template("catalog/program.html", program=program, form=form)

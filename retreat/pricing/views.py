@@ -4,7 +4,7 @@ from retreat.catalog import services as catalog
 from retreat.core.errors import ValidationFailed
 from retreat.extensions import limiter
 from retreat.pricing import services
-from retreat.pricing.forms import CustomEstimateForm, ProgramEstimateForm
+from retreat.pricing.forms import CustomEstimateForm, ProgramEstimateForm, options
 
 pricing_bp = Blueprint("pricing", __name__)
 
@@ -12,7 +12,7 @@ pricing_bp = Blueprint("pricing", __name__)
 def _forms():
     programs = catalog.published_programs()
     program_form = ProgramEstimateForm(prefix="program")
-    program_form.program.choices = [("", "Choose a program…")] + [(p.slug, p.name) for p in programs]
+    program_form.program.choices = options([("", "Choose a program…")] + [(p.slug, p.name) for p in programs])
     if request.method == "GET" and request.args.get("program"):
         program_form.program.data = request.args["program"]
     return program_form, CustomEstimateForm(prefix="custom")

@@ -1,0 +1,46 @@
+import pytest
+
+import config
+from retreat import create_app
+
+
+def test_production_refuses_to_start_without_its_secrets(monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(config.ConfigurationError, match="SECRET_KEY and DATABASE_URL"):
+        create_app("production")
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    with pytest.raises(config.ConfigurationError, match="DATABASE_URL"):
+        create_app("production")
+
+
+def test_production_accepts_a_postgresql_url(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db.internal:5432/retreat")
+    monkeypatch.setattr(config.ProductionConfig, "SQLALCHEMY_DATABASE_URI",
+                        config._normalise_database_url("postgres://u:p@db.internal:5432/retreat"))
+    app = create_app("production")
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u:p@db.internal:5432/retreat"
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_development_needs_no_secrets(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setattr(config, "INSTANCE_PATH", tmp_path)
+    app = create_app("development")
+    assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///")
+    assert len(app.config["SECRET_KEY"]) >= 40
+    assert app.config["SECRET_KEY"] == (tmp_path / "secret_key").read_text()
+    assert create_app("development").config["SECRET_KEY"] == app.config["SECRET_KEY"]
+
+
+def test_unknown_configuration_name_is_refused():
+    with pytest.raises(config.ConfigurationError, match="Unknown configuration"):
+        create_app("staging")
+
+
+def test_rate_limit_flag_reads_false(monkeypatch):
+    monkeypatch.setenv("RATELIMIT_ENABLED", "false")
+    assert config._env_flag("RATELIMIT_ENABLED", True) is False
+    monkeypatch.setenv("RATELIMIT_ENABLED", "")
+    assert config._env_flag("RATELIMIT_ENABLED", True) is True
