@@ -6,12 +6,18 @@ from flask import Flask
 
 from config import INSTANCE_PATH, Config, config_for
 from retreat import models  # noqa: F401  (every table, for Alembic and relationships)
+from retreat.core import transactions  # noqa: F401  (SQLite transaction control, see its docstring)
 from retreat.api import api_bp
 from retreat.catalog.views import catalog_bp
 from retreat.cli import register_cli
-from retreat.extensions import cache, csrf, db, limiter, migrate
+from retreat.extensions import cache, csrf, db, limiter, login_manager, migrate
 from retreat.pricing.views import pricing_bp
-from retreat.web import errors, filters, health
+from retreat.staff.blueprint import staff_bp
+from retreat.staff.cli import staff_cli
+from retreat.staff.views import (  # noqa: F401  (each module adds routes to staff_bp)
+    accounts, audit_log, cohorts, dashboard, prices, programs, users,
+)
+from retreat.web import errors, filters, health, security
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,13 +42,17 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
     cache.init_app(app)
+    login_manager.init_app(app)
 
     app.register_blueprint(catalog_bp)
     app.register_blueprint(pricing_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(health.health_bp)
+    app.register_blueprint(staff_bp)
     csrf.exempt(api_bp)
     filters.register(app)
     errors.register(app)
+    security.register(app)
     register_cli(app)
+    app.cli.add_command(staff_cli)
     return app

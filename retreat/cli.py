@@ -3,7 +3,7 @@
 import click
 from flask import Flask
 
-from retreat.demo import seed_demo_data
+from retreat.demo import seed_demo_data, seed_demo_staff
 from retreat.pricing.services import ensure_default_price_list
 
 
@@ -14,11 +14,17 @@ def register_cli(app: Flask) -> None:
 
     @demo.command("seed")
     def demo_seed():
-        """Load demo programs, cohorts and prices into an empty database."""
+        """Load demo programs, cohorts, prices and staff users into an empty database."""
         if seed_demo_data():
             click.echo("Loaded the demo programs, cohorts and price list.")
         else:
-            click.echo("Programs exist already; demo data left as it is.")
+            click.echo("Programs exist already; demo catalog left as it is.")
+        made = seed_demo_staff()
+        if made:
+            click.echo("\nDemo staff users (sign in at /staff/login). These one-time passwords are shown only now;")
+            click.echo("each user chooses their own at first sign-in:")
+            for email, roles, password in made:
+                click.echo(f"  {', '.join(roles):<12} {email:<30} {password}")
 
     @app.cli.group("pricing")
     def pricing():

@@ -1,5 +1,5 @@
 """Demo data for development: programs covering every route, modality and length, dated cohorts over the
-next six months (some nearly full, one full), and the default price list."""
+next six months (some nearly full, one full), the default price list, and one staff user per role."""
 
 from datetime import date, timedelta
 
@@ -12,6 +12,7 @@ from retreat.core.clock import today
 from retreat.extensions import db
 from retreat.pricing import estimator
 from retreat.pricing import services as pricing
+from retreat.staff import services as staff
 
 DEMO_PROGRAMS = [
     {
@@ -84,8 +85,26 @@ def _next_monday(day: date) -> date:
     return day + timedelta(days=(7 - day.weekday()) % 7 or 7)
 
 
+DEMO_STAFF = [
+    ("admin@clinic.example", "Alex Admin", ["admin"]),
+    ("coordinator@clinic.example", "Casey Coordinator", ["coordinator"]),
+    ("clinician@clinic.example", "Dr. Robin Clinician", ["clinician"]),
+    ("finance@clinic.example", "Frankie Finance", ["finance"]),
+]
+
+
+def seed_demo_staff() -> list[tuple[str, list[str], str]]:
+    """One staff user per role, each with a one-time password: (email, roles, password) for the ones made."""
+    made = []
+    for email, name, roles in DEMO_STAFF:
+        if staff.find_by_email(email) is None:
+            user, one_time = staff.create_user(email, name, roles)
+            made.append((user.email, user.roles, one_time))
+    return made
+
+
 def seed_demo_data() -> bool:
-    """Load the demo data unless programs exist already. True when it loaded it."""
+    """Load the demo catalog unless programs exist already. True when it loaded it."""
     pricing.ensure_default_price_list()
     if db.session.scalar(sa.select(sa.func.count()).select_from(Program)):
         return False

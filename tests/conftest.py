@@ -126,3 +126,32 @@ def artifacts_dir():
     folder = Path(os.environ.get("TEST_ARTIFACTS", ARTIFACTS))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def staff_user(app):
+    """Make a staff user with the given roles and STAFF_PASSWORD: staff_user("coordinator", "admin")."""
+    from retreat.staff import services as staff_services
+
+    def make(*roles: str, email: str | None = None, password: str = STAFF_PASSWORD):
+        email = email or f"{'-'.join(roles)}@clinic.example"
+        user, _ = staff_services.create_user(email, f"Test {' '.join(roles)}", roles, password=password)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def login_as(client, staff_user):
+    """Sign the test client in as a new staff user with these roles; returns the user."""
+
+    def login(*roles: str, **kwargs):
+        user = staff_user(*roles, **kwargs)
+        response = client.post("/staff/login", data={"email": user.email, "password": STAFF_PASSWORD})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return user
+
+    return login

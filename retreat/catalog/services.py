@@ -10,6 +10,7 @@ from retreat.booking.models import HOLDING_STATUSES, SEAT_TAKING_STATUSES, Booki
 from retreat.catalog.models import Cohort, Program
 from retreat.core.clock import now, today
 from retreat.core.errors import NotFound, ValidationFailed
+from retreat.core.transactions import begin_locked_write
 from retreat.extensions import cache, db
 from retreat.pricing import services as pricing
 from retreat.pricing.estimator import Configuration
@@ -77,6 +78,19 @@ def seats_taken(cohort_ids: list[int]) -> dict[int, int]:
         .group_by(Booking.cohort_id)
     )
     return dict(rows.all())
+
+
+def lock_cohort(cohort_id: int) -> Cohort:
+    """Start a write transaction holding this cohort, so seats are counted and taken (or capacity changed)
+    with no other writer in between. PostgreSQL: a row lock; SQLite: the database write lock."""
+    begin_locked_write()
+    cohort = db.session.scalar(
+        sa.select(Cohort).where(Cohort.id == cohort_id).with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if cohort is None:
+        raise NotFound("There is no such cohort.")
+    return cohort
 
 
 def seats_left(cohort: Cohort) -> int:

@@ -5,6 +5,7 @@ from retreat.core.errors import ValidationFailed
 from retreat.extensions import limiter
 from retreat.pricing import services
 from retreat.pricing.forms import CustomEstimateForm, ProgramEstimateForm, options
+from retreat.web.forms import attach_errors
 
 pricing_bp = Blueprint("pricing", __name__)
 
@@ -16,12 +17,6 @@ def _forms():
     if request.method == "GET" and request.args.get("program"):
         program_form.program.data = request.args["program"]
     return program_form, CustomEstimateForm(prefix="custom")
-
-
-def _attach(form, refusal: ValidationFailed) -> None:
-    """Show a domain refusal next to the field it names."""
-    for name, reasons in refusal.fields.items():
-        form[name].errors = list(form[name].errors) + reasons
 
 
 @pricing_bp.get("/estimate")
@@ -43,7 +38,7 @@ def create_estimate():
                 issued = services.estimate_custom(custom_form.configuration_values())
             return redirect(url_for("pricing.show_estimate", estimate_id=issued.id), code=303)
         except ValidationFailed as refusal:
-            _attach(submitted, refusal)
+            attach_errors(submitted, refusal)
     return render_template("pricing/estimate_form.html", program_form=program_form, custom_form=custom_form,
                            custom_submitted=submitted is custom_form), 422
 

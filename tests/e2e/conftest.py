@@ -6,6 +6,7 @@ Pages open on `live_server.url`; pytest-base-url's `base_url` is not used.
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -34,6 +35,13 @@ def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": CHROMIUM_ARGS}
 
 
+@pytest.fixture(scope="session")
+def base_url():
+    """Not used: each test opens `live_server.url`, a fresh port per test. Overridden so that neither
+    pytest-base-url nor a stray --base-url gives the browser contexts a different origin."""
+    return None
+
+
 @pytest.fixture
 def screenshots(artifacts_dir):
     """Save a full-page screenshot under artifacts_dir/screenshots for a person to look at."""
@@ -58,28 +66,32 @@ class RequestLog:
         self.urls.append(request.url)
 
     def foreign(self) -> list[str]:
-        from urllib.parse import urlsplit
+        local = {"data", "blob", "about"}
         return [url for url in self.urls
-                if urlsplit(url).scheme not in {"data", "blob", "about"} and urlsplit(url).hostname != "127.0.0.1"]
+                if urlsplit(url).scheme not in local and urlsplit(url).hostname != "127.0.0.1"]
 
 
-def _page(new_context, options):
+@pytest.fixture
+def request_log():
+    """The URLs of every request made by the pages of `phone_page` or `desktop_page`."""
+    return RequestLog()
+
+
+def _page(new_context, options, log):
     context = new_context(**options)
-    log = RequestLog()
     context.on("request", log)
     page = context.new_page()
     page.set_default_timeout(10_000)
-    page.requests = log
     return page
 
 
 @pytest.fixture
-def phone_page(new_context):
-    """A page on a phone-sized viewport (390x844); `page.requests` records every request."""
-    return _page(new_context, PHONE)
+def phone_page(new_context, request_log):
+    """A page on a phone-sized viewport (390x844), its requests recorded in `request_log`."""
+    return _page(new_context, PHONE, request_log)
 
 
 @pytest.fixture
-def desktop_page(new_context):
-    """A page on a desktop viewport (1280x900); `page.requests` records every request."""
-    return _page(new_context, DESKTOP)
+def desktop_page(new_context, request_log):
+    """A page on a desktop viewport (1280x900), its requests recorded in `request_log`."""
+    return _page(new_context, DESKTOP, request_log)

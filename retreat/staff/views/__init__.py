@@ -1,0 +1,1 @@
+"""Staff console views; each module adds routes to the staff blueprint."""

@@ -1,0 +1,71 @@
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+
+from retreat.core.errors import ValidationFailed
+from retreat.extensions import limiter
+from retreat.staff import services
+from retreat.staff.access import ANY_STAFF, roles_required
+from retreat.staff.blueprint import staff_bp
+from retreat.staff.forms import ChangePasswordForm, ConfirmForm, LoginForm
+from retreat.web.forms import attach_errors
+from retreat.web.safe_redirect import safe_next
+
+# Where a role lands after sign-in, first match wins; others see the staff home page.
+LANDING_BY_ROLE = (
+    ("coordinator", "staff.dashboard"),
+    ("admin", "staff.users"),
+)
+
+
+@staff_bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("20 per minute", methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("staff.home"))
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            user = services.sign_in(form.email.data, form.password.data, request.remote_addr or "unknown")
+        except (services.SignInRefused, services.SignInThrottled) as refusal:
+            error = refusal.message
+            status = refusal.status
+        else:
+            login_user(user)
+            return redirect(safe_next(request.args.get("next")) or url_for("staff.home"))
+        return render_template("staff/login.html", form=form, error=error), status
+    return render_template("staff/login.html", form=form, error=error), 422 if form.errors else 200
+
+
+@staff_bp.post("/logout")
+@roles_required(*ANY_STAFF)
+def logout():
+    if ConfirmForm().validate_on_submit():
+        logout_user()
+        flash("You are signed out.")
+    return redirect(url_for("staff.login"))
+
+
+@staff_bp.route("/password", methods=["GET", "POST"])
+@roles_required(*ANY_STAFF)
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.change_password(current_user, form.current_password.data, form.new_password.data)
+        except ValidationFailed as refusal:
+            attach_errors(form, refusal)
+        else:
+            login_user(current_user)  # the session version changed: keep this session, end the others
+            flash("Your password is changed.")
+            return redirect(url_for("staff.home"))
+    return render_template("staff/change_password.html", form=form), 422 if form.errors else 200
+
+
+@staff_bp.get("/")
+@roles_required(*ANY_STAFF)
+def home():
+    for role, endpoint in LANDING_BY_ROLE:
+        if role in current_user.roles:
+            return redirect(url_for(endpoint))
+    return render_template("staff/home.html")

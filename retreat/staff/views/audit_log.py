@@ -1,0 +1,30 @@
+"""Admin: the audit log, filtered; read-only."""
+
+from datetime import datetime, time
+
+from flask import render_template, request
+
+from retreat.core.audit import search
+from retreat.staff.access import roles_required
+from retreat.staff.blueprint import staff_bp
+from retreat.staff.forms import AuditFilterForm
+
+
+@staff_bp.get("/audit")
+@roles_required("admin")
+def audit_log():
+    form = AuditFilterForm(request.args, meta={"csrf": False})
+    valid = form.validate()
+    filters = {}
+    if valid:
+        filters = {
+            "actor": form.actor.data or None,
+            "action": form.action.data or None,
+            "target": form.target.data or None,
+            "since": datetime.combine(form.since.data, time.min) if form.since.data else None,
+            "until": datetime.combine(form.until.data, time.max) if form.until.data else None,
+        }
+    page = max(1, request.args.get("page", 1, type=int))
+    entries, more = search(**filters, page=page)
+    return render_template("staff/audit.html", form=form, entries=entries, page=page, more=more), \
+        200 if valid else 422

@@ -1,0 +1,1 @@
+"""Coordinator console: cohorts (routes of staff_bp)."""

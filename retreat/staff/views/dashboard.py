@@ -1,0 +1,1 @@
+"""Coordinator console: dashboard (routes of staff_bp)."""

@@ -1,0 +1,1 @@
+"""Coordinator console: prices (routes of staff_bp)."""

@@ -1,0 +1,1 @@
+"""Coordinator console: programs (routes of staff_bp)."""

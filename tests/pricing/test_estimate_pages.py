@@ -1,0 +1,494 @@
+"""The estimate pages: /estimate with its two forms, and /estimates/<id>."""
+
+import re
+from datetime import timedelta
+from html.parser import HTMLParser
+
+import pytest
+import sqlalchemy as sa
+
+from retreat.catalog import services as catalog
+from retreat.catalog.models import Program
+from retreat.core.clock import today
+from retreat.demo import DEMO_PROGRAMS
+from retreat.extensions import db
+from retreat.pricing import rules
+from retreat.pricing.defaults import DEFAULT_PRICE_LIST
+from retreat.pricing.models import PriceList, PriceListItem
+from retreat.web.filters import long_date
+
+# --- A small HTML tree, enough to find elements by tag, id and attributes ----------------------------------
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+class Element:
+    def __init__(self, tag, attrs, parent=None):
+        self.tag, self.attrs, self.parent, self.children = tag, dict(attrs), parent, []
+
+    def text(self) -> str:
+        parts = [child if isinstance(child, str) else child.text() for child in self.children]
+        return " ".join(" ".join(parts).split())
+
+    def elements(self):
+        for child in self.children:
+            if isinstance(child, Element):
+                yield child
+                yield from child.elements()
+
+    def find_all(self, tag=None, **attrs):
+        attrs = {key.rstrip("_").replace("_", "-"): value for key, value in attrs.items()}
+        return [element for element in self.elements()
+                if (tag is None or element.tag == tag)
+                and all(element.attrs.get(key) == value for key, value in attrs.items())]
+
+    def find(self, tag=None, **attrs):
+        found = self.find_all(tag, **attrs)
+        return found[0] if found else None
+
+    def by_id(self, element_id):
+        return next((element for element in self.elements() if element.attrs.get("id") == element_id), None)
+
+    def __getitem__(self, name):
+        return self.attrs[name]
+
+
+class _TreeBuilder(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.root = self.current = Element("#document", {})
+
+    def handle_starttag(self, tag, attrs):
+        element = Element(tag, attrs, self.current)
+        self.current.children.append(element)
+        if tag not in VOID:
+            self.current = element
+
+    def handle_startendtag(self, tag, attrs):
+        self.current.children.append(Element(tag, attrs, self.current))
+
+    def handle_endtag(self, tag):
+        node = self.current
+        while node is not None and node.tag != tag:
+            node = node.parent
+        if node is not None and node.parent is not None:
+            self.current = node.parent
+
+    def handle_data(self, data):
+        self.current.children.append(data)
+
+
+def parse(response) -> Element:
+    builder = _TreeBuilder()
+    builder.feed(response.get_data(as_text=True))
+    builder.close()
+    main = builder.root.find("main")
+    assert main is not None, "every page has a <main>"
+    return main
+
+
+# --- Helpers -----------------------------------------------------------------------------------------------
+
+def program_form(program, lodging="shared"):
+    return {"program-program": program, "program-lodging": lodging, "program-submit": "See my estimate"}
+
+
+def custom_form(**changes):
+    fields = {"duration_days": "7", "ketamine_route": "iv", "dosing_sessions": "4", "therapy_modality": "emdr",
+              "integration_sessions": "4", "intensive_sessions": "1", "lodging": "shared"}
+    fields.update(changes)
+    data = {f"custom-{name}": value for name, value in fields.items() if value is not None}
+    data["custom-submit"] = "See my estimate"
+    return data
+
+
+def post_estimate(client, data):
+    response = client.post("/estimate", data=data)
+    assert response.status_code == 303, response.get_data(as_text=True)[:2000]
+    location = response.headers["Location"]
+    match = re.fullmatch(r"(?:http://localhost)?/estimates/([A-Za-z0-9_.\-]+)", location)
+    assert match, location
+    page = client.get(location)
+    assert page.status_code == 200
+    return match.group(1), parse(page)
+
+
+def totals(page) -> dict[str, str]:
+    """The figures at the top of an estimate: {"Total": "$4,970", ...}."""
+    dl = page.find("dl", class_="totals")
+    figures = {}
+    for group in dl.find_all("div"):
+        dd = group.find("dd")
+        own_text = " ".join(child for child in dd.children if isinstance(child, str)).strip()
+        figures[group.find("dt").text()] = own_text
+    return figures
+
+
+def line_item_rows(page):
+    table = page.find("table", class_="line-items")
+    return [tuple(cell.text() for cell in row.find_all("td")) for row in table.find("tbody").find_all("tr")]
+
+
+def field_error(page, element_id) -> str | None:
+    element = page.by_id(f"{element_id}-error")
+    return element.text() if element is not None else None
+
+
+def add_price_list(version, percent_of_prices):
+    price_list = PriceList(version=version, **{key: value for key, value in DEFAULT_PRICE_LIST.items()
+                                               if key not in ("items", "note")})
+    for position, (code, label, unit, cents, eligible, superbill) in enumerate(DEFAULT_PRICE_LIST["items"]):
+        price_list.items.append(PriceListItem(position=position, code=code, label=label, unit=unit,
+                                              unit_cents=cents * percent_of_prices // 100,
+                                              hsa_fsa_eligible=eligible, superbill_codes=superbill))
+    db.session.add(price_list)
+    db.session.commit()
+    catalog.forget_cached_catalog()
+
+
+# --- The form page -----------------------------------------------------------------------------------------
+
+def test_estimate_form_renders_both_forms_with_labelled_fields(client, demo):
+    response = client.get("/estimate")
+    assert response.status_code == 200
+    page = parse(response)
+
+    forms = page.find_all("form")
+    assert len(forms) == 2
+    assert all(form["method"] == "post" and form["action"] == "/estimate" for form in forms)
+    program, custom = forms
+
+    select = program.by_id("program-program")
+    assert select.tag == "select" and select["name"] == "program-program"
+    assert [option["value"] for option in select.find_all("option")][0] == ""
+    assert {option["value"] for option in select.find_all("option")[1:]} == {p["slug"] for p in DEMO_PROGRAMS}
+    assert {option.text() for option in select.find_all("option")[1:]} == {p["name"] for p in DEMO_PROGRAMS}
+    assert program.find("input", type="submit")["name"] == "program-submit"
+    assert custom.find("input", type="submit")["name"] == "custom-submit"
+
+    for form, prefix in ((program, "program-"), (custom, "custom-")):
+        controls = [element for element in form.elements()
+                    if element.tag in ("input", "select", "textarea")
+                    and element.attrs.get("type") not in ("submit", "hidden")]
+        assert controls
+        for control in controls:
+            assert control["name"].startswith(prefix)
+            labels = form.find_all("label", for_=control["id"])
+            assert len(labels) == 1 and labels[0].text(), control.attrs
+
+    assert {element["name"] for element in custom.elements() if "name" in element.attrs} == {
+        "custom-duration_days", "custom-ketamine_route", "custom-dosing_sessions", "custom-therapy_modality",
+        "custom-integration_sessions", "custom-intensive_sessions", "custom-lodging", "custom-submit"}
+    assert custom.find("label", for_="custom-duration_days").text() == "Length of stay"
+    assert custom.find("label", for_="custom-dosing_sessions").text() == "Dosing sessions"
+    assert custom.find("label", for_="custom-integration_sessions").text() == "Integration therapy sessions"
+    assert [legend.text() for legend in custom.find_all("legend")] == [
+        "Ketamine treatment", "Integration therapy", "Half-day therapy intensives", "Where will you stay?"]
+    assert [legend.text() for legend in program.find_all("legend")] == ["Where will you stay?"]
+
+    assert [option["value"] for option in custom.by_id("custom-duration_days").find_all("option")] == [
+        str(days) for days in range(7, 15)]
+    assert [radio["value"] for radio in custom.find_all("input", name="custom-ketamine_route")] == list(
+        rules.KETAMINE_ROUTES)
+    assert [radio["value"] for radio in custom.find_all("input", name="custom-therapy_modality")] == list(
+        rules.THERAPY_MODALITIES)
+    assert [radio["value"] for radio in custom.find_all("input", name="custom-lodging")] == list(
+        rules.LODGING_KINDS)
+    dosing = custom.by_id("custom-dosing_sessions")
+    assert dosing["value"] == "4"
+    assert "custom-dosing_sessions-hint" in dosing["aria-describedby"].split()
+    assert page.by_id("custom-dosing_sessions-hint").text() == (
+        "4 to 6 for IV, IM or sublingual ketamine; 2 to 4 for esketamine.")
+    assert dosing["aria-invalid"] == "false"
+    assert not page.find_all("ul", class_="field-errors")
+
+
+def test_estimate_form_preselects_a_program_from_the_query(client, demo):
+    page = parse(client.get("/estimate?program=iv-ifs-two-weeks"))
+    selected = [option["value"] for option in page.by_id("program-program").find_all("option")
+                if "selected" in option.attrs]
+    assert selected == ["iv-ifs-two-weeks"]
+
+
+# --- A program's estimate ----------------------------------------------------------------------------------
+
+def test_program_estimate_redirects_to_a_page_with_the_figures(client, demo):
+    estimate_id, page = post_estimate(client, program_form("iv-emdr-one-week", "shared"))
+
+    # 1 week, IV ×4, EMDR ×4, intensive ×1, shared room ×6 nights (pricing.md): $4,970.
+    assert page.find("dd", data_testid="estimate-total").text() == "$4,970"
+    figures = totals(page)
+    assert figures["Total"] == "$4,970"
+    assert figures["Deposit to book a seat"] == "$994"              # 20% of $4,970
+    assert figures["Balance"] == "$3,976"
+    assert figures["HSA/FSA-eligible part"] == "$4,250"             # everything but the lodging
+
+    assert line_item_rows(page) == [
+        ("Medical and psychiatric intake assessment · HSA/FSA eligible", "1 booking", "$300", "$300"),
+        ("IV ketamine infusion, 0.5 mg/kg over 40 min, with vital-sign monitoring · HSA/FSA eligible",
+         "4 sessions", "$600", "$2,400"),
+        ("EMDR integration psychotherapy, 60–90 min · HSA/FSA eligible", "4 sessions", "$200", "$800"),
+        ("Half-day EMDR therapy intensive · HSA/FSA eligible", "1 half day", "$750", "$750"),
+        ("Lodging, shared room", "6 nights", "$120", "$720"),
+    ]
+    assert page.find("table", class_="line-items").find("tfoot").text() == "Total $4,970"
+
+    lead = page.find("p", class_="lead").text()
+    assert lead == "IV Ketamine with EMDR, One Week, 7 days, shared room."
+    assert page.find("a", href="/estimate?program=iv-emdr-one-week").text() == "Change the estimate"
+    assert page.find("a", href="/programs/iv-emdr-one-week#dates-heading") is not None
+
+    insurance = page.find("section", aria_labelledby="insurance-heading")
+    assert insurance.find("h2").text() == "Insurance, HSA and FSA"
+    assert "rarely covered by insurance" in insurance.text()
+    assert "esketamine (Spravato) sometimes is" in insurance.text()
+    assert "($4,250 here)" in insurance.text()
+    assert "The clinic does not bill insurers." in insurance.text()
+
+    svg = page.find("section", aria_labelledby="where-heading").find("svg")
+    assert svg["role"] == "img"
+    title = page.by_id(svg["aria-labelledby"])
+    assert title.tag == "title" and title.parent is svg
+    assert title.text() == ("Share of the total: Medical assessment 6%, Ketamine sessions 48%, "
+                            "Integration therapy 16%, Therapy intensives 15%, Lodging 14%")
+    rects = svg.find_all("rect")
+    widths = [float(rect["width"]) for rect in rects]
+    assert widths == pytest.approx([100 * cents / 4_970 for cents in (300, 2_400, 800, 750, 720)])
+    assert sum(widths) == pytest.approx(100)
+    assert [float(rect["x"]) for rect in rects] == pytest.approx([sum(widths[:i]) for i in range(5)])
+    assert [li.text() for li in page.find("ul", class_="spend-legend").find_all("li")] == [
+        "Medical assessment: $300 (6%)", "Ketamine sessions: $2,400 (48%)", "Integration therapy: $800 (16%)",
+        "Therapy intensives: $750 (15%)", "Lodging: $720 (14%)"]
+
+    footer = page.find("p", class_="muted").text() if False else page.text()
+    assert "price list version 1." in footer
+    assert f"valid until {long_date(today() + timedelta(days=30))};" in footer
+    cohort = catalog.published_program("iv-emdr-one-week").next_open_cohort
+    assert (f"due 14 days before your start date ({long_date(cohort.start_date - timedelta(days=14))} "
+            f"for the group starting {long_date(cohort.start_date)})") in figures_text(page)
+    assert "custom quote" not in page.text()
+    assert len(estimate_id) > 20
+
+
+def figures_text(page) -> str:
+    return page.find("dl", class_="totals").text()
+
+
+@pytest.mark.parametrize(("slug", "lodging", "total", "deposit", "hsa_fsa"), [
+    ("iv-emdr-one-week", "none", "$4,250", "$850", "$4,250"),
+    ("iv-emdr-one-week", "private", "$5,390", "$1,078", "$4,250"),
+    ("sublingual-art-one-week", "none", "$3,450", "$690", "$3,450"),
+    ("iv-ifs-two-weeks", "private", "$9,070", "$1,814", "$6,600"),
+    ("esketamine-ifs-one-week", "shared", "$4,170", "$834", "$3,450"),
+    ("esketamine-art-two-weeks", "none", "$6,600", "$1,320", "$6,600"),
+    ("im-emdr-ten-days", "private", "$7,460", "$1,492", "$5,750"),
+    ("sublingual-ifs-two-weeks", "shared", "$6,610", "$1,322", "$5,050"),
+])
+def test_every_demo_program_prices_as_the_price_list_says(client, demo, slug, lodging, total, deposit, hsa_fsa):
+    _, page = post_estimate(client, program_form(slug, lodging))
+    figures = totals(page)
+    assert (figures["Total"], figures["Deposit to book a seat"], figures["HSA/FSA-eligible part"]) == (
+        total, deposit, hsa_fsa)
+    rows = line_item_rows(page)
+    assert sum(int(row[3].lstrip("$").replace(",", "")) for row in rows) == int(total[1:].replace(",", ""))
+    assert any("Lodging" in row[0] for row in rows) is (lodging != "none")
+
+
+def test_program_estimate_keeps_its_price_after_the_prices_change(client, demo):
+    estimate_id, _ = post_estimate(client, program_form("iv-emdr-one-week", "shared"))
+    add_price_list(2, percent_of_prices=200)
+
+    page = parse(client.get(f"/estimates/{estimate_id}"))
+    assert totals(page)["Total"] == "$4,970"
+    assert "price list version 1." in page.text()
+
+    _, fresh = post_estimate(client, program_form("iv-emdr-one-week", "shared"))
+    assert totals(fresh)["Total"] == "$9,940"
+    assert "price list version 2." in fresh.text()
+
+
+def test_lodging_the_program_does_not_offer_is_refused_on_the_lodging_field(client, demo):
+    response = client.post("/estimate", data=program_form("esketamine-art-two-weeks", "shared"))
+    assert response.status_code == 422
+    page = parse(response)
+    assert field_error(page, "program-lodging") == "This program offers: none, private."
+    fieldset = page.by_id("program-lodging-0").parent.parent
+    assert fieldset.tag == "fieldset"
+    assert "program-lodging-error" in fieldset["aria-describedby"].split()
+    assert field_error(page, "program-program") is None
+    assert [option["value"] for option in page.by_id("program-program").find_all("option")
+            if "selected" in option.attrs] == ["esketamine-art-two-weeks"]
+
+    for lodging in ("none", "private"):
+        _, accepted = post_estimate(client, program_form("esketamine-art-two-weeks", lodging))
+        assert totals(accepted)["Total"] == {"none": "$6,600", "private": "$9,070"}[lodging]
+
+
+@pytest.mark.parametrize("lodging", ["tent", ""])
+def test_unknown_lodging_is_refused_on_the_lodging_field(client, demo, lodging):
+    response = client.post("/estimate", data=program_form("iv-emdr-one-week", lodging))
+    assert response.status_code == 422
+    page = parse(response)
+    assert field_error(page, "program-lodging")
+    assert field_error(page, "program-program") is None
+
+
+@pytest.mark.parametrize(("slug", "reason"), [
+    ("no-such-program", "Choose one of the programs in the catalog."),
+    ("IV-EMDR-ONE-WEEK", "Choose one of the programs in the catalog."),
+    ("", "Choose a program."),
+])
+def test_unknown_program_is_refused_on_the_program_field(client, demo, slug, reason):
+    response = client.post("/estimate", data=program_form(slug, "shared"))
+    assert response.status_code == 422
+    page = parse(response)
+    assert field_error(page, "program-program") == reason
+    select = page.by_id("program-program")
+    assert select["aria-invalid"] == "true"
+    assert select["aria-describedby"] == "program-program-error"
+    assert field_error(page, "program-lodging") is None
+
+
+def test_unpublished_program_is_refused(client, demo):
+    program = db.session.scalars(sa.select(Program).where(Program.slug == "iv-emdr-one-week")).one()
+    program.published = False
+    db.session.commit()
+    catalog.forget_cached_catalog()
+
+    response = client.post("/estimate", data=program_form("iv-emdr-one-week", "shared"))
+    assert response.status_code == 422
+    assert field_error(parse(response), "program-program") == "Choose one of the programs in the catalog."
+
+
+# --- A custom configuration --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("fields", "lead", "figures", "parts"), [
+    pytest.param(
+        {"ketamine_route": "sublingual", "therapy_modality": "art", "lodging": "none"},
+        "Sublingual ketamine with ART, 7 days, no lodging.",
+        ("$3,450", "$690", "$2,760", "$3,450"), 4, id="3450",
+    ),
+    pytest.param(
+        {},
+        "IV ketamine with EMDR, 7 days, shared room.",
+        ("$4,970", "$994", "$3,976", "$4,250"), 5, id="4970",
+    ),
+    pytest.param(
+        {"duration_days": "14", "dosing_sessions": "6", "therapy_modality": "ifs", "integration_sessions": "6",
+         "intensive_sessions": "2", "lodging": "private"},
+        "IV ketamine with IFS, 14 days, private room.",
+        ("$9,070", "$1,814", "$7,256", "$6,600"), 5, id="9070",
+    ),
+    pytest.param(
+        {"ketamine_route": "esketamine", "dosing_sessions": "2", "integration_sessions": "2", "lodging": "none"},
+        "Esketamine (Spravato) with EMDR, 7 days, no lodging.",
+        ("$3,250", "$650", "$2,600", "$3,250"), 4, id="cheapest-3250",
+    ),
+])
+def test_custom_estimate(client, demo, fields, lead, figures, parts):
+    _, page = post_estimate(client, custom_form(**fields))
+    shown = totals(page)
+    assert (shown["Total"], shown["Deposit to book a seat"], shown["Balance"],
+            shown["HSA/FSA-eligible part"]) == figures
+    assert page.find("p", class_="lead").text() == lead
+    assert f"({figures[3]} here)" in page.find("section", aria_labelledby="insurance-heading").text()
+    assert len(page.find("svg", class_="spend-bar").find_all("rect")) == parts
+    assert page.find("a", href="/estimate").text() == "Change the estimate"
+    assert "See dates for this program" not in page.text()
+    assert "due 14 days before your start date" in figures_text(page)
+    assert "for the group starting" not in figures_text(page)
+
+
+def test_custom_estimate_outside_the_band_says_a_custom_quote_is_required(client, demo):
+    add_price_list(2, percent_of_prices=200)
+    _, page = post_estimate(client, custom_form(duration_days="14", dosing_sessions="6", integration_sessions="6",
+                                                intensive_sessions="2", lodging="private", therapy_modality="ifs"))
+    assert totals(page)["Total"] == "$18,140"
+    notice = page.find("p", class_="notice")
+    assert notice is not None and notice["role"] == "status"
+    assert "custom quote" in notice.text()
+
+
+def test_invalid_custom_configuration_shows_each_reason_next_to_its_field(client, demo):
+    response = client.post("/estimate", data=custom_form(ketamine_route="esketamine", dosing_sessions="6",
+                                                         integration_sessions="2", lodging="none"))
+    assert response.status_code == 422
+    page = parse(response)
+
+    assert field_error(page, "custom-dosing_sessions") == "Esketamine (Spravato) programs have 2 to 4 dosing sessions."
+    dosing = page.by_id("custom-dosing_sessions")
+    assert dosing["aria-invalid"] == "true"
+    assert dosing["aria-describedby"].split() == ["custom-dosing_sessions-hint", "custom-dosing_sessions-error"]
+    assert dosing["value"] == "6"
+    assert page.by_id("custom-dosing_sessions-error").parent is dosing.parent
+
+    assert "6 or more" in field_error(page, "custom-integration_sessions")
+    integration = page.by_id("custom-integration_sessions")
+    assert integration["aria-invalid"] == "true"
+    assert "custom-integration_sessions-error" in integration["aria-describedby"].split()
+
+    assert page.by_id("custom-duration_days")["aria-invalid"] == "false"
+    assert {ul["id"] for ul in page.find_all("ul", class_="field-errors")} == {
+        "custom-dosing_sessions-error", "custom-integration_sessions-error"}
+    checked = [radio["value"] for radio in page.find_all("input", name="custom-ketamine_route")
+               if "checked" in radio.attrs]
+    assert checked == ["esketamine"]
+
+
+def test_integration_below_dosing_is_refused_on_the_integration_field_only(client, demo):
+    response = client.post("/estimate", data=custom_form(dosing_sessions="5", integration_sessions="4"))
+    assert response.status_code == 422
+    page = parse(response)
+    assert field_error(page, "custom-integration_sessions") == (
+        "Plan at least one integration session per dosing session (5 or more).")
+    assert field_error(page, "custom-dosing_sessions") is None
+    assert page.by_id("custom-dosing_sessions")["aria-invalid"] == "false"
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("dosing_sessions", "four"),
+    ("dosing_sessions", "4.5"),
+    ("dosing_sessions", ""),
+    ("dosing_sessions", None),
+    ("dosing_sessions", "-1"),
+    ("dosing_sessions", "1e3"),
+    ("integration_sessions", "ten"),
+    ("integration_sessions", "99999999999999999999999999"),
+    ("integration_sessions", "11"),
+    ("duration_days", "a week"),
+    ("duration_days", "6"),
+    ("duration_days", "15"),
+    ("intensive_sessions", "x"),
+    ("intensive_sessions", "3"),
+    ("ketamine_route", "oral"),
+    ("therapy_modality", "cbt"),
+    ("lodging", "tent"),
+    ("lodging", None),
+])
+def test_bad_custom_input_is_422_with_the_reason_on_the_field(client, demo, field, value):
+    response = client.post("/estimate", data=custom_form(**{field: value}))
+    assert response.status_code == 422
+    page = parse(response)
+    assert field_error(page, f"custom-{field}"), f"no error shown for {field}={value!r}"
+    assert {ul["id"] for ul in page.find_all("ul", class_="field-errors")} == {f"custom-{field}-error"}
+
+
+# --- Estimate ids ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("estimate_id", ["garbage", "garbage.garbage", "WzEsIDJd.abc"])
+def test_unknown_estimate_id_is_a_404_page(client, demo, estimate_id):
+    response = client.get(f"/estimates/{estimate_id}")
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    page = parse(response)
+    assert page.find("h1").text() == "There is no estimate with this id."
+    assert page.find("a", href="/estimate") is not None
+
+
+def test_tampered_estimate_id_is_a_404_page(client, demo):
+    estimate_id, _ = post_estimate(client, program_form("iv-emdr-one-week", "shared"))
+    payload, signature = estimate_id.rsplit(".", 1)
+    flipped = payload[:-1] + ("A" if payload[-1] != "A" else "B")
+    for tampered in (f"{flipped}.{signature}", f"{payload}.{signature[:-1]}", f"{payload}.x{signature}"):
+        assert client.get(f"/estimates/{tampered}").status_code == 404
+    assert client.get(f"/estimates/{estimate_id}").status_code == 200
