@@ -44,6 +44,8 @@ ESTIMATE_BODY = {"program": "iv-emdr-one-week", "lodging": "shared"}
 SERVER_START_SECONDS = 30
 SERVER_STOP_SECONDS = 10
 SETUP_STEP_SECONDS = 180
+NOISY_SPREAD = 0.25  # bare runs further apart than this (max - min over mean): the machine is not quiet
+NOISY_LOAD = 0.5  # load average per CPU before the run above this: something else is running
 
 WRK_MISSING = "wrk is not installed: run `make system-deps` (apt-get install -y wrk)"
 
@@ -164,7 +166,9 @@ def prepare_database(env: dict[str, str]) -> list[str]:
         if done.returncode != 0:
             tail = "\n".join(output.splitlines()[-30:])
             raise HarnessError(f"`{' '.join(command)}` failed ({done.returncode}); its output ends:\n{tail}")
-        messages.append(f"flask {' '.join(step)}: {output.splitlines()[-1] if output else 'ok'}")
+        # The first line only: the seed goes on to print one-time demo passwords, which no log needs.
+        first = next((line.strip() for line in output.splitlines() if line.strip()), "ok")
+        messages.append(f"flask {' '.join(step)}: {first}")
     return messages
 
 
@@ -498,6 +502,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Bare runs: {', '.join(f'{v:,.0f}' for v in bare_rps)} req/s (spread {spread:.0%} of their mean). "
           "Ratios compare req/s with the mean of the bare runs just before and after each target; "
           "they are the numbers to quote, not the absolute req/s.")
+    noisy = spread > NOISY_SPREAD or load_before[0] > NOISY_LOAD * (os.cpu_count() or 1)
+    if noisy:
+        print(f"WARNING: noisy machine (bare runs spread {spread:.0%}, load average before "
+              f"{load_before[0]:.2f} on {os.cpu_count()} CPUs): something else is competing for the CPUs, "
+              "and these ratios may be off by more than the margins to the targets. Rerun on a quiet "
+              "machine, or with --rounds 3.")
     missed = [r.label for r in results if r.met is False]
     print("All targets met." if not missed
           else f"Targets missed: {', '.join(missed)} (reported, not asserted).")
@@ -515,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
                          "catalog_cache_seconds": os.environ.get("CATALOG_CACHE_SECONDS", "10 (default)")},
             "results": [asdict(r) for r in results],
             "bare_spread": spread,
+            "noisy": noisy,
             "runs": [asdict(r) for r in runs],
         }
         args.json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -88,12 +88,22 @@ class Estimate:
     def balance_due_date(self, cohort_start: date) -> date:
         return cohort_start - timedelta(days=self.balance_due_days_before_start)
 
-    def spending_by_category(self) -> list[tuple[str, int]]:
-        """(label, cents) per kind of cost, in line-item order: where the money goes."""
+    def spending_by_category(self) -> list[tuple[str, int, int]]:
+        """(label, cents, whole percent) per kind of cost, in line-item order: where the money goes.
+
+        Percentages are rounded by largest remainder, so they always add up to 100.
+        """
         totals: dict[str, int] = {}
         for item in self.line_items:
             totals[item.category] = totals.get(item.category, 0) + item.total_cents
-        return [(CATEGORY_LABELS[category], cents) for category, cents in totals.items() if cents]
+        parts = [(category, cents) for category, cents in totals.items() if cents]
+        if not self.total_cents:
+            return [(CATEGORY_LABELS[category], cents, 0) for category, cents in parts]
+        floors = [cents * 100 // self.total_cents for _, cents in parts]
+        by_remainder = sorted(range(len(parts)), key=lambda i: -(parts[i][1] * 100 % self.total_cents))
+        for i in by_remainder[: 100 - sum(floors)]:
+            floors[i] += 1
+        return [(CATEGORY_LABELS[category], cents, percent) for (category, cents), percent in zip(parts, floors)]
 
 
 def validate_configuration(values: Mapping[str, object]) -> Configuration:
@@ -140,7 +150,7 @@ def validate_configuration(values: Mapping[str, object]) -> Configuration:
             refuse("dosing_sessions",
                    f"{rules.ROUTE_LABELS[route]} programs have {bounds.low} to {bounds.high} dosing sessions.")
     if integration is not None:
-        if dosing is not None and integration < dosing:
+        if dosing is not None and "dosing_sessions" not in errors and integration < dosing:
             refuse("integration_sessions",
                    f"Plan at least one integration session per dosing session ({dosing} or more).")
         elif integration > rules.INTEGRATION_SESSIONS_MAX:

@@ -1,7 +1,16 @@
 """The estimator's two forms: a catalog program with a lodging option, or a custom configuration."""
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, RadioField, SelectField, SubmitField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, NumberRange
 
@@ -56,3 +65,56 @@ class CustomEstimateForm(FlaskForm):
         return {name: self[name].data for name in (
             "duration_days", "ketamine_route", "dosing_sessions", "therapy_modality", "integration_sessions",
             "intensive_sessions", "lodging")}
+
+
+# Staff: editing the price list
+
+class PriceListForm(FlaskForm):
+    """The newest price list, editable, saved as a new version (pricing.admin checks every value).
+
+    Prices stay text here, as staff typed them: the service turns dollars into cents and refuses bad input
+    with a message per field, under the same names as these fields. `for_items` adds three fields per item
+    (price_<code>, label_<code>, hsa_<code>).
+    """
+
+    base_version = HiddenField()
+    deposit_percent = StringField("Deposit, percent of the total", description="A whole number, 0 to 100.")
+    deposit_minimum = StringField("Minimum deposit, in dollars",
+                                  description="The deposit is at least this, and never more than the total.")
+    balance_due_days = StringField("Balance due, days before the start", description="0 to 365 days.")
+    band_min = StringField("Usual range: lowest total, in dollars",
+                           description="An estimate below this says a custom quote is required.")
+    band_max = StringField("Usual range: highest total, in dollars",
+                           description="An estimate above this says a custom quote is required.")
+    note = TextAreaField("What changed, and why",
+                         description="Shown with the version; at most 400 characters.")
+    preview = SubmitField("Preview the effect")
+    submit = SubmitField("Save as a new version")
+
+    item_codes: tuple[str, ...] = ()
+    POLICY_NAMES = ("deposit_percent", "deposit_minimum", "balance_due_days", "band_min", "band_max")
+
+    @classmethod
+    def for_items(cls, items) -> type["PriceListForm"]:
+        """A form class with fields for these price list items (each with code, label and unit)."""
+        fields: dict[str, object] = {"item_codes": tuple(item.code for item in items)}
+        for item in items:
+            fields[f"label_{item.code}"] = StringField(f"Label of {item.code} ({item.label})")
+            fields[f"price_{item.code}"] = StringField(f"Price per {item.unit} in dollars: {item.label}")
+            fields[f"hsa_{item.code}"] = BooleanField(f"HSA/FSA eligible: {item.label}")
+        return type(f"{cls.__name__}ForItems", (cls,), fields)
+
+    def item_rows(self):
+        """(code, label field, price field, HSA/FSA field) per item, in price list order."""
+        return [(code, self[f"label_{code}"], self[f"price_{code}"], self[f"hsa_{code}"])
+                for code in self.item_codes]
+
+    def price_values(self) -> dict[str, object]:
+        """What the service takes: every policy and item field, as typed."""
+        names = list(self.POLICY_NAMES)
+        names += [f"{prefix}_{code}" for code in self.item_codes for prefix in ("price", "label", "hsa")]
+        return {name: self[name].data if self[name].data is not None else "" for name in names}
+
+    def based_on(self) -> int | None:
+        value = (self.base_version.data or "").strip()
+        return int(value) if value.isascii() and value.isdigit() else None

@@ -28,11 +28,17 @@ def weeks(days: int) -> str:
     return f"{days} days"
 
 
+def plural(unit: str, quantity: int) -> str:
+    """`session`, 2 -> `sessions`; `half day`, 2 -> `half days`; `night`, 1 -> `night`."""
+    return unit if quantity == 1 else unit + "s"
+
+
 def register(app: Flask) -> None:
     app.jinja_env.filters.update(
         usd=format_usd,
         long_date=long_date,
         weeks=weeks,
+        plural=plural,
     )
     app.jinja_env.globals.update(
         date_range=date_range,

@@ -1,0 +1,149 @@
+"""The coordinator's forms for programs and cohorts.
+
+The forms parse (text, whole numbers, dates, choices) and the services in catalog.admin decide what is valid,
+so one set of rules serves the console and, later, the API; limits shown here are read from those rules.
+"""
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget, NumberInput
+
+from retreat.catalog import admin
+from retreat.pricing import rules
+from retreat.pricing.forms import options
+
+# The staff wording of the lodging kinds (the public labels speak to the applicant).
+STAFF_LODGING_LABELS = {"none": "No lodging: the applicant stays elsewhere", "shared": "Shared room",
+                        "private": "Private room"}
+
+
+class WholeNumberField(IntegerField):
+    """An IntegerField whose parsing error reads plainly."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError("Give a whole number.") from None
+
+
+class LocalDateField(DateField):
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError("Give a date as year-month-day, for example 2027-03-01.") from None
+
+
+class CheckboxesField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _text(field: str, **render_kw) -> dict:
+    """The browser's length limit, read from the service's rule (which has the last word)."""
+    return {"maxlength": admin.TEXT_RULES[field].max_length, **render_kw}
+
+
+def _number(label: str, description: str, low: int, high: int) -> WholeNumberField:
+    return WholeNumberField(label, description=description, widget=NumberInput(min=low, max=high),
+                            validators=[InputRequired(message=f"Give the number of {label.lower()}.")])
+
+
+def _range_text(bounds: rules.Bounds) -> str:
+    return f"{bounds.low} to {bounds.high}"
+
+
+_ALL_DOSING = rules.Bounds(min(b.low for b in rules.DOSING_SESSIONS_BY_ROUTE.values()),
+                           max(b.high for b in rules.DOSING_SESSIONS_BY_ROUTE.values()))
+
+
+class ProgramForm(FlaskForm):
+    name = StringField("Name", render_kw=_text("name"),
+                       description="As applicants see it, for example “IV Ketamine with EMDR, One Week”.")
+    slug = StringField("Web address name", render_kw=_text("slug"),
+                       description="The end of the program's public address, /programs/<name>: lowercase "
+                                   "letters, digits and hyphens. Leave empty to make one from the name.")
+    summary = TextAreaField("Summary", render_kw=_text("summary", rows=3),
+                            description="One or two sentences for the catalog.")
+    description = TextAreaField("Description", render_kw=_text("description", rows=6),
+                                description="Optional. The program page shows it.")
+    location = StringField("Location", render_kw=_text("location"),
+                           description="Optional, for example the house and town.")
+    duration_days = _number(
+        "Days", f"How long the retreat lasts: {_range_text(rules.DURATION_DAYS)} days.",
+        rules.DURATION_DAYS.low, rules.DURATION_DAYS.high)
+    ketamine_route = RadioField("Ketamine treatment", choices=options(rules.ROUTE_LABELS.items()),
+                                validators=[InputRequired(message="Choose a ketamine treatment.")])
+    dosing_sessions = _number(
+        "Dosing sessions",
+        "; ".join(f"{_range_text(bounds)} for {rules.ROUTE_LABELS[route]}"
+                  for route, bounds in rules.DOSING_SESSIONS_BY_ROUTE.items()) + ".",
+        _ALL_DOSING.low, _ALL_DOSING.high)
+    therapy_modality = RadioField(
+        "Integration therapy",
+        choices=options((code, f"{rules.MODALITY_LABELS[code]} ({name})")
+                        for code, name in rules.MODALITY_NAMES.items()),
+        validators=[InputRequired(message="Choose an integration therapy.")])
+    integration_sessions = _number(
+        "Integration sessions",
+        f"At least one per dosing session, at most {rules.INTEGRATION_SESSIONS_MAX}.",
+        0, rules.INTEGRATION_SESSIONS_MAX)
+    intensive_sessions = RadioField(
+        "Half-day therapy intensives", coerce=int,
+        choices=options((n, str(n))
+                        for n in range(rules.INTENSIVE_SESSIONS.low, rules.INTENSIVE_SESSIONS.high + 1)),
+        validators=[InputRequired(message="Choose the number of intensives.")])
+    lodging_options = CheckboxesField(
+        "Lodging options", description="What applicants may choose from; at least one.",
+        choices=options((kind, STAFF_LODGING_LABELS.get(kind, rules.LODGING_LABELS[kind]))
+                        for kind in rules.LODGING_KINDS))
+    submit = SubmitField("Save program")
+
+    def values(self) -> dict:
+        return {name: self[name].data for name in admin.PROGRAM_FIELDS}
+
+
+class CohortForm(FlaskForm):
+    start_date = LocalDateField("First day", validators=[InputRequired(message="Give the first day.")])
+    end_date = LocalDateField("Last day", validators=[Optional()])
+    capacity = WholeNumberField(
+        "Seats", widget=NumberInput(min=admin.CAPACITY.low, max=admin.CAPACITY.high),
+        description=f"{_range_text(admin.CAPACITY)} applicants.",
+        validators=[InputRequired(message="Give the number of seats.")])
+    submit = SubmitField("Add these dates")
+
+
+class CohortDatesForm(FlaskForm):
+    start_date = LocalDateField("First day", validators=[InputRequired(message="Give the first day.")])
+    end_date = LocalDateField("Last day", validators=[Optional()],
+                              description="Leave empty for the program's length from the first day.")
+    submit = SubmitField("Save dates")
+
+
+class CapacityForm(FlaskForm):
+    capacity = WholeNumberField(
+        "Seats", widget=NumberInput(min=admin.CAPACITY.low, max=admin.CAPACITY.high),
+        description=f"{_range_text(admin.CAPACITY)}, and not fewer than the seats taken.",
+        validators=[InputRequired(message="Give the number of seats.")])
+    submit = SubmitField("Save seats")
+
+
+class CancelCohortForm(FlaskForm):
+    fingerprint = HiddenField()
+    reason = TextAreaField("Reason (for the audit log)", validators=[Optional(), Length(max=500)],
+                           render_kw={"rows": 2}, description="Optional, at most 500 characters.")
+    acknowledge = BooleanField("I understand that these applicants must be contacted by the clinic, and that "
+                               "cancelling the dates does not cancel or refund their bookings.")
+    submit = SubmitField("Cancel these dates")
