@@ -6,16 +6,22 @@ from flask import Flask
 
 from config import INSTANCE_PATH, Config, config_for
 from retreat import models  # noqa: F401  (every table, for Alembic and relationships)
-from retreat.core import transactions  # noqa: F401  (SQLite transaction control, see its docstring)
 from retreat.api import api_bp
 from retreat.catalog.views import catalog_bp
 from retreat.cli import register_cli
+from retreat.core import transactions  # noqa: F401  (SQLite transaction control, see its docstring)
 from retreat.extensions import cache, csrf, db, limiter, login_manager, migrate
 from retreat.pricing.views import pricing_bp
 from retreat.staff.blueprint import staff_bp
 from retreat.staff.cli import staff_cli
 from retreat.staff.views import (  # noqa: F401  (each module adds routes to staff_bp)
-    accounts, audit_log, cohorts, dashboard, prices, programs, users,
+    accounts,
+    audit_log,
+    cohorts,
+    dashboard,
+    prices,
+    programs,
+    users,
 )
 from retreat.web import errors, filters, health, security
 

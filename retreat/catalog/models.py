@@ -6,7 +6,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from retreat.core.clock import now
 from retreat.core.types import UTCDateTime
 from retreat.extensions import db
-from retreat.pricing.rules import KETAMINE_ROUTES, LODGING_KINDS, THERAPY_MODALITIES
+from retreat.pricing.rules import KETAMINE_ROUTES, THERAPY_MODALITIES
 
 COHORT_STATUSES = ("open", "closed", "cancelled")
 

@@ -162,11 +162,7 @@ def forget_cached_catalog() -> None:
 def estimate_for_program(slug: object, lodging: object) -> pricing.IssuedEstimate:
     """Issue the estimate of a published program with one of its lodging options."""
     errors: dict[str, list[str]] = {}
-    program = None
-    try:
-        program = published_program(slug) if isinstance(slug, str) else None
-    except NotFound:
-        pass
+    program = next((p for p in published_programs() if p.slug == slug), None)
     if program is None:
         errors["program"] = ["Choose one of the programs in the catalog."]
     try:

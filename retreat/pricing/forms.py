@@ -45,7 +45,8 @@ class CustomEstimateForm(FlaskForm):
     )
     therapy_modality = RadioField(
         "Integration therapy", default="emdr",
-        choices=options((code, f"{rules.MODALITY_LABELS[code]} ({name})") for code, name in rules.MODALITY_NAMES.items()),
+        choices=options((code, f"{rules.MODALITY_LABELS[code]} ({name})")
+                        for code, name in rules.MODALITY_NAMES.items()),
         validators=[InputRequired(message="Choose an integration therapy.")],
     )
     integration_sessions = IntegerField(
