@@ -103,7 +103,8 @@ class Estimate:
         by_remainder = sorted(range(len(parts)), key=lambda i: -(parts[i][1] * 100 % self.total_cents))
         for i in by_remainder[: 100 - sum(floors)]:
             floors[i] += 1
-        return [(CATEGORY_LABELS[category], cents, percent) for (category, cents), percent in zip(parts, floors, strict=True)]
+        return [(CATEGORY_LABELS[category], cents, percent)
+                for (category, cents), percent in zip(parts, floors, strict=True)]
 
 
 def validate_configuration(values: Mapping[str, object]) -> Configuration:

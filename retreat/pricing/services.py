@@ -129,7 +129,14 @@ def load_estimate(estimate_id: str) -> IssuedEstimate:
         issued_on = date.fromordinal(issued_ordinal)
     except (BadSignature, ValueError, TypeError, OverflowError):
         raise NotFound("There is no estimate with this id.") from None
-    configuration = estimator.Configuration(duration, route, dosing, modality, integration, intensives, lodging)
+    try:
+        configuration = estimator.validate_configuration({
+            "duration_days": duration, "ketamine_route": route, "dosing_sessions": dosing,
+            "therapy_modality": modality, "integration_sessions": integration, "intensive_sessions": intensives,
+            "lodging": lodging,
+        })
+    except ValidationFailed:
+        raise NotFound("There is no estimate with this id.") from None
     return _issued(estimate_id, price_sheet(version), issued_on, configuration, program_slug)
 
 

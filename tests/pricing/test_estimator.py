@@ -172,14 +172,23 @@ def test_worked_examples_pass_validation_unchanged():
 
 def test_spending_by_category_and_balance_due_date():
     result = estimate(Configuration(7, "iv", 4, "emdr", 4, 1, "shared"), DEFAULTS)
+    # 6.04%, 48.29%, 16.10%, 15.09%, 14.49%: floors add to 99, the largest remainder (lodging) gets the 1.
     assert result.spending_by_category() == [
-        ("Medical assessment", 300_00), ("Ketamine sessions", 2_400_00), ("Integration therapy", 800_00),
-        ("Therapy intensives", 750_00), ("Lodging", 720_00),
+        ("Medical assessment", 300_00, 6), ("Ketamine sessions", 2_400_00, 48),
+        ("Integration therapy", 800_00, 16), ("Therapy intensives", 750_00, 15), ("Lodging", 720_00, 15),
     ]
     assert result.balance_due_date(date(2027, 3, 1)) == date(2027, 2, 15)
     without_lodging = estimate(Configuration(7, "iv", 4, "emdr", 4, 1, "none"), DEFAULTS)
-    assert [label for label, _ in without_lodging.spending_by_category()] == [
+    assert [label for label, _, _ in without_lodging.spending_by_category()] == [
         "Medical assessment", "Ketamine sessions", "Integration therapy", "Therapy intensives"]
+
+
+def test_spending_by_category_with_nothing_to_pay():
+    free = estimate(Configuration(7, "iv", 4, "emdr", 4, 1, "shared"), price_sheet(percent_of_prices=0))
+    assert free.total_cents == 0
+    assert free.deposit_cents == 0
+    assert free.custom_quote_required is True
+    assert free.spending_by_category() == []
 
 
 @pytest.mark.parametrize(("duration", "lodging", "nights"), [
@@ -282,6 +291,11 @@ def test_every_valid_configuration_prices_inside_the_band(given_values):
     assert result.custom_quote_required is False
     assert result.deposit_cents == max(500_00, -(-result.total_cents * 20 // 100_00) * 100)
     check_invariants(result, configuration, DEFAULTS)
+    parts = result.spending_by_category()
+    assert sum(percent for _, _, percent in parts) == 100
+    assert sum(cents for _, cents, _ in parts) == result.total_cents
+    for _, cents, percent in parts:
+        assert abs(percent - 100 * cents / result.total_cents) < 1
 
 
 def test_enumerated_configurations_span_3250_to_9870():
@@ -385,6 +399,10 @@ INVALID = [
     ("integration-below-dosing", values(dosing_sessions=5, integration_sessions=4), "integration_sessions"),
     ("esketamine-integration-below-dosing",
      values(ketamine_route="esketamine", dosing_sessions=3, integration_sessions=2), "integration_sessions"),
+    # integration is not judged against a dosing count that is itself refused
+    ("esketamine-dosing-6-integration-2",
+     values(ketamine_route="esketamine", dosing_sessions=6, integration_sessions=2), "dosing_sessions"),
+    ("iv-dosing-7-integration-5", values(dosing_sessions=7, integration_sessions=5), "dosing_sessions"),
     ("integration-11", values(integration_sessions=11), "integration_sessions"),
     ("integration-negative", values(integration_sessions=-1), "integration_sessions"),
     ("intensive-0", values(intensive_sessions=0), "intensive_sessions"),
@@ -443,7 +461,8 @@ def test_every_bad_field_is_reported_at_once():
     with pytest.raises(ValidationFailed) as refused:
         validate_configuration({
             "duration_days": 6, "ketamine_route": "esketamine", "dosing_sessions": 6,
-            "therapy_modality": "emdr", "integration_sessions": 2, "intensive_sessions": 3, "lodging": "tent",
+            "therapy_modality": "emdr", "integration_sessions": 11, "intensive_sessions": 3,
+            "lodging": "tent",
         })
     assert set(refused.value.fields) == {"duration_days", "dosing_sessions", "integration_sessions",
                                          "intensive_sessions", "lodging"}
@@ -466,12 +485,17 @@ def _independently_valid(v: dict) -> dict[str, bool]:
     """pricing.md's table, written out again without rules.py: which fields are acceptable."""
     ranges = {"iv": (4, 6), "im": (4, 6), "sublingual": (4, 6), "esketamine": (2, 4)}
     dosing_range = ranges.get(v["ketamine_route"])
+    dosing_ok = dosing_range is None or dosing_range[0] <= v["dosing_sessions"] <= dosing_range[1]
+    # At least one integration session per dosing session (when the dosing count itself is acceptable), at
+    # most 10, never negative.
+    integration_ok = (0 <= v["integration_sessions"] <= 10
+                      and (not dosing_ok or v["integration_sessions"] >= v["dosing_sessions"]))
     return {
         "duration_days": 7 <= v["duration_days"] <= 14,
         "ketamine_route": dosing_range is not None,
-        "dosing_sessions": dosing_range is None or dosing_range[0] <= v["dosing_sessions"] <= dosing_range[1],
+        "dosing_sessions": dosing_ok,
         "therapy_modality": v["therapy_modality"] in ("emdr", "art", "ifs"),
-        "integration_sessions": v["dosing_sessions"] <= v["integration_sessions"] <= 10,
+        "integration_sessions": integration_ok,
         "intensive_sessions": v["intensive_sessions"] in (1, 2),
         "lodging": v["lodging"] in ("none", "shared", "private"),
     }

@@ -288,17 +288,25 @@ def test_a_version_saved_meanwhile_is_not_overwritten(client, login_as):
 
 def test_preview_shows_program_prices_before_and_after_and_saves_nothing(client, demo, login_as):
     login_as("admin")
-    response = client.post("/staff/prices/new", data=form_data(save=False, price_dosing_iv="700"))
+    response = client.post("/staff/prices/new", data=form_data(save=False, price_dosing_iv="700", band_max="9500"))
     page = response.get_data(as_text=True)
     assert response.status_code == 200, page[:2000]
     assert "Preview: nothing is saved yet" in page
-    row = re.search(r"<tr class=\"is-changed\">\s*<th scope=\"row\">IV Ketamine with EMDR, One Week</th>(.*?)</tr>",
-                    page, re.S)
-    assert row, "the IV program's row is marked changed"
+
+    def row(name: str) -> str:
+        found = re.search(rf'<tr( class="is-changed")?>\s*<th scope="row">{re.escape(name)}</th>(.*?)</tr>', page, re.S)
+        assert found, name
+        return ("changed " if found[1] else "") + found[2]
+
     # none, shared or private lodging: $4,250 to $5,390 now; four infusions $100 dearer after saving.
-    assert "$4,250 – $5,390" in row[1] and "$4,650 – $5,790" in row[1]
-    assert re.search(r"IV Ketamine with IFS, Two Weeks</th>.*?Outside the usual range", page, re.S)
-    assert re.search(r"Gentle Start: Sublingual Ketamine with ART</th>.*?\(same\)", page, re.S)
+    iv_emdr = row("IV Ketamine with EMDR, One Week")
+    assert iv_emdr.startswith("changed") and "$4,250 – $5,390" in iv_emdr and "$4,650 – $5,790" in iv_emdr
+    # two weeks of IV with a private room comes to $9,670: above the new usual range
+    assert "Outside the usual range" in row("IV Ketamine with IFS, Two Weeks")
+    sublingual = row("Gentle Start: Sublingual Ketamine with ART")
+    assert not sublingual.startswith("changed") and "(same)" in sublingual
+    assert "Outside the usual range" not in sublingual
+    assert "changed" in row("1 week, IV ×4, EMDR, shared room")  # a worked example of pricing.md
     assert "IV ketamine infusion" in page and "$700" in page  # the change list
     assert versions() == [1]
     assert audit_entries() == []

