@@ -70,6 +70,7 @@ class Config:
     CACHE_DEFAULT_TIMEOUT = int(os.environ.get("CATALOG_CACHE_SECONDS") or 10)
 
     ESTIMATE_VALID_DAYS = 30
+    MAX_CONTENT_LENGTH = 1024 * 1024  # no form or JSON body of this service comes near 1 MB
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

@@ -1,3 +1,5 @@
+import json
+
 from flask import current_app, jsonify, request, url_for
 from marshmallow import ValidationError
 
@@ -16,9 +18,10 @@ class MalformedJSON(DomainError):
 
 def json_object() -> dict:
     """The request body as a JSON object, or a 400 (not JSON) or 422 (JSON, but not an object)."""
-    body = request.get_json(force=True, silent=True)
-    if body is None:
-        raise MalformedJSON("The request body is not valid JSON.")
+    try:
+        body = json.loads(request.get_data(cache=False))
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        raise MalformedJSON("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise ValidationFailed({"body": ["Send a JSON object."]})
     return body

@@ -33,10 +33,10 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def _render(status: int, code: str, message: str, fields=None):
+def _render(status: int, code: str, message: str, fields=None, headers=None):
     if _wants_json():
-        return error_json(code, message, fields), status
-    return render_template("errors/error.html", status=status, message=message), status
+        return error_json(code, message, fields), status, headers or []
+    return render_template("errors/error.html", status=status, message=message), status, headers or []
 
 
 def register(app: Flask) -> None:
@@ -49,7 +49,11 @@ def register(app: Flask) -> None:
     def http_error(error: HTTPException):
         status = error.code or 500
         message = MESSAGES.get(status) or error.description or "The request could not be handled."
-        return _render(status, HTTP_CODES.get(status, "error"), message)
+        # Keep what the exception says about itself (Allow on a 405, Retry-After on a 429), not its body type.
+        headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
+        if error.response is not None:
+            headers += [(n, v) for n, v in error.response.headers.items() if n.lower() != "content-type"]
+        return _render(status, HTTP_CODES.get(status, "error"), message, headers=headers)
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):

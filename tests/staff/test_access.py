@@ -74,6 +74,11 @@ def goes_to_login(response) -> bool:
     return response.status_code == 302 and urlsplit(response.headers["Location"]).path == "/staff/login"
 
 
+def asked_to_sign_in(response) -> bool:
+    """Sent to the sign-in page to come back afterwards (sign-out also lands there, but without `next`)."""
+    return goes_to_login(response) and "next=" in urlsplit(response.headers["Location"]).query
+
+
 def test_every_staff_route_declares_the_roles_it_allows(app):
     endpoints = {endpoint for endpoint, _, _ in staff_routes(app)}
     assert set(KNOWN) <= endpoints, f"the walk missed routes: {set(KNOWN) - endpoints}"
@@ -93,7 +98,7 @@ def test_anonymous_visitors_are_sent_to_sign_in_from_every_staff_route(app, clie
     wrong = []
     for endpoint, url, method in routes:
         response = client.open(url, method=method)
-        if not goes_to_login(response):
+        if not asked_to_sign_in(response):
             wrong.append((endpoint, method, url, response.status_code, response.headers.get("Location")))
     assert not wrong, f"staff routes that do not send an anonymous visitor to sign in: {wrong}"
     assert client.get("/staff/login").status_code == 200
@@ -111,7 +116,7 @@ def test_every_role_outside_a_routes_list_gets_403_and_every_role_inside_does_no
         for role in ROLES:
             response = clients[role].open(url, method=method)
             if role in allowed:
-                if response.status_code == 403 or goes_to_login(response):
+                if response.status_code == 403 or asked_to_sign_in(response):
                     wrong.append((endpoint, method, role, "allowed but got", response.status_code))
             else:
                 forbidden_checked += 1
@@ -136,7 +141,7 @@ def test_a_staff_route_that_declares_no_roles_is_refused_even_to_an_admin(app, c
     assert allowed_roles("staff.forgotten") is None
 
     anonymous = app.test_client().get("/staff/forgotten")
-    assert goes_to_login(anonymous)
+    assert asked_to_sign_in(anonymous)
 
     login_as("admin", "coordinator", "clinician", "finance")
     response = client.get("/staff/forgotten")

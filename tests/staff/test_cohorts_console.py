@@ -263,10 +263,10 @@ def test_an_ended_cohort_cannot_reopen(app, time_machine):
 def test_services_refuse_an_unknown_cohort_and_release_the_lock(app):
     with pytest.raises(NotFound):
         admin.set_capacity(123456, 4)
-    assert not db.session.in_transaction()
+    assert not db.session().in_transaction()
     with pytest.raises(NotFound):
         admin.close_cohort(123456)
-    assert not db.session.in_transaction()
+    assert not db.session().in_transaction()
 
 
 # --- Cancelling -------------------------------------------------------------------------------------------------
@@ -363,7 +363,7 @@ def test_a_cancelled_cohort_cannot_change(client, login_as):
                    lambda: admin.update_cohort(cohort.id, today() + timedelta(days=60), None)):
         with pytest.raises(DomainError):
             change()
-        assert not db.session.in_transaction()
+        assert not db.session().in_transaction()
     login_as("coordinator")
     response = client.post(f"/staff/cohorts/{cohort.id}/capacity", data={"capacity": "3"}, follow_redirects=True)
     assert "cancelled; it can no longer change" in text_of(response)

@@ -423,3 +423,22 @@ def test_service_refuses_unknown_fields_and_a_stale_base(app):
         admin.create_price_list_version({"price_intake": "5"}, "Stale", based_on=7)
     assert versions() == [1]
     assert audit_entries() == []
+
+
+def test_a_version_saved_between_the_check_and_the_save_is_not_overwritten(app, monkeypatch):
+    """The newest version is looked at again under the write lock, just before saving."""
+    locked_write = admin.begin_locked_write
+
+    def colleague_saves_first():
+        with db.engine.begin() as other:
+            other.execute(sa.insert(PriceList).values(
+                version=2, note="Saved by a colleague", **{name: DEFAULT_PRICE_LIST[name] for name in POLICY}))
+        locked_write()
+
+    monkeypatch.setattr(admin, "begin_locked_write", colleague_saves_first)
+    with pytest.raises(admin.PriceListChanged) as refusal:
+        admin.create_price_list_version({"price_intake": "350"}, "Mine")
+    assert "Version 2 of the price list was saved" in refusal.value.message
+    assert versions() == [1, 2]
+    assert price_list(2).note == "Saved by a colleague"
+    assert audit_entries() == []
