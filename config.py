@@ -64,12 +64,13 @@ class Config:
     # Public writes that create records (estimates now; screenings and bookings later).
     RATELIMIT_PUBLIC_WRITE = os.environ.get("RATELIMIT_PUBLIC_WRITE", "60 per minute")
 
-    # A per-process cache of the public catalog and the current price list. Writes in this process clear it;
-    # other workers see a change after at most this many seconds. Bookings always re-check seats under a lock.
-    CACHE_TYPE = os.environ.get("CACHE_TYPE", "SimpleCache")
-    CACHE_DEFAULT_TIMEOUT = int(os.environ.get("CATALOG_CACHE_SECONDS") or 10)
+    # A per-process cache of the public catalog and the current price list (retreat/core/read_cache.py).
+    # Writes in this process clear it; other workers see a change after at most this many seconds.
+    CATALOG_CACHE_SECONDS = float(os.environ.get("CATALOG_CACHE_SECONDS") or 10)
 
     ESTIMATE_VALID_DAYS = 30
+    # argon2-cffi parameter profile for staff password hashes (argon2id, RFC 9106's low-memory choice).
+    ARGON2_PROFILE = "RFC_9106_LOW_MEMORY"
     MAX_CONTENT_LENGTH = 1024 * 1024  # no form or JSON body of this service comes near 1 MB
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True
@@ -100,8 +101,8 @@ class TestingConfig(Config):
     SECRET_KEY = "testing-secret-key-not-for-production"
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     RATELIMIT_ENABLED = False
-    CACHE_TYPE = "NullCache"  # tests of the cache itself switch it on
-    CACHE_NO_NULL_WARNING = True
+    CATALOG_CACHE_SECONDS = 0  # tests of the cache itself switch it on
+    ARGON2_PROFILE = "CHEAPEST"  # still argon2id; keeps hundreds of sign-ins in the tests fast
     WTF_CSRF_ENABLED = False
 
 

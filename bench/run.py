@@ -38,7 +38,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_DIR = ROOT / "bench"
 HOST = "127.0.0.1"  # the only address this harness ever serves on or loads
 ESTIMATE_BODY = {"program": "iv-emdr-one-week", "lodging": "shared"}
 SERVER_START_SECONDS = 30
@@ -89,6 +88,7 @@ class WrkRun:
     non_2xx_3xx: int
     socket_errors: dict[str, int]
     command: list[str]
+    server_cpu_us_per_request: float | None = None  # gunicorn master + workers, user + system, from /proc
 
 
 _TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -204,20 +204,37 @@ class Server:
                            + self.log_tail())
 
     def stop(self) -> None:
-        """TERM the master, wait a bounded time, then KILL whatever is left of its process group."""
+        """TERM the master (graceful, at most SERVER_STOP_SECONDS), then KILL its whole process group."""
         process = self.process
         if process is None:
             return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(SERVER_STOP_SECONDS)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)  # our own group (start_new_session): stray workers only
+        if process.poll() is not None:
+            return  # exited by itself; a gunicorn master stops its workers before it exits
+        process.send_signal(signal.SIGTERM)
         try:
-            process.wait(5)
+            process.wait(SERVER_STOP_SECONDS)
         except subprocess.TimeoutExpired:
-            print(f"warning: gunicorn (pid {process.pid}) did not exit", file=sys.stderr)
+            # The master is not reaped yet, so its process group (start_new_session) is still ours alone.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                print(f"warning: gunicorn (pid {process.pid}) did not exit", file=sys.stderr)
+
+    def cpu_snapshot(self) -> tuple[frozenset[int], float] | None:
+        """(pids, CPU seconds used so far) of the master and its workers, or None without /proc."""
+        if self.process is None:
+            return None
+        pids = {self.process.pid, *_children(self.process.pid)}
+        ticks = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                return None
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return frozenset(pids), ticks / os.sysconf("SC_CLK_TCK")
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -225,6 +242,13 @@ class Server:
         except OSError:
             return "(no gunicorn log)"
         return "--- gunicorn log (tail) ---\n" + "\n".join(text[-lines:])
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
 
 
 # --- plain requests -----------------------------------------------------------------------------------------
@@ -272,7 +296,7 @@ def check_endpoint(base_url: str, endpoint: Endpoint, body: str) -> int:
 # --- wrk ----------------------------------------------------------------------------------------------------
 
 def run_wrk(wrk: str, base_url: str, endpoint: Endpoint, *, seconds: int, threads: int, connections: int,
-            env: dict[str, str], phase: str, round_number: int) -> WrkRun:
+            env: dict[str, str], phase: str, round_number: int, cpu_probe=None) -> WrkRun:
     url = base_url + endpoint.path
     if not url.startswith(f"http://{HOST}:"):
         raise HarnessError(f"Refusing to load anything but {HOST}: {url}")
@@ -280,6 +304,7 @@ def run_wrk(wrk: str, base_url: str, endpoint: Endpoint, *, seconds: int, thread
     if endpoint.script:
         command += ["-s", endpoint.script]
     command.append(url)
+    cpu_before = cpu_probe() if cpu_probe else None
     try:
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=seconds + 30)
@@ -288,7 +313,11 @@ def run_wrk(wrk: str, base_url: str, endpoint: Endpoint, *, seconds: int, thread
     if done.returncode != 0:
         raise HarnessError(f"wrk failed ({done.returncode}): {' '.join(command)}\n{done.stdout}{done.stderr}")
     parsed = parse_wrk(done.stdout)
+    cpu_after = cpu_probe() if cpu_probe else None
     run = WrkRun(endpoint=endpoint.key, phase=phase, round=round_number, command=command, **parsed)
+    # Server CPU per request: much less disturbed than req/s by other programs competing for the CPUs.
+    if cpu_before and cpu_after and cpu_before[0] == cpu_after[0] and run.requests:  # same processes
+        run.server_cpu_us_per_request = (cpu_after[1] - cpu_before[1]) / run.requests * 1e6
     if run.non_2xx_3xx:
         raise HarnessError(f"{endpoint.label}: {run.non_2xx_3xx} of {run.requests} responses were errors "
                            f"(wrk: 'Non-2xx or 3xx responses') during {phase}; the numbers would be "
@@ -316,6 +345,13 @@ class Result:
     met: bool | None
     response_bytes: int
     round_ratios: list[float]
+    server_cpu_us_per_request: float | None = None
+    cpu_ratio: float | None = None  # bare CPU per request over this endpoint's (like req/s: higher is better)
+
+
+def _median_or_none(values: list[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else None
 
 
 def summarise(runs: list[WrkRun], targets: list[Endpoint], sizes: dict[str, int]) -> list[Result]:
@@ -324,9 +360,10 @@ def summarise(runs: list[WrkRun], targets: list[Endpoint], sizes: dict[str, int]
     measured = [run for run in runs if run.phase == "measure"]
     bare = [run for run in measured if run.endpoint == BARE.key]
     results = [Result(BARE.key, BARE.label, statistics.median(r.requests_per_second for r in bare),
-                      statistics.median(r.p99_ms for r in bare), 1.0, 1.0, None, None, sizes[BARE.key], [])]
+                      statistics.median(r.p99_ms for r in bare), 1.0, 1.0, None, None, sizes[BARE.key], [],
+                      _median_or_none([r.server_cpu_us_per_request for r in bare]), 1.0)]
     for endpoint in targets:
-        ratios, p99_ratios, rps, p99 = [], [], [], []
+        ratios, p99_ratios, cpu_ratios, rps, p99, cpu = [], [], [], [], [], []
         for index, run in enumerate(measured):
             if run.endpoint != endpoint.key:
                 continue
@@ -337,13 +374,30 @@ def summarise(runs: list[WrkRun], targets: list[Endpoint], sizes: dict[str, int]
             bare_rps = statistics.mean([before.requests_per_second, after.requests_per_second])
             ratios.append(run.requests_per_second / bare_rps)
             p99_ratios.append(run.p99_ms / statistics.mean([before.p99_ms, after.p99_ms]))
+            costs = (before.server_cpu_us_per_request, after.server_cpu_us_per_request,
+                     run.server_cpu_us_per_request)
+            if None not in costs and costs[2] > 0:
+                cpu_ratios.append(statistics.mean(costs[:2]) / costs[2])
             rps.append(run.requests_per_second)
             p99.append(run.p99_ms)
+            cpu.append(run.server_cpu_us_per_request)
         ratio = statistics.median(ratios)
         results.append(Result(endpoint.key, endpoint.label, statistics.median(rps), statistics.median(p99),
                               ratio, statistics.median(p99_ratios), endpoint.target, ratio >= endpoint.target,
-                              sizes[endpoint.key], [round(r, 4) for r in ratios]))
+                              sizes[endpoint.key], [round(r, 4) for r in ratios],
+                              _median_or_none(cpu), _median_or_none(cpu_ratios)))
     return results
+
+
+def cpu_summary(results: list[Result]) -> str | None:
+    """Server CPU per request beside the table: a cross-check that other load on the machine barely moves."""
+    if any(r.server_cpu_us_per_request is None or r.cpu_ratio is None for r in results):
+        return None
+    parts = [f"{r.label} {r.server_cpu_us_per_request:,.0f} µs" + ("" if r.target is None else
+             f" ({r.cpu_ratio:.2f}×)") for r in results]
+    return ("Server CPU per request (gunicorn processes, user + system; in brackets bare's over the "
+            "endpoint's, comparable with the ratio to bare but less disturbed by other load): "
+            + "; ".join(parts) + ".")
 
 
 def markdown_table(results: list[Result]) -> str:
@@ -456,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         for endpoint in endpoints:
             print(f"warm-up {args.warmup}s  {endpoint.label}", flush=True)
             runs.append(run_wrk(wrk, server.base_url, endpoint, seconds=args.warmup, phase="warmup",
-                                round_number=0, **wrk_options))
+                                round_number=0, cpu_probe=server.cpu_snapshot, **wrk_options))
 
         # Each round: bare, t1, bare, t2, bare, t3, bare. Every target sits between two bare runs.
         sequence = []
@@ -468,11 +522,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"measuring: {len(sequence)} runs of {args.duration}s (about {minutes:.1f} min)", flush=True)
         for index, (round_number, endpoint) in enumerate(sequence):
             run = run_wrk(wrk, server.base_url, endpoint, seconds=args.duration, phase="measure",
-                          round_number=round_number, **wrk_options)
+                          round_number=round_number, cpu_probe=server.cpu_snapshot, **wrk_options)
             runs.append(run)
             errors = f"  socket errors {run.socket_errors}" if any(run.socket_errors.values()) else ""
+            cpu = run.server_cpu_us_per_request
+            cpu_text = f"  server CPU {cpu:>5,.0f} µs/request" if cpu is not None else ""
             print(f"  [{index + 1:>2}/{len(sequence)}] {endpoint.label:<26} "
-                  f"{run.requests_per_second:>9,.0f} req/s  p99 {run.p99_ms:>7.1f} ms{errors}", flush=True)
+                  f"{run.requests_per_second:>9,.0f} req/s  p99 {run.p99_ms:>7.1f} ms{cpu_text}{errors}",
+                  flush=True)
     except HarnessError as error:
         print(f"\nBENCHMARK HARNESS FAILED: {error}", file=sys.stderr)
         if server.process is not None:
@@ -502,12 +559,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Bare runs: {', '.join(f'{v:,.0f}' for v in bare_rps)} req/s (spread {spread:.0%} of their mean). "
           "Ratios compare req/s with the mean of the bare runs just before and after each target; "
           "they are the numbers to quote, not the absolute req/s.")
+    cpu_line = cpu_summary(results)
+    if cpu_line:
+        print(cpu_line)
     noisy = spread > NOISY_SPREAD or load_before[0] > NOISY_LOAD * (os.cpu_count() or 1)
     if noisy:
         print(f"WARNING: noisy machine (bare runs spread {spread:.0%}, load average before "
               f"{load_before[0]:.2f} on {os.cpu_count()} CPUs): something else is competing for the CPUs, "
               "and these ratios may be off by more than the margins to the targets. Rerun on a quiet "
-              "machine, or with --rounds 3.")
+              "machine" + (", or with --rounds 3." if args.rounds == 1 else "."))
     missed = [r.label for r in results if r.met is False]
     print("All targets met." if not missed
           else f"Targets missed: {', '.join(missed)} (reported, not asserted).")
@@ -521,7 +581,6 @@ def main(argv: list[str] | None = None) -> int:
             "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "threads": args.threads,
                          "connections": args.connections, "workers": args.workers, "rounds": args.rounds,
                          "db": args.db, "estimate_body": ESTIMATE_BODY,
-                         "cache_type": os.environ.get("CACHE_TYPE", "SimpleCache (default)"),
                          "catalog_cache_seconds": os.environ.get("CATALOG_CACHE_SECONDS", "10 (default)")},
             "results": [asdict(r) for r in results],
             "bare_spread": spread,

@@ -9,8 +9,11 @@ from retreat import models  # noqa: F401  (every table, for Alembic and relation
 from retreat.api import api_bp
 from retreat.catalog.views import catalog_bp
 from retreat.cli import register_cli
-from retreat.core import transactions  # noqa: F401  (SQLite transaction control, see its docstring)
-from retreat.extensions import cache, csrf, db, limiter, login_manager, migrate
+from retreat.core import (
+    read_cache,
+    transactions,  # noqa: F401  (SQLite transaction control, see its docstring)
+)
+from retreat.extensions import csrf, db, limiter, login_manager, migrate
 from retreat.pricing.views import pricing_bp
 from retreat.staff.blueprint import staff_bp
 from retreat.staff.cli import staff_cli
@@ -47,7 +50,8 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
-    cache.init_app(app)
+    read_cache.init_app(app)
+    app.json.sort_keys = False
     login_manager.init_app(app)
 
     app.register_blueprint(catalog_bp)

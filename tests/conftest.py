@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import g
 from hypothesis import HealthCheck, settings
 from werkzeug.serving import make_server
 
 from retreat import create_app
-from retreat.extensions import cache, db
+from retreat.extensions import db
 from retreat.pricing.services import ensure_default_price_list
 from tests.support import postgres, system
 
@@ -73,12 +74,22 @@ def _empty_all_tables() -> None:
     db.session.commit()
 
 
+def forget_signed_in_user_per_request(app) -> None:
+    """The `app` fixture keeps one app context open for the whole test and test-client requests reuse it, so
+    Flask's `g` (where Flask-Login caches the signed-in user) would outlive a request. In production every
+    request starts with an empty `g`; this restores that."""
+
+    @app.before_request
+    def forget_cached_user():
+        g.pop("_login_user", None)
+
+
 @pytest.fixture
 def app(database_url):
     app = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url)
+    forget_signed_in_user_per_request(app)
     with app.app_context():
         _empty_all_tables()
-        cache.clear()
         ensure_default_price_list()
         yield app
         db.session.remove()

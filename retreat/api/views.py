@@ -27,10 +27,14 @@ def json_object() -> dict:
     return body
 
 
-def load(schema: type[schemas.Schema], body: dict) -> dict:
+PROGRAM_ESTIMATE_REQUEST = schemas.ProgramEstimateRequest()
+CUSTOM_ESTIMATE_REQUEST = schemas.CustomEstimateRequest()
+
+
+def load(schema: schemas.Schema, body: dict) -> dict:
     """Validate a body with a request schema; every problem is reported against its field."""
     try:
-        return schema().load(body)
+        return schema.load(body)
     except ValidationError as error:
         raise ValidationFailed(_flatten(error.messages)) from None
 
@@ -65,10 +69,10 @@ def _public_write_limit() -> str:
 def create_estimate():
     body = json_object()
     if "program" in body:
-        values = load(schemas.ProgramEstimateRequest, body)
+        values = load(PROGRAM_ESTIMATE_REQUEST, body)
         issued = catalog.estimate_for_program(values["program"], values["lodging"])
     else:
-        issued = pricing.estimate_custom(load(schemas.CustomEstimateRequest, body))
+        issued = pricing.estimate_custom(load(CUSTOM_ESTIMATE_REQUEST, body))
     response = jsonify(estimate_json(issued))
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_estimate", estimate_id=issued.id)

@@ -10,8 +10,9 @@ from retreat.booking.models import HOLDING_STATUSES, SEAT_TAKING_STATUSES, Booki
 from retreat.catalog.models import Cohort, Program
 from retreat.core.clock import now, today
 from retreat.core.errors import NotFound, ValidationFailed
+from retreat.core.read_cache import read_cache
 from retreat.core.transactions import begin_locked_write
-from retreat.extensions import cache, db
+from retreat.extensions import db
 from retreat.pricing import services as pricing
 from retreat.pricing.estimator import Configuration
 from retreat.pricing.rules import LODGING_KINDS
@@ -133,16 +134,15 @@ def _program_views(programs: list[Program]) -> list[ProgramView]:
     return views
 
 
-def published_programs() -> list[ProgramView]:
+def published_programs() -> tuple[ProgramView, ...]:
     """Published programs for the public catalog, cheapest first. Cached per process for a few seconds."""
-    programs = cache.get(PUBLISHED_PROGRAMS_KEY)
-    if programs is None:
+    def load() -> tuple[ProgramView, ...]:
         rows = db.session.scalars(
             sa.select(Program).where(Program.published).options(selectinload(Program.cohorts))
         ).all()
-        programs = sorted(_program_views(list(rows)), key=lambda p: (p.price_min_cents, p.name))
-        cache.set(PUBLISHED_PROGRAMS_KEY, programs)
-    return programs
+        return tuple(sorted(_program_views(list(rows)), key=lambda p: (p.price_min_cents, p.name)))
+
+    return read_cache().get(PUBLISHED_PROGRAMS_KEY, load)
 
 
 def published_program(slug: str) -> ProgramView:
@@ -155,8 +155,7 @@ def published_program(slug: str) -> ProgramView:
 
 def forget_cached_catalog() -> None:
     """Call after any change that shows in the public catalog (programs, cohorts, bookings, prices)."""
-    cache.delete(PUBLISHED_PROGRAMS_KEY)
-    cache.delete(pricing.CURRENT_PRICE_SHEET_KEY)
+    read_cache().forget(PUBLISHED_PROGRAMS_KEY, pricing.CURRENT_PRICE_SHEET_KEY)
 
 
 def estimate_for_program(slug: object, lodging: object) -> pricing.IssuedEstimate:

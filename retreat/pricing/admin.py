@@ -12,6 +12,7 @@ Money is typed in dollars ("600", "600.50", "$1,200") and stored as integer cent
 """
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -229,10 +230,16 @@ def _whole_number(raw: object, what: str, low: int, high: int, unit: str = "") -
     return value
 
 
+def _has_control_characters(text: str, allowed: str = "") -> bool:
+    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
+
+
 def _text(raw: object, what: str, limit: int) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise _Refused(f"{what} is required.")
     text = " ".join(raw.split())  # no stray newlines or runs of spaces in a label
+    if _has_control_characters(text):
+        raise _Refused(f"{what} contains a control character; type it again as plain text.")
     if len(text) > limit:
         raise _Refused(f"{what} can be at most {limit} characters (it has {len(text)}).")
     return text
@@ -433,6 +440,8 @@ def create_price_list_version(values: Mapping[str, object], note: object, *,
         errors.update(refusal.fields)
     if not isinstance(note, str) or not note.strip():
         errors["note"] = ["Write a note: say what changed and why."]
+    elif _has_control_characters(note, allowed="\r\n\t"):
+        errors["note"] = ["The note contains a control character; type it again as plain text."]
     elif len(note.strip()) > NOTE_MAX:
         errors["note"] = [f"The note can be at most {NOTE_MAX} characters (it has {len(note.strip())})."]
     if errors:

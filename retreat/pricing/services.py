@@ -5,9 +5,11 @@ edited), so its id carries both, signed: an estimate is recorded in its id and r
 which keeps the public estimate endpoint free of database writes.
 """
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from types import MappingProxyType
 
 import sqlalchemy as sa
 from flask import current_app
@@ -15,7 +17,8 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from retreat.core.clock import today
 from retreat.core.errors import NotFound, ValidationFailed
-from retreat.extensions import cache, db
+from retreat.core.read_cache import read_cache
+from retreat.extensions import db
 from retreat.pricing import estimator, rules
 from retreat.pricing.defaults import DEFAULT_PRICE_LIST
 from retreat.pricing.models import PriceList, PriceListItem
@@ -46,7 +49,7 @@ def ensure_default_price_list() -> bool:
         ))
     db.session.add(price_list)
     db.session.commit()
-    cache.delete(CURRENT_PRICE_SHEET_KEY)
+    read_cache().forget(CURRENT_PRICE_SHEET_KEY)
     return True
 
 
@@ -58,39 +61,36 @@ def _sheet_from(price_list: PriceList) -> estimator.PriceSheet:
         balance_due_days_before_start=price_list.balance_due_days_before_start,
         band_min_cents=price_list.band_min_cents,
         band_max_cents=price_list.band_max_cents,
-        items={
+        items=MappingProxyType({
             item.code: estimator.PriceItem(
                 code=item.code, label=item.label, unit=item.unit, unit_cents=item.unit_cents,
                 hsa_fsa_eligible=item.hsa_fsa_eligible, superbill_codes=item.superbill_codes,
             )
             for item in price_list.items
-        },
+        }),
     )
 
 
 def current_price_sheet() -> estimator.PriceSheet:
     """The newest price list version. Cached per process for a few seconds (see CACHE_DEFAULT_TIMEOUT)."""
-    sheet = cache.get(CURRENT_PRICE_SHEET_KEY)
-    if sheet is None:
+    def load() -> estimator.PriceSheet:
         price_list = db.session.scalar(sa.select(PriceList).order_by(PriceList.version.desc()).limit(1))
         if price_list is None:
             raise RuntimeError("No price list: run `flask pricing init` (or `flask demo seed`).")
-        sheet = _sheet_from(price_list)
-        cache.set(CURRENT_PRICE_SHEET_KEY, sheet)
-    return sheet
+        return _sheet_from(price_list)
+
+    return read_cache().get(CURRENT_PRICE_SHEET_KEY, load)
 
 
 def price_sheet(version: int) -> estimator.PriceSheet:
     """One price list version; versions never change, so they are cached without expiry."""
-    key = f"pricing:version:{version}"
-    sheet = cache.get(key)
-    if sheet is None:
+    def load() -> estimator.PriceSheet:
         price_list = db.session.scalar(sa.select(PriceList).where(PriceList.version == version))
         if price_list is None:
             raise NotFound(f"There is no price list version {version}.")
-        sheet = _sheet_from(price_list)
-        cache.set(key, sheet, timeout=0)
-    return sheet
+        return _sheet_from(price_list)
+
+    return read_cache().get(("pricing:version", version), load, permanent=True)
 
 
 def price_range(configurations: list[estimator.Configuration]) -> tuple[int, int]:
@@ -103,7 +103,12 @@ def price_range(configurations: list[estimator.Configuration]) -> tuple[int, int
 # --- Issued estimates -------------------------------------------------------------------------------------
 
 def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="retreat.estimate.v1")
+    return _serializer_for(current_app.config["SECRET_KEY"])
+
+
+@functools.lru_cache(maxsize=4)
+def _serializer_for(secret_key: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret_key, salt="retreat.estimate.v1")
 
 
 def issue_estimate(configuration: estimator.Configuration, *, program_slug: str | None = None) -> IssuedEstimate:

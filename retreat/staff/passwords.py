@@ -1,29 +1,42 @@
 """Staff passwords: argon2id hashes (argon2-cffi) and the rules a new password must meet."""
 
+import functools
 import secrets
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
 
 MIN_LENGTH = 12
-_hasher = PasswordHasher()
-# Verified against when the email is unknown, so a wrong email takes as long as a wrong password.
-_UNKNOWN_USER_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _hasher(profile: str) -> tuple[PasswordHasher, str]:
+    """The hasher for an argon2-cffi profile (ARGON2_PROFILE), and a hash to verify against when the email
+    is unknown, so that a wrong email takes as long as a wrong password."""
+    hasher = PasswordHasher.from_parameters(getattr(profiles, profile))
+    return hasher, hasher.hash(secrets.token_urlsafe(16))
+
+
+def _current() -> tuple[PasswordHasher, str]:
+    return _hasher(current_app.config["ARGON2_PROFILE"])
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _current()[0].hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
+    hasher, unknown_user_hash = _current()
     try:
-        return _hasher.verify(password_hash or _UNKNOWN_USER_HASH, password) and password_hash is not None
+        return hasher.verify(password_hash or unknown_user_hash, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
 
 def needs_rehash(password_hash: str) -> bool:
-    return _hasher.check_needs_rehash(password_hash)
+    """True when the hash was made with other parameters than the configured ones (they were raised)."""
+    return _current()[0].check_needs_rehash(password_hash)
 
 
 def password_problems(password: str, *, email: str = "") -> list[str]:

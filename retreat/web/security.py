@@ -23,8 +23,7 @@ def allow_sources(directive: str, *sources: str) -> None:
     extra.setdefault(directive, []).extend(sources)
 
 
-def _policy() -> str:
-    extra = g.get("csp_extra", {})
+def _policy(extra: dict[str, list[str]]) -> str:
     parts = []
     for directive, sources in CONTENT_SECURITY_POLICY.items():
         merged = [s for s in sources if s != "'none'" or not extra.get(directive)] + extra.get(directive, [])
@@ -32,8 +31,12 @@ def _policy() -> str:
     return "; ".join(parts)
 
 
+DEFAULT_POLICY = _policy({})
+
+
 def add_security_headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = _policy()
+    extra = g.get("csp_extra")
+    response.headers["Content-Security-Policy"] = _policy(extra) if extra else DEFAULT_POLICY
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"

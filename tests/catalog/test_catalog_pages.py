@@ -55,7 +55,7 @@ def test_home_lists_each_program_with_its_facts(client, demo):
 def test_program_page_shows_what_is_included_and_marks_the_full_cohort(client, demo):
     page = client.get("/programs/iv-emdr-one-week").get_data(as_text=True)
     assert "<strong>4</strong> IV ketamine sessions" in page
-    assert "<strong>4</strong> EMDR integration therapy sessions" in page
+    assert "<strong>4</strong> EMDR (Eye Movement Desensitization and Reprocessing) integration therapy" in page
     assert "half-day therapy intensive" in page
     assert 'class="badge badge-full">Full<' in page
     assert page.count("<tr class=\"is-full\">") == 1
@@ -109,12 +109,10 @@ def test_public_pages_load_nothing_from_other_hosts(client, demo, path):
 
 def test_cached_catalog_is_forgotten_after_a_change(app, database_url):
     from retreat import create_app
-    from retreat.extensions import cache
     from retreat.pricing.services import ensure_default_price_list
 
-    cached_app = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url, CACHE_TYPE="SimpleCache")
+    cached_app = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url, CATALOG_CACHE_SECONDS=10)
     with cached_app.app_context():
-        cache.clear()
         ensure_default_price_list()
         program = _program()
         cohort = _cohort(program, 30, capacity=2)

@@ -10,7 +10,7 @@ from itsdangerous import URLSafeSerializer
 from retreat import create_app
 from retreat.catalog.services import forget_cached_catalog
 from retreat.core.errors import NotFound
-from retreat.extensions import cache, db
+from retreat.extensions import db
 from retreat.pricing import services
 from retreat.pricing.defaults import DEFAULT_PRICE_LIST
 from retreat.pricing.estimator import Configuration
@@ -232,10 +232,8 @@ def test_valid_days_come_from_configuration(app):
 @pytest.fixture
 def cached_app(app, database_url):
     """A second app on the same (emptied, default-priced) database, with a real per-process cache."""
-    cached = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url, CACHE_TYPE="SimpleCache",
-                        CACHE_DEFAULT_TIMEOUT=10)
+    cached = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url, CATALOG_CACHE_SECONDS=10)
     with cached.app_context():
-        cache.clear()
         yield cached
         db.session.remove()
         db.engine.dispose()
@@ -264,7 +262,7 @@ def test_current_price_sheet_cache_expires(cached_app):
 
 
 def test_without_a_cache_a_new_version_shows_at_once(app):
-    assert app.config["CACHE_TYPE"] == "NullCache"
+    assert app.config["CATALOG_CACHE_SECONDS"] == 0
     assert services.current_price_sheet().version == 1
     add_price_list(2, percent_of_prices=200)
     assert services.current_price_sheet().version == 2

@@ -3,6 +3,7 @@
 
 import html
 import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -229,7 +230,9 @@ def test_the_form_is_prefilled_from_the_newest_version(client, login_as):
     ("band_min", "20000", "The lowest usual total ($20,000) must not be above the highest ($10,000)."),
     ("label_intake", "   ", "The label of intake is required."),
     ("label_intake", "x" * 201, "The label of intake can be at most 200 characters (it has 201)."),
+    ("label_intake", "Intake\x00", "The label of intake contains a control character; type it again as plain text."),
     ("note", "", "Write a note: say what changed and why."),
+    ("note", "Why\x00", "The note contains a control character; type it again as plain text."),
     ("note", "n" * 401, "The note can be at most 400 characters (it has 401)."),
 ])
 def test_bad_input_is_refused_next_to_its_field_and_nothing_is_written(client, login_as, field, value, message):
@@ -442,3 +445,35 @@ def test_a_version_saved_between_the_check_and_the_save_is_not_overwritten(app, 
     assert versions() == [1, 2]
     assert price_list(2).note == "Saved by a colleague"
     assert audit_entries() == []
+
+
+def test_admins_saving_at_the_same_moment_get_one_version_and_clear_refusals(app):
+    """Four saves from version 1 at once, each on its own connection: one becomes version 2, the others are
+    refused with PriceListChanged (not a database error), and nothing else is written."""
+    barrier = threading.Barrier(4)
+    outcomes: dict[int, object] = {}
+
+    def save(n: int) -> None:
+        with app.app_context():
+            try:
+                barrier.wait(timeout=30)
+                outcomes[n] = admin.create_price_list_version({"price_intake": str(300 + n)}, f"Save {n}",
+                                                              based_on=1).version
+            except Exception as error:  # every outcome is checked below
+                outcomes[n] = error
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=save, args=(n,), daemon=True) for n in range(1, 5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    saved = [n for n, outcome in outcomes.items() if outcome == 2]
+    refused = [n for n, outcome in outcomes.items() if isinstance(outcome, admin.PriceListChanged)]
+    assert len(saved) == 1 and len(refused) == 3, outcomes
+    assert versions() == [1, 2]
+    [winner] = saved
+    assert [item.unit_cents for item in price_list(2).items if item.code == "intake"] == [(300 + winner) * 100]
+    assert [entry.target_id for entry in audit_entries()] == ["2"]

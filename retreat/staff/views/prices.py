@@ -55,9 +55,13 @@ def new_price_list():
 
 
 def _error_summary(form: PriceListForm) -> list[tuple[str | None, str]]:
-    """(field id or None, message) for the list at the top of the form, each linking to its field."""
+    """(field id or None, message) for the list at the top of the form, in page order, each linking to its
+    field."""
     summary: list[tuple[str | None, str]] = [(None, message) for message in form.form_errors]
-    for field in form:
-        for message in field.errors:
-            summary.append((None if field.name == "csrf_token" else field.id, message))
+    if form.meta.csrf:
+        summary += [(None, message) for message in form.csrf_token.errors]
+    fields = [form[name] for name in form.POLICY_NAMES]
+    fields += [field for _, *row in form.item_rows() for field in row]
+    fields.append(form.note)
+    summary += [(field.id, message) for field in fields for message in field.errors]
     return summary
