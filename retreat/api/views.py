@@ -1,14 +1,14 @@
 import json
 
-from flask import current_app, jsonify, request, url_for
+from flask import jsonify, request
 from marshmallow import ValidationError
 
 from retreat.api import api_bp, openapi, schemas
 from retreat.api.serialize import estimate_json, program_json
 from retreat.catalog import services as catalog
 from retreat.core.errors import DomainError, ValidationFailed
-from retreat.extensions import limiter
 from retreat.pricing import services as pricing
+from retreat.web.limits import public_write_limit
 
 
 class MalformedJSON(DomainError):
@@ -60,12 +60,8 @@ def get_program(slug: str):
     return program_json(catalog.published_program(slug))
 
 
-def _public_write_limit() -> str:
-    return current_app.config["RATELIMIT_PUBLIC_WRITE"]
-
-
 @api_bp.post("/estimates")
-@limiter.limit(_public_write_limit)
+@public_write_limit
 def create_estimate():
     body = json_object()
     if "program" in body:
@@ -75,7 +71,7 @@ def create_estimate():
         issued = pricing.estimate_custom(load(CUSTOM_ESTIMATE_REQUEST, body))
     response = jsonify(estimate_json(issued))
     response.status_code = 201
-    response.headers["Location"] = url_for("api.get_estimate", estimate_id=issued.id)
+    response.headers["Location"] = f"{request.script_root}{request.path}/{issued.id}"
     return response
 
 

@@ -331,31 +331,45 @@ def _clean_program(values: Mapping[str, object], program: Program | None) -> dic
     return clean
 
 
-def _commit_program(program: Program) -> None:
-    """Commit; a slug taken by a concurrent save (the unique index) becomes a refusal on the slug field."""
+def program_problems(values: Mapping[str, object], program_id: int | None = None) -> dict[str, list[str]]:
+    """What is wrong with these values for a new program (or for `program_id`), saving nothing. Lets a form
+    that failed to parse some fields still show every other problem at once."""
+    program = get_program(program_id) if program_id is not None else None
     try:
-        db.session.commit()
+        _clean_program(values, program)
+    except ValidationFailed as refusal:
+        return refusal.fields
+    return {}
+
+
+@contextmanager
+def _unique_slug(slug: str, program_id: int | None) -> Iterator[None]:
+    """Around a program's write: a slug taken by a concurrent save (the unique index refuses it between our
+    check and our write) becomes a refusal on the slug field, with everything rolled back."""
+    try:
+        yield
     except IntegrityError:
         db.session.rollback()
-        if _slug_taken(program.slug, program.id):
-            raise ValidationFailed({"slug": ["Another program uses this name already; choose another."]}) \
+        if _slug_taken(slug, program_id):
+            raise ValidationFailed({"slug": [f"Another program uses “{slug}” already; choose another."]}) \
                 from None
         raise
-    catalog.forget_cached_catalog()
 
 
 def create_program(values: Mapping[str, object]) -> Program:
     """A new program, unpublished: add its dates, then publish it."""
     clean = _clean_program(values, None)
     program = Program(published=False, **clean)
-    db.session.add(program)
-    db.session.flush()
-    audit.record("program.create", "program", program.id, {
-        "slug": program.slug, "name": program.name,
-        **{field: clean[field] for field in CONFIGURATION_FIELDS},
-        "lodging_options": clean["lodging_options"],
-    })
-    _commit_program(program)
+    with _unique_slug(program.slug, None):
+        db.session.add(program)
+        db.session.flush()
+        audit.record("program.create", "program", program.id, {
+            "slug": program.slug, "name": program.name,
+            **{field: clean[field] for field in CONFIGURATION_FIELDS},
+            "lodging_options": clean["lodging_options"],
+        })
+        db.session.commit()
+    catalog.forget_cached_catalog()
     return program
 
 
@@ -375,10 +389,12 @@ def update_program(program_id: int, values: Mapping[str, object]) -> dict[str, o
     if not changes:
         db.session.rollback()
         return {}
-    for field in changes:
-        setattr(program, field, clean[field])
-    audit.record("program.update", "program", program.id, {"changes": changes})
-    _commit_program(program)
+    with _unique_slug(clean["slug"], program.id):
+        for field in changes:
+            setattr(program, field, clean[field])
+        audit.record("program.update", "program", program.id, {"changes": changes})
+        db.session.commit()
+    catalog.forget_cached_catalog()
     return changes
 
 
@@ -455,6 +471,15 @@ def _check_dates(start_date: object, end_date: object, duration_days: int, *, ke
     if errors.get("start_date") or errors.get("end_date"):
         return None
     return start_date, end_date
+
+
+def cohort_problems(program_id: int, start_date: object, end_date: object,
+                    capacity: object) -> dict[str, list[str]]:
+    """What is wrong with these values for a new cohort of the program, saving nothing."""
+    errors: dict[str, list[str]] = {}
+    _check_dates(start_date, end_date, get_program(program_id).duration_days, errors=errors)
+    _check_capacity(capacity, errors)
+    return errors
 
 
 def create_cohort(program_id: int, start_date: object, end_date: object, capacity: object) -> Cohort:

@@ -69,6 +69,18 @@ _ALL_DOSING = rules.Bounds(min(b.low for b in rules.DOSING_SESSIONS_BY_ROUTE.val
                            max(b.high for b in rules.DOSING_SESSIONS_BY_ROUTE.values()))
 
 
+def _dosing_hint() -> str:
+    """`4 to 6 for IV ketamine, IM ketamine or Sublingual ketamine; 2 to 4 for Esketamine (Spravato).`"""
+    routes_by_bounds: dict[rules.Bounds, list[str]] = {}
+    for route, bounds in rules.DOSING_SESSIONS_BY_ROUTE.items():
+        routes_by_bounds.setdefault(bounds, []).append(rules.ROUTE_LABELS[route])
+    parts = []
+    for bounds, labels in routes_by_bounds.items():
+        names = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " or " + labels[-1]
+        parts.append(f"{_range_text(bounds)} for {names}")
+    return "; ".join(parts) + "."
+
+
 class ProgramForm(FlaskForm):
     name = StringField("Name", render_kw=_text("name"),
                        description="As applicants see it, for example “IV Ketamine with EMDR, One Week”.")
@@ -86,11 +98,7 @@ class ProgramForm(FlaskForm):
         rules.DURATION_DAYS.low, rules.DURATION_DAYS.high)
     ketamine_route = RadioField("Ketamine treatment", choices=options(rules.ROUTE_LABELS.items()),
                                 validators=[InputRequired(message="Choose a ketamine treatment.")])
-    dosing_sessions = _number(
-        "Dosing sessions",
-        "; ".join(f"{_range_text(bounds)} for {rules.ROUTE_LABELS[route]}"
-                  for route, bounds in rules.DOSING_SESSIONS_BY_ROUTE.items()) + ".",
-        _ALL_DOSING.low, _ALL_DOSING.high)
+    dosing_sessions = _number("Dosing sessions", _dosing_hint(), _ALL_DOSING.low, _ALL_DOSING.high)
     therapy_modality = RadioField(
         "Integration therapy",
         choices=options((code, f"{rules.MODALITY_LABELS[code]} ({name})")
@@ -146,4 +154,3 @@ class CancelCohortForm(FlaskForm):
                            render_kw={"rows": 2}, description="Optional, at most 500 characters.")
     acknowledge = BooleanField("I understand that these applicants must be contacted by the clinic, and that "
                                "cancelling the dates does not cancel or refund their bookings.")
-    submit = SubmitField("Cancel these dates")

@@ -3,6 +3,7 @@
 No database, no request: everything it needs comes in as arguments, so it is tested exhaustively.
 """
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -30,9 +31,10 @@ class PriceItem:
     superbill_codes: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PriceSheet:
-    """An immutable copy of one price list version."""
+    """An immutable copy of one price list version. Compared and hashed by identity: each is loaded once per
+    process (retreat.core.read_cache), which lets `estimate` remember its results."""
 
     version: int
     deposit_percent: int
@@ -175,8 +177,9 @@ def deposit_for(total_cents: int, prices: PriceSheet) -> int:
     return min(total_cents, max(prices.deposit_minimum_cents, percent_in_dollars * 100))
 
 
+@functools.lru_cache(maxsize=4096)
 def estimate(configuration: Configuration, prices: PriceSheet) -> Estimate:
-    """Itemise a valid configuration under a price sheet."""
+    """Itemise a valid configuration under a price sheet (pure, so its results are remembered)."""
     quantities = [
         ("intake", 1),
         (f"dosing_{configuration.ketamine_route}", configuration.dosing_sessions),

@@ -6,6 +6,8 @@ which keeps the public estimate endpoint free of database writes.
 """
 
 import functools
+import hashlib
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -108,7 +110,9 @@ def _serializer() -> URLSafeSerializer:
 
 @functools.lru_cache(maxsize=4)
 def _serializer_for(secret_key: str) -> URLSafeSerializer:
-    return URLSafeSerializer(secret_key, salt="retreat.estimate.v1")
+    """A signer keyed for estimate ids only: the key is derived once here rather than on every signature."""
+    estimate_key = hmac.new(secret_key.encode(), b"retreat.estimate.v1", hashlib.sha256).digest()
+    return URLSafeSerializer(estimate_key, signer_kwargs={"key_derivation": "none", "digest_method": hashlib.sha256})
 
 
 def issue_estimate(configuration: estimator.Configuration, *, program_slug: str | None = None) -> IssuedEstimate:

@@ -1,11 +1,11 @@
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 
 from retreat.catalog import services as catalog
 from retreat.core.errors import ValidationFailed
-from retreat.extensions import limiter
 from retreat.pricing import services
 from retreat.pricing.forms import CustomEstimateForm, ProgramEstimateForm, options
 from retreat.web.forms import attach_errors
+from retreat.web.limits import public_write_limit
 
 pricing_bp = Blueprint("pricing", __name__)
 
@@ -26,7 +26,7 @@ def estimate_form():
 
 
 @pricing_bp.post("/estimate")
-@limiter.limit(lambda: current_app.config["RATELIMIT_PUBLIC_WRITE"])
+@public_write_limit
 def create_estimate():
     program_form, custom_form = _forms()
     submitted = custom_form if custom_form.submit.data else program_form

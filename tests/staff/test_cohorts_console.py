@@ -156,6 +156,18 @@ def test_invalid_cohorts_are_refused_next_to_the_field_and_nothing_is_written(cl
     assert console_actions() == ["program.create"]
 
 
+def test_every_problem_shows_at_once(client, login_as):
+    program = make_program()
+    login_as("coordinator")
+    response = client.post(f"/staff/programs/{program.id}/cohorts/new",
+                           data={"start_date": "soon", "end_date": "", "capacity": "0"})
+    assert response.status_code == 422
+    assert_error_at(response, "start_date", "Give a date as year-month-day")
+    assert_error_at(response, "capacity", "A cohort has 1 to 200 seats.")
+    assert "Give the first day." not in text_of(response)
+    assert count(Cohort) == 0
+
+
 def test_starting_today_is_allowed(app):
     program = make_program()
     assert admin.create_cohort(program.id, today(), None, 4).start_date == today()

@@ -282,6 +282,21 @@ def test_a_refusal_lists_every_problem_at_once_and_keeps_what_was_typed(client, 
     assert 'class="error-summary"' in html and 'href="#slug"' in html and 'href="#lodging_options-0"' in html
 
 
+def test_fields_that_fail_to_parse_do_not_hide_the_other_problems(client, login_as):
+    login_as("coordinator")
+    data = VALID_PROGRAM | {"duration_days": "a week", "summary": "", "slug": "Bad Slug"}
+    del data["ketamine_route"]
+    for url in ("/staff/programs/new", f"/staff/programs/{make_program(slug='existing').id}"):
+        response = client.post(url, data=form_data(data))
+        assert response.status_code == 422
+        assert_error_at(response, "duration_days", "Give a whole number.")
+        assert_error_at(response, "ketamine_route", "Choose a ketamine treatment.")
+        assert_error_at(response, "summary", "Give a one or two sentence summary.")
+        assert_error_at(response, "slug", "Use lowercase letters")
+        assert "This field is required" not in response.get_data(as_text=True)
+    assert console_actions() == ["program.create"]
+
+
 def test_an_empty_web_address_name_is_made_from_the_name(client, login_as):
     login_as("admin")
     response = client.post("/staff/programs/new", data=form_data(
@@ -297,6 +312,33 @@ def test_a_web_address_name_is_unique(client, login_as):
     assert response.status_code == 422
     assert_error_at(response, "slug", "Another program uses “iv-emdr-test-week” already")
     assert count(Program) == 1
+
+
+def test_a_web_address_name_taken_meanwhile_is_refused_on_its_field(app, monkeypatch):
+    """Another save takes the name between the check and the write: the unique index refuses it, and the
+    refusal names the field and leaves nothing written."""
+    make_program()
+    other = make_program(slug="other-program", name="Other")
+    checks = []
+    real_check = admin._slug_taken
+
+    def missed_once(slug, other_than):
+        checks.append(slug)
+        return False if len(checks) == 1 else real_check(slug, other_than)
+
+    monkeypatch.setattr(admin, "_slug_taken", missed_once)
+    with pytest.raises(ValidationFailed) as refusal:
+        admin.create_program(VALID_PROGRAM | {"name": "Third"})
+    assert refusal.value.fields == {"slug": ["Another program uses “iv-emdr-test-week” already; choose another."]}
+    assert count(Program) == 2 and console_actions() == ["program.create", "program.create"]
+
+    checks.clear()
+    with pytest.raises(ValidationFailed) as refusal:
+        admin.update_program(other.id, VALID_PROGRAM | {"name": "Other"})
+    assert "slug" in refusal.value.fields
+    db.session.expire_all()
+    assert db.session.get(Program, other.id).slug == "other-program"
+    assert console_actions() == ["program.create", "program.create"]
 
 
 def test_lodging_options_are_kept_in_display_order_without_repeats(app):

@@ -9,7 +9,7 @@ from retreat.core.errors import DomainError, ValidationFailed
 from retreat.staff.access import roles_required
 from retreat.staff.blueprint import staff_bp
 from retreat.staff.forms import ConfirmForm
-from retreat.staff.views.programs import COORDINATION
+from retreat.staff.views.programs import COORDINATION, add_other_problems
 from retreat.web.filters import date_range
 from retreat.web.forms import attach_errors
 
@@ -42,6 +42,9 @@ def cohort_new(program_id: int):
             flash(f"Dates added: {_cohort_name(cohort)}, {cohort.capacity} seats, open to bookings"
                   + ("." if program.published else " once the program is published."))
             return _to_cohort(cohort.id)
+    elif form.is_submitted():
+        add_other_problems(form, admin.cohort_problems(program.id, form.start_date.data, form.end_date.data,
+                                                       form.capacity.data))
     return render_template("staff/cohorts/new.html", program=program, form=form), 422 if form.errors else 200
 
 

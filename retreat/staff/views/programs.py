@@ -31,7 +31,17 @@ def program_new():
         else:
             flash(f"“{program.name}” is saved as a draft. Add its dates, then publish it.")
             return redirect(url_for("staff.program_edit", program_id=program.id), code=303)
+    elif form.is_submitted():
+        add_other_problems(form, admin.program_problems(form.values()))
     return render_template("staff/programs/new.html", form=form), 422 if form.errors else 200
+
+
+def add_other_problems(form, problems: dict[str, list[str]]) -> None:
+    """After a form failed to parse some fields, show what the service finds wrong with the others too, so
+    every problem shows at once (a field that failed to parse keeps its own message)."""
+    for name, reasons in problems.items():
+        if name in form._fields and not form[name].errors:
+            form[name].errors = list(reasons)
 
 
 def _edit_page(summary: admin.ProgramSummary, form: ProgramForm, status: int = 200):
@@ -44,6 +54,9 @@ def _edit_page(summary: admin.ProgramSummary, form: ProgramForm, status: int = 2
 def program_edit(program_id: int):
     program = admin.get_program(program_id)
     form = ProgramForm(obj=program)
+    if program.published:
+        form.slug.description = ("Fixed while the program is published, since links and estimates already shared "
+                                 "use it. Unpublish the program to change it.")
     if form.validate_on_submit():
         try:
             changes = admin.update_program(program.id, form.values())
@@ -52,6 +65,8 @@ def program_edit(program_id: int):
         else:
             flash(f"“{program.name}” is saved." if changes else "Nothing had changed; nothing was saved.")
             return redirect(url_for("staff.program_edit", program_id=program.id), code=303)
+    elif form.is_submitted():
+        add_other_problems(form, admin.program_problems(form.values(), program.id))
     return _edit_page(admin.program_for_staff(program_id), form, 422 if form.errors else 200)
 
 
