@@ -1,6 +1,8 @@
 from flask import Blueprint, render_template
+from markupsafe import Markup
 
 from retreat.catalog import services
+from retreat.core.read_cache import read_cache
 from retreat.pricing.forms import ProgramEstimateForm
 
 catalog_bp = Blueprint("catalog", __name__)
@@ -8,7 +10,12 @@ catalog_bp = Blueprint("catalog", __name__)
 
 @catalog_bp.get("/")
 def home():
-    return render_template("catalog/home.html", programs=services.published_programs())
+    programs = services.published_programs()
+    program_list = read_cache().derived(
+        "catalog:program_list_html", programs,
+        lambda: Markup(render_template("catalog/_program_list.html", programs=programs)),
+    )
+    return render_template("catalog/home.html", programs=programs, program_list=program_list)
 
 
 @catalog_bp.get("/programs/<slug>")

@@ -39,6 +39,20 @@ class ReadCache:
             store[key] = value
         return value
 
+    def derived(self, key: Hashable, source: object, make: Callable[[], T]) -> T:
+        """A value made from `source` (a cached object), kept while `source` is the same object: when the
+        source is forgotten and loaded anew, the value is made anew too."""
+        if not self.enabled:
+            return make()
+        with self._lock:
+            hit = self._expiring.get(key)
+        if hit is not None and hit[0] is source:
+            return hit[1]
+        value = make()
+        with self._lock:
+            self._expiring[key] = (source, value)
+        return value
+
     def forget(self, *keys: Hashable) -> None:
         with self._lock:
             for key in keys:
