@@ -58,7 +58,7 @@ def begin_locked_write() -> None:
     Reads done before (to show a page, say) are let go; a transaction that already wrote is refused, since
     starting afresh would lose its writes.
     """
-    session = db.session
+    session = db.session()
     if session.in_transaction():
         if session.info.get("wrote") or session.new or session.dirty or session.deleted:
             raise TransactionOrderError("begin_locked_write() must come before any write in the transaction")
