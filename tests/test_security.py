@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
-from flask import g
 
 import config
 from retreat import create_app
@@ -22,19 +21,6 @@ from tests.conftest import STAFF_PASSWORD
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 ESTIMATE_BODY = {"duration_days": 7, "ketamine_route": "iv", "dosing_sessions": 4, "therapy_modality": "emdr",
                  "integration_sessions": 4, "intensive_sessions": 1, "lodging": "shared"}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_g_per_request(request):
-    """Test-client requests reuse the `app` fixture's app context, so Flask-Login's cached user in `g` would
-    outlive a request; in production each request starts with an empty `g`."""
-    if "app" not in request.fixturenames:
-        return
-    app = request.getfixturevalue("app")
-
-    @app.before_request
-    def forget_cached_user():
-        g.pop("_login_user", None)
 
 
 def custom_estimate_form():

@@ -8,7 +8,7 @@ follows) are covered without touching this file.
 from urllib.parse import urlsplit
 
 import pytest
-from flask import g, url_for
+from flask import url_for
 from werkzeug.routing.converters import FloatConverter, IntegerConverter, UUIDConverter
 
 from retreat.staff.access import allowed_roles, roles_required
@@ -28,16 +28,6 @@ KNOWN = {
     "staff.reset_user_password": {"admin"},
     "staff.audit_log": {"admin"},
 }
-
-
-@pytest.fixture(autouse=True)
-def _fresh_g_per_request(app):
-    """Test-client requests reuse the `app` fixture's app context, so Flask-Login's cached user in `g` would
-    outlive a request; in production each request starts with an empty `g`."""
-
-    @app.before_request
-    def forget_cached_user():
-        g.pop("_login_user", None)
 
 
 def staff_routes(app):

@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 import time_machine
-from flask import g
 
 from retreat.core.errors import DomainError, ValidationFailed
 from retreat.extensions import db
@@ -18,17 +17,6 @@ from tests.conftest import STAFF_PASSWORD
 
 NEW_PASSWORD = "a brand new passphrase 42"
 REFUSED = "That email and password do not match an active staff account."
-
-
-@pytest.fixture(autouse=True)
-def _fresh_g_per_request(app):
-    """The `app` fixture keeps one app context for the whole test, and test-client requests reuse it, so Flask's
-    `g` (where Flask-Login caches the signed-in user) would outlive a request. In production every request starts
-    with an empty `g`; this restores that, so each request loads its user from its own session cookie."""
-
-    @app.before_request
-    def forget_cached_user():
-        g.pop("_login_user", None)
 
 
 # --- Helpers ---------------------------------------------------------------------------------------------------

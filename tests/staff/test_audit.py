@@ -11,7 +11,6 @@ import flask_migrate
 import pytest
 import sqlalchemy as sa
 import time_machine
-from flask import g
 
 from retreat import create_app
 from retreat.core import audit
@@ -27,16 +26,6 @@ ADMIN_ADDRESS = "198.51.100.23"
 USER_ADDRESS = "203.0.113.77"
 NEW_PASSWORD = "my very own passphrase 7"
 RETREAT_PACKAGE = Path(__file__).resolve().parents[2] / "retreat"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_g_per_request(app):
-    """Test-client requests reuse the `app` fixture's app context, so Flask-Login's cached user in `g` would
-    outlive a request; in production each request starts with an empty `g`."""
-
-    @app.before_request
-    def forget_cached_user():
-        g.pop("_login_user", None)
 
 
 def client_from(app, address):

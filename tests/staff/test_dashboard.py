@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 import time_machine
-from flask import g
 
 from retreat.booking.models import Booking
 from retreat.catalog import services as catalog
@@ -17,16 +16,6 @@ from retreat.catalog.occupancy import CohortOccupancy, upcoming_occupancy
 from retreat.core.clock import now, today
 from retreat.extensions import db
 from retreat.staff.views.dashboard import bar_segments
-
-
-@pytest.fixture(autouse=True)
-def _fresh_g_per_request(app):
-    """The test app context outlives requests; start each request with an empty `g`, as in production."""
-
-    @app.before_request
-    def forget_cached_user():
-        g.pop("_login_user", None)
-
 
 # --- Helpers ---------------------------------------------------------------------------------------------------
 

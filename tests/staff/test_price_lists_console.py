@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from flask import g
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -30,16 +29,6 @@ DEFAULT_ITEMS = {code: (label, unit, cents, eligible, superbill)
                  for code, label, unit, cents, eligible, superbill in DEFAULT_PRICE_LIST["items"]}
 POLICY = ("deposit_percent", "deposit_minimum_cents", "balance_due_days_before_start", "band_min_cents",
           "band_max_cents")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_g_per_request(app):
-    """The test app context outlives requests; start each request with an empty `g`, as in production, so the
-    signed-in user is loaded from that request's session cookie."""
-
-    @app.before_request
-    def forget_cached_user():
-        g.pop("_login_user", None)
 
 
 # --- Helpers ---------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
-from flask import g, url_for
+from flask import url_for
 
 from retreat.core.audit import AuditEntry
 from retreat.extensions import db
@@ -18,16 +18,6 @@ from retreat.staff.models import ROLES, StaffUser
 
 PASSWORD = "first admin passphrase 2030"
 NEW_PASSWORD = "a passphrase of my own 99"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_g_per_request(app):
-    """Test-client requests reuse the `app` fixture's app context, so Flask-Login's cached user in `g` would
-    outlive a request; in production each request starts with an empty `g`."""
-
-    @app.before_request
-    def forget_cached_user():
-        g.pop("_login_user", None)
 
 
 @pytest.fixture
