@@ -26,14 +26,19 @@ def _normalise_database_url(url: str) -> str:
     return url
 
 
-def _instance_secret(filename: str) -> str:
+def _instance_secret(filename: str, make=lambda: secrets.token_urlsafe(48)) -> str:
     """A secret generated once for this checkout and kept under instance/ (development only)."""
     INSTANCE_PATH.mkdir(parents=True, exist_ok=True)
     path = INSTANCE_PATH / filename
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
+        path.write_text(make())
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+    return Fernet.generate_key().decode()
 
 
 class ConfigurationError(RuntimeError):
@@ -93,12 +98,15 @@ class DevelopmentConfig(Config):
     def init_app(cls, app) -> None:
         if not app.config.get("SECRET_KEY"):
             app.config["SECRET_KEY"] = _instance_secret("secret_key")
+        if not app.config.get("SCREENING_ENCRYPTION_KEYS"):
+            app.config["SCREENING_ENCRYPTION_KEYS"] = _instance_secret("screening_encryption_key", _fernet_key)
 
 
 class TestingConfig(Config):
     ENV_NAME = "testing"
     TESTING = True
     SECRET_KEY = "testing-secret-key-not-for-production"
+    SCREENING_ENCRYPTION_KEYS = "Vv0nW9D2cVmz2y0cqJ8b8t1fQ3YV4x6yF9Qm0m1bXk8="  # a fixed test key, never in use
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     RATELIMIT_ENABLED = False
     CATALOG_CACHE_SECONDS = 0  # tests of the cache itself switch it on
@@ -115,10 +123,11 @@ class ProductionConfig(Config):
 
     @classmethod
     def check(cls) -> None:
-        missing = [name for name in ("SECRET_KEY", "DATABASE_URL") if not os.environ.get(name)]
+        missing = [name for name in ("SECRET_KEY", "DATABASE_URL", "SCREENING_ENCRYPTION_KEYS")
+                   if not os.environ.get(name)]
         if missing:
             raise ConfigurationError(
-                "Production configuration refuses to start without " + " and ".join(missing) + "."
+                "Production configuration refuses to start without " + ", ".join(missing) + "."
             )
 
 

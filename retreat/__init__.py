@@ -14,7 +14,10 @@ from retreat.core import (
     transactions,  # noqa: F401  (SQLite transaction control, see its docstring)
 )
 from retreat.extensions import csrf, db, limiter, login_manager, migrate
+from retreat.notify.cli import notify_cli
 from retreat.pricing.views import pricing_bp
+from retreat.screening.cli import screening_cli
+from retreat.screening.views import screening_bp
 from retreat.staff.blueprint import staff_bp
 from retreat.staff.cli import staff_cli
 from retreat.staff.views import (  # noqa: F401  (each module adds routes to staff_bp)
@@ -24,6 +27,7 @@ from retreat.staff.views import (  # noqa: F401  (each module adds routes to sta
     dashboard,
     prices,
     programs,
+    screenings,
     users,
 )
 from retreat.web import errors, filters, health, security
@@ -56,6 +60,7 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
 
     app.register_blueprint(catalog_bp)
     app.register_blueprint(pricing_bp)
+    app.register_blueprint(screening_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(health.health_bp)
     app.register_blueprint(staff_bp)
@@ -65,4 +70,6 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
     security.register(app)
     register_cli(app)
     app.cli.add_command(staff_cli)
+    app.cli.add_command(screening_cli)
+    app.cli.add_command(notify_cli)
     return app

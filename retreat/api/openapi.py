@@ -41,6 +41,7 @@ def document() -> dict:
         ("ProgramList", schemas.ProgramListSchema), ("Estimate", schemas.EstimateSchema),
         ("ProgramEstimateRequest", schemas.ProgramEstimateRequest),
         ("CustomEstimateRequest", schemas.CustomEstimateRequest),
+        ("ScreeningRequest", schemas.ScreeningRequest), ("ScreeningResult", schemas.ScreeningResultSchema),
     ]:
         spec.components.schema(name, schema=schema)
 
@@ -63,6 +64,15 @@ def document() -> dict:
             {"$ref": "#/components/schemas/CustomEstimateRequest"},
         ]}}}},
         "responses": {**_ok("The itemised estimate.", "Estimate", 201),
+                      400: _error(400), 422: _error(422), 429: _error(429)},
+    }})
+    spec.path(path="/api/v1/screenings", operations={"post": {
+        "operationId": "createScreening",
+        "summary": "Submit a candidacy pre-screen; the answers are never returned",
+        "description": "Not a diagnosis. A crisis outcome means: show the crisis resources first and offer no "
+                       "booking or payment.",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": "ScreeningRequest"}}},
+        "responses": {**_ok("The outcome, its reasons and the booking token.", "ScreeningResult", 201),
                       400: _error(400), 422: _error(422), 429: _error(429)},
     }})
     spec.path(path="/api/v1/estimates/{estimate_id}", operations={"get": {

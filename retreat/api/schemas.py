@@ -4,6 +4,8 @@ response schemas describe what the API sends. The OpenAPI document is generated 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from retreat.pricing import rules
+from retreat.screening import rules as screening_rules
+from retreat.screening.questions import Answers
 
 ALL_DOSING = [bounds for bounds in rules.DOSING_SESSIONS_BY_ROUTE.values()]
 
@@ -118,3 +120,35 @@ class ErrorBodySchema(ResponseSchema):
 
 class ErrorSchema(ResponseSchema):
     error = fields.Nested(ErrorBodySchema, required=True)
+
+
+# --- Pre-screening ----------------------------------------------------------------------------------------
+
+class ScreeningRequest(Schema):
+    answers = fields.Nested(Answers, required=True)
+
+
+class ReasonSchema(ResponseSchema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    outcome = fields.String(required=True, validate=validate.OneOf(screening_rules.OUTCOMES))
+
+
+class CrisisResourceSchema(ResponseSchema):
+    name = fields.String(required=True)
+    contact = fields.String(required=True)
+
+
+class ScreeningResultSchema(ResponseSchema):
+    id = fields.Integer(required=True)
+    token = fields.String(required=True, metadata={
+        "description": "A secret to book with; single use, valid until valid_until. Keep it private."})
+    outcome = fields.String(required=True, validate=validate.OneOf(screening_rules.OUTCOMES))
+    rules_version = fields.Integer(required=True)
+    reasons = fields.List(fields.Nested(ReasonSchema), required=True)
+    urgent = fields.Boolean(required=True)
+    phq9_total = fields.Integer(required=True)
+    phq9_severity = fields.String(required=True, validate=validate.OneOf(
+        [band for _, _, band in screening_rules.PHQ9_BANDS]))
+    crisis_resources = fields.List(fields.Nested(CrisisResourceSchema), required=True)
+    valid_until = fields.DateTime(required=True)

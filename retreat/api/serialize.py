@@ -3,6 +3,7 @@
 from retreat.catalog.services import ProgramView
 from retreat.core.money import CURRENCY
 from retreat.pricing.services import IssuedEstimate
+from retreat.screening.services import Submitted, crisis_resources
 
 
 def program_json(program: ProgramView) -> dict:
@@ -47,6 +48,22 @@ def estimate_json(issued: IssuedEstimate) -> dict:
         "valid_until": issued.valid_until.isoformat(),
         "balance_due_days_before_start": estimate.balance_due_days_before_start,
         "program": issued.program_slug,
+    }
+
+
+def screening_json(submitted: Submitted) -> dict:
+    screening = submitted.screening
+    return {
+        "id": screening.id,
+        "token": submitted.token,
+        "outcome": screening.outcome,
+        "rules_version": screening.rules_version,
+        "reasons": screening.reasons,
+        "urgent": screening.urgent,
+        "phq9_total": screening.phq9_total,
+        "phq9_severity": screening.phq9_severity,
+        "crisis_resources": list(crisis_resources()),
+        "valid_until": screening.expires_at.isoformat(),
     }
 
 

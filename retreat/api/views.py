@@ -4,10 +4,11 @@ from flask import jsonify, request
 from marshmallow import ValidationError
 
 from retreat.api import api_bp, openapi, schemas
-from retreat.api.serialize import estimate_json, program_json
+from retreat.api.serialize import estimate_json, program_json, screening_json
 from retreat.catalog import services as catalog
 from retreat.core.errors import DomainError, ValidationFailed
 from retreat.pricing import services as pricing
+from retreat.screening import services as screening
 from retreat.web.limits import public_write_limit
 
 
@@ -72,6 +73,21 @@ def create_estimate():
     response = jsonify(estimate_json(issued))
     response.status_code = 201
     response.headers["Location"] = f"{request.script_root}{request.path}/{issued.id}"
+    return response
+
+
+@api_bp.post("/screenings")
+@public_write_limit
+def create_screening():
+    body = json_object()
+    unknown = sorted(set(body) - {"answers"})
+    if unknown or "answers" not in body:
+        fields = {name: ["Unknown field."] for name in unknown}
+        if "answers" not in body:
+            fields["answers"] = ["Missing data for required field."]
+        raise ValidationFailed(fields)
+    response = jsonify(screening_json(screening.submit(body["answers"])))
+    response.status_code = 201
     return response
 
 

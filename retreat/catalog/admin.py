@@ -53,6 +53,9 @@ CONFIGURATION_FIELDS = ("duration_days", "ketamine_route", "dosing_sessions", "t
 PROGRAM_FIELDS = (*TEXT_RULES, *CONFIGURATION_FIELDS, "lodging_options")
 # Shown as a field name only in audit details; their text can be long.
 LONG_TEXT_FIELDS = ("summary", "description")
+# Invisible control characters (a NUL would even be refused by PostgreSQL); tabs and line breaks are fine.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_CHARACTERS_MESSAGE = "Remove the invisible control characters from this text (they often come with pasting)."
 SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 SLUG_RULE = "Use lowercase letters, digits and single hyphens between them, for example iv-emdr-one-week."
 
@@ -289,7 +292,9 @@ def _clean_program(values: Mapping[str, object], program: Program | None) -> dic
         value = value.strip()
         if field == "slug" and not value and program is None and isinstance(values.get("name"), str):
             value = suggest_slug(values["name"])
-        if not value and rule.required_message:
+        if CONTROL_CHARACTERS.search(value):
+            refuse(field, CONTROL_CHARACTERS_MESSAGE)
+        elif not value and rule.required_message:
             refuse(field, rule.required_message)
         elif len(value) > rule.max_length:
             refuse(field, f"Keep it to {rule.max_length} characters or fewer (it has {len(value)}).")
@@ -650,6 +655,8 @@ def cancel_cohort(cohort_id: int, *, expected_fingerprint: str | None = None,
     reason = (reason or "").strip()
     if len(reason) > 500:
         raise ValidationFailed({"reason": ["Keep the reason to 500 characters or fewer."]})
+    if CONTROL_CHARACTERS.search(reason):
+        raise ValidationFailed({"reason": [CONTROL_CHARACTERS_MESSAGE]})
     allowed_from, status, audit_action = COHORT_TRANSITIONS["cancel"]
     with _locked(cohort_id) as cohort:
         if cohort.status not in allowed_from:

@@ -15,8 +15,7 @@ from retreat.catalog import services as catalog
 from retreat.catalog.models import Cohort
 from retreat.core.errors import ValidationFailed
 from retreat.extensions import db
-from tests.staff.test_programs_console import (  # noqa: F401  (_fresh_g_per_request is an autouse fixture)
-    _fresh_g_per_request,
+from tests.staff.test_programs_console import (
     add_booking,
     assert_error_at,
     audit_entries,

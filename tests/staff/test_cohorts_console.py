@@ -16,9 +16,8 @@ from retreat.core import spreadsheets
 from retreat.core.clock import today
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
 from retreat.extensions import db
-from tests.staff.test_programs_console import (  # noqa: F401  (_fresh_g_per_request is an autouse fixture)
+from tests.staff.test_programs_console import (
     OTHER_ROLES,
-    _fresh_g_per_request,
     add_booking,
     assert_error_at,
     audit_entries,
@@ -416,6 +415,9 @@ def test_a_too_long_reason_is_refused(client, login_as):
     assert fresh(cohort).status == "open"
     with pytest.raises(ValidationFailed):
         admin.cancel_cohort(cohort.id, reason="x" * 501)
+    with pytest.raises(ValidationFailed):
+        admin.cancel_cohort(cohort.id, reason="nul\x00")
+    assert fresh(cohort).status == "open"
 
 
 # --- Roster -----------------------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from html import unescape
 
 import pytest
 import sqlalchemy as sa
-from flask import g
 
 from retreat.booking.models import Booking, new_booking_reference
 from retreat.catalog import admin
@@ -39,17 +38,6 @@ VALID_PROGRAM = {
 }
 COORDINATION_ROLES = ("coordinator", "admin")
 OTHER_ROLES = ("clinician", "finance")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_g_per_request(app):
-    """The `app` fixture keeps one app context for the whole test and test-client requests reuse it, so `g`
-    (where Flask-Login caches the signed-in user) would outlive a request; production starts each request with
-    an empty `g`."""
-
-    @app.before_request
-    def forget_cached_user():
-        g.pop("_login_user", None)
 
 
 def make_program(**overrides) -> Program:
@@ -258,6 +246,8 @@ def test_a_draft_does_not_show_in_the_public_catalog(client):
     ({"lodging_options": []}, "lodging_options", "Choose at least one lodging option."),
     ({"lodging_options": ["shared", "penthouse"]}, "lodging_options", "not a valid choice"),
     ({"ketamine_route": "nasal"}, "ketamine_route", "Not a valid choice"),
+    ({"name": "Nul\x00byte"}, "name", "Remove the invisible control characters"),
+    ({"description": "Bell\x07"}, "description", "Remove the invisible control characters"),
 ])
 def test_invalid_programs_are_refused_next_to_the_field_and_nothing_is_written(client, login_as, changes,
                                                                                  field, message):
@@ -295,6 +285,11 @@ def test_fields_that_fail_to_parse_do_not_hide_the_other_problems(client, login_
         assert_error_at(response, "slug", "Use lowercase letters")
         assert "This field is required" not in response.get_data(as_text=True)
     assert console_actions() == ["program.create"]
+
+
+def test_line_breaks_in_a_description_are_kept(app):
+    program = make_program(description="First line.\r\nSecond line.\tIndented.")
+    assert program.description == "First line.\r\nSecond line.\tIndented."
 
 
 def test_an_empty_web_address_name_is_made_from_the_name(client, login_as):

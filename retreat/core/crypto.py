@@ -1,0 +1,46 @@
+"""Encryption of health answers at rest (cryptography's MultiFernet, so keys can rotate).
+
+SCREENING_ENCRYPTION_KEYS holds comma-separated Fernet keys, newest first: the newest encrypts, every one
+decrypts, and `rotate` re-encrypts a token under the newest. Development generates a key under instance/;
+production refuses to start without the setting. Nothing but this module and the screening service touch
+the encrypted column.
+"""
+
+import json
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from flask import current_app
+
+
+class DecryptionError(RuntimeError):
+    """A stored value could not be decrypted with any configured key."""
+
+
+def _fernet() -> MultiFernet:
+    keys = current_app.extensions.get("phi_fernet")
+    if keys is None:
+        configured = current_app.config.get("SCREENING_ENCRYPTION_KEYS") or ""
+        fernets = [Fernet(key.strip().encode()) for key in configured.split(",") if key.strip()]
+        if not fernets:
+            raise RuntimeError("SCREENING_ENCRYPTION_KEYS is not set")
+        keys = current_app.extensions["phi_fernet"] = MultiFernet(fernets)
+    return keys
+
+
+def encrypt_json(value: object) -> bytes:
+    return _fernet().encrypt(json.dumps(value, separators=(",", ":")).encode())
+
+
+def decrypt_json(token: bytes) -> object:
+    try:
+        return json.loads(_fernet().decrypt(token))
+    except InvalidToken:
+        raise DecryptionError("The stored value cannot be decrypted with the configured keys.") from None
+
+
+def rotate(token: bytes) -> bytes:
+    return _fernet().rotate(token)
+
+
+def generate_key() -> str:
+    return Fernet.generate_key().decode()

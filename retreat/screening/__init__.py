@@ -1,0 +1,1 @@
+"""Candidacy pre-screening: questions, versioned rules, outcomes and clinician review."""

@@ -1,0 +1,51 @@
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from retreat.catalog.models import _one_of
+from retreat.core.clock import now
+from retreat.core.types import UTCDateTime
+from retreat.extensions import db
+from retreat.screening.rules import OUTCOMES
+
+REVIEW_STATUSES = ("pending", "approved", "declined", "records_requested")
+
+
+class Screening(db.Model):
+    """One pre-screen. Answers, contact details and clinician notes are stored encrypted (retreat.core.crypto);
+    outcome, reasons and times stay readable, and remain after the answers are purged."""
+
+    __tablename__ = "screening"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("outcome", OUTCOMES), name="outcome"),
+        sa.CheckConstraint(f"review_status IS NULL OR {_one_of('review_status', REVIEW_STATUSES)}",
+                           name="review_status"),
+        sa.Index("ix_screening_queue", "review_status", "urgent", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # sha256 of the applicant's secret token; the token itself is never stored.
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    token_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rules_version: Mapped[int]
+    outcome: Mapped[str] = mapped_column(sa.String(20))
+    reasons: Mapped[list[dict]] = mapped_column(sa.JSON)
+    urgent: Mapped[bool]
+    phq9_total: Mapped[int | None]
+    phq9_severity: Mapped[str | None] = mapped_column(sa.String(20))
+    answers_encrypted: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    answers_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    contact_encrypted: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    # Clinician review: pending while waiting for a decision (urgent ones first in the queue).
+    review_status: Mapped[str | None] = mapped_column(sa.String(20))
+    review_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reviewed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_user.id"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    review_note_encrypted: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    alert_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<Screening {self.id} {self.outcome}>"

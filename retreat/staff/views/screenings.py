@@ -1,0 +1,1 @@
+"""Clinician console: the screening review queue (routes of staff_bp)."""
