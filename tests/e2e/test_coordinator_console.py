@@ -1,0 +1,77 @@
+"""A coordinator's day in real Chromium: sign in, add dates to a program, raise the seats, try to lower them
+below the seats already taken and see the refusal; screenshots of the dashboard and the cohort page."""
+
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import expect
+
+from retreat.booking.models import Booking
+from retreat.catalog.models import Cohort, Program
+from retreat.core.clock import today
+from retreat.extensions import db
+from tests.conftest import STAFF_PASSWORD
+
+pytestmark = pytest.mark.browser
+
+
+def _take_seats(cohort_id: int, count: int) -> None:
+    db.session.rollback()
+    cohort = db.session.get(Cohort, cohort_id)
+    for number in range(count):
+        db.session.add(Booking(
+            reference=f"RT-E2E{number:03d}", cohort=cohort, status="confirmed", lodging="shared",
+            applicant_first_name="Sam", applicant_last_name=f"Booked {number}", applicant_email=f"s{number}@example.org",
+            applicant_phone="+1 555 0100", price_list_version=1, total_cents=497000, deposit_cents=99400,
+            balance_cents=397600, balance_due_date=cohort.start_date - timedelta(days=14)))
+    db.session.commit()
+
+
+def test_coordinator_adds_dates_and_cannot_lower_seats_below_those_taken(demo, staff_user, live_server,
+                                                                         desktop_page, screenshots):
+    coordinator = staff_user("coordinator")
+    program = db.session.scalar(sa.select(Program).where(Program.slug == "iv-emdr-one-week"))
+    page = desktop_page
+
+    page.goto(f"{live_server.url}/staff/login")
+    page.get_by_label("Email").fill(coordinator.email)
+    page.get_by_label("Password").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/staff/dashboard$"))
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Programs").click()
+    page.get_by_role("link", name=program.name).first.click()
+    page.get_by_role("link", name="Add dates").click()
+    start = today() + timedelta(days=45)
+    page.get_by_label("First day").fill(start.isoformat())
+    page.get_by_label("Seats").fill("4")
+    page.get_by_role("button", name="Add these dates").click()
+    expect(page).to_have_url(re.compile(r"/staff/cohorts/\d+$"))
+    cohort_id = int(page.url.rsplit("/", 1)[1])
+    db.session.rollback()  # end this test's read transaction, to see what the server committed
+    cohort = db.session.get(Cohort, cohort_id)
+    assert (cohort.start_date, cohort.capacity) == (start, 4)
+
+    seats = page.get_by_role("spinbutton", name="Seats")
+    seats.fill("6")
+    page.get_by_role("button", name="Save seats").click()
+    expect(page.get_by_role("spinbutton", name="Seats")).to_have_value("6")
+    db.session.rollback()
+    assert db.session.get(Cohort, cohort_id).capacity == 6
+
+    _take_seats(cohort_id, 3)
+    page.reload()
+    page.get_by_role("spinbutton", name="Seats").fill("2")
+    page.get_by_role("button", name="Save seats").click()
+    expect(page.get_by_text("3 seats are taken; capacity cannot go below 3.").first).to_be_visible()
+    expect(page.get_by_role("spinbutton", name="Seats")).to_have_attribute("aria-invalid", "true")
+    db.session.rollback()
+    assert db.session.get(Cohort, cohort_id).capacity == 6
+    screenshots(page, "staff-cohort-capacity-refused.png")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
+    expect(page.get_by_text(program.name).first).to_be_visible()
+    screenshots(page, "staff-dashboard.png")
