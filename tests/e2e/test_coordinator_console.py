@@ -23,7 +23,8 @@ def _take_seats(cohort_id: int, count: int) -> None:
     for number in range(count):
         db.session.add(Booking(
             reference=f"RT-E2E{number:03d}", cohort=cohort, status="confirmed", lodging="shared",
-            applicant_first_name="Sam", applicant_last_name=f"Booked {number}", applicant_email=f"s{number}@example.org",
+            applicant_first_name="Sam", applicant_last_name=f"Booked {number}",
+            applicant_email=f"s{number}@example.org",
             applicant_phone="+1 555 0100", price_list_version=1, total_cents=497000, deposit_cents=99400,
             balance_cents=397600, balance_due_date=cohort.start_date - timedelta(days=14)))
     db.session.commit()
