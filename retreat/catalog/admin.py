@@ -240,7 +240,8 @@ LODGING_EXPORT_LABELS = {"none": "No lodging", "shared": "Shared room", "private
 
 
 def roster_filename(cohort: Cohort) -> str:
-    return f"roster-{cohort.program.slug}-{cohort.start_date.isoformat()}.csv"
+    safe_slug = re.sub(r"[^a-z0-9-]+", "-", cohort.program.slug.lower()).strip("-") or "program"
+    return f"roster-{safe_slug}-{cohort.start_date.isoformat()}.csv"
 
 
 def export_roster(cohort_id: int) -> tuple[str, bytes]:
@@ -549,8 +550,8 @@ def update_cohort(cohort_id: int, start_date: object, end_date: object) -> dict[
             field = "start_date" if "start_date" in changes else "end_date"
             raise ValidationFailed({field: [
                 f"{_plural(booked, 'applicant is', 'applicants are')} booked on these dates, so they cannot "
-                "change here yet: contact the applicants first. Moving booked applicants comes with the "
-                "booking workflow."]})
+                "change here: their plans and balance due dates depend on them. If the dates must move, "
+                "cancel them (which lists whom to contact) and add new dates."]})
         if not changes:
             db.session.rollback()
             return {}

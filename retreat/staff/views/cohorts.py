@@ -58,7 +58,7 @@ def _cohort_page(cohort_id: int, *, dates_form=None, capacity_form=None, status:
     return render_template(
         "staff/cohorts/detail.html", detail=detail, cohort=cohort, program=cohort.program,
         dates_form=dates_form, capacity_form=capacity_form, confirm=ConfirmForm(), to_contact=to_contact,
-        status_labels=admin.BOOKING_STATUS_LABELS, cohort_status_labels=admin.COHORT_STATUS_LABELS,
+        status_labels=admin.BOOKING_STATUS_LABELS,
     ), status
 
 

@@ -1,1 +1,64 @@
-"""Clinician console: the screening review queue (routes of staff_bp)."""
+"""Clinician console: the screening review queue (routes of staff_bp).
+
+Clinicians see the queue with what each screening found, open one to read its answers (every view audited) and
+decide. Coordinators see the queue with outcomes only, oldest first. Finance sees none of it.
+"""
+
+from flask import flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from retreat.core.errors import DomainError, ValidationFailed
+from retreat.screening import review
+from retreat.screening import services as screening_services
+from retreat.screening.questions import PHQ9_STEM
+from retreat.screening.review_forms import DecisionForm
+from retreat.staff import services as staff_services
+from retreat.staff.access import roles_required
+from retreat.staff.blueprint import staff_bp
+from retreat.web.forms import attach_errors
+
+
+@staff_bp.get("/screenings")
+@roles_required("clinician", "coordinator")
+def screenings():
+    clinician = "clinician" in current_user.roles
+    return render_template(
+        "staff/screenings/queue.html", items=review.review_queue(urgent_first=clinician), clinician=clinician,
+        outcome_labels=review.OUTCOME_LABELS,
+    )
+
+
+@staff_bp.route("/screenings/<int:screening_id>", methods=["GET", "POST"])
+@roles_required("clinician")
+def screening_review(screening_id: int):
+    screening = review.screening_for_review(screening_id)
+    form = DecisionForm()
+    form.decision.choices = [choice for choice in form.decision.choices
+                             if choice.value in review.decisions_for(screening)]
+    status = 200
+    if form.validate_on_submit():
+        try:
+            review.decide(screening.id, form.decision.data, form.note.data, current_user)
+        except ValidationFailed as refusal:
+            attach_errors(form, refusal)
+        except DomainError as refusal:  # decided meanwhile (409): show the decision that stands
+            if refusal.status != 409:
+                raise
+            form.form_errors.append(refusal.message)
+            status = 409
+        else:
+            flash(f"Decision recorded for pre-screen {screening.id}: "
+                  f"{review.REVIEW_STATUS_LABELS[screening.review_status].lower()}.")
+            return redirect(url_for("staff.screenings"))
+        screening = review.screening_for_review(screening_id)
+    if status == 200 and form.errors:
+        status = 422
+    answers = screening_services.read_answers(screening)  # audited: one entry per view
+    reviewer = staff_services.get_user(screening.reviewed_by_id) if screening.reviewed_by_id else None
+    return render_template(
+        "staff/screenings/review.html", screening=screening, form=form,
+        answers=review.readable_answers(answers) if answers is not None else None,
+        contact=review.read_contact(screening), note=review.read_note(screening), reviewer=reviewer,
+        outcome_labels=review.OUTCOME_LABELS, band_labels=review.PHQ9_BAND_LABELS,
+        status_labels=review.REVIEW_STATUS_LABELS, phq9_stem=PHQ9_STEM,
+    ), status
