@@ -1,7 +1,7 @@
 """Configuration classes, read from the environment.
 
 Development is the default and needs no secrets: it keeps a SQLite file and a generated secret key under
-instance/. Production refuses to start without SECRET_KEY and DATABASE_URL.
+instance/. Production refuses to start without its secrets, its database and the on-call address.
 """
 
 import os
@@ -123,8 +123,9 @@ class ProductionConfig(Config):
 
     @classmethod
     def check(cls) -> None:
-        missing = [name for name in ("SECRET_KEY", "DATABASE_URL", "SCREENING_ENCRYPTION_KEYS")
-                   if not os.environ.get(name)]
+        # Without ONCALL_CLINICIAN_EMAIL a crisis pre-screen would alert nobody.
+        required = ("SECRET_KEY", "DATABASE_URL", "SCREENING_ENCRYPTION_KEYS", "ONCALL_CLINICIAN_EMAIL")
+        missing = [name for name in required if not os.environ.get(name)]
         if missing:
             raise ConfigurationError(
                 "Production configuration refuses to start without " + ", ".join(missing) + "."

@@ -8,7 +8,8 @@ def test_production_refuses_to_start_without_its_secrets(monkeypatch):
     monkeypatch.delenv("SECRET_KEY", raising=False)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("SCREENING_ENCRYPTION_KEYS", raising=False)
-    with pytest.raises(config.ConfigurationError, match="SECRET_KEY, DATABASE_URL, SCREENING_ENCRYPTION_KEYS"):
+    monkeypatch.delenv("ONCALL_CLINICIAN_EMAIL", raising=False)
+    with pytest.raises(config.ConfigurationError, match="SECRET_KEY, DATABASE_URL, SCREENING_ENCRYPTION_KEYS, ONCALL_CLINICIAN_EMAIL"):
         create_app("production")
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
     with pytest.raises(config.ConfigurationError, match="DATABASE_URL"):
@@ -18,6 +19,7 @@ def test_production_refuses_to_start_without_its_secrets(monkeypatch):
 def test_production_accepts_a_postgresql_url(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
     monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db.internal:5432/retreat")
+    monkeypatch.setenv("ONCALL_CLINICIAN_EMAIL", "oncall@clinic.example")
     monkeypatch.setenv("SCREENING_ENCRYPTION_KEYS", "Vv0nW9D2cVmz2y0cqJ8b8t1fQ3YV4x6yF9Qm0m1bXk8=")
     monkeypatch.setattr(config.ProductionConfig, "SQLALCHEMY_DATABASE_URI",
                         config._normalise_database_url("postgres://u:p@db.internal:5432/retreat"))

@@ -14,6 +14,7 @@ PATHS = {
     "/api/v1/programs/{slug}": {"get"},
     "/api/v1/estimates": {"post"},
     "/api/v1/estimates/{estimate_id}": {"get"},
+    "/api/v1/screenings": {"post"},
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 CUSTOM_FIELDS = {"duration_days", "ketamine_route", "dosing_sessions", "therapy_modality",
