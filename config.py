@@ -62,6 +62,10 @@ class Config:
     MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Retreat <no-reply@localhost>")
+    # How applicants reach the clinic; shown in emails and pages.
+    CLINIC_NAME = os.environ.get("CLINIC_NAME", "Retreat")
+    CLINIC_EMAIL = os.environ.get("CLINIC_EMAIL")
+    CLINIC_PHONE = os.environ.get("CLINIC_PHONE")
 
     RATELIMIT_ENABLED = _env_flag("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
@@ -107,6 +111,11 @@ class TestingConfig(Config):
     TESTING = True
     SECRET_KEY = "testing-secret-key-not-for-production"
     SCREENING_ENCRYPTION_KEYS = "Vv0nW9D2cVmz2y0cqJ8b8t1fQ3YV4x6yF9Qm0m1bXk8="  # a fixed test key, never in use
+    # Tests never send real email, whatever the developer's environment says.
+    MAIL_SERVER = None
+    MAIL_USERNAME = None
+    MAIL_PASSWORD = None
+    ONCALL_CLINICIAN_EMAIL = None
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     RATELIMIT_ENABLED = False
     CATALOG_CACHE_SECONDS = 0  # tests of the cache itself switch it on

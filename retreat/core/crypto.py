@@ -39,7 +39,10 @@ def decrypt_json(token: bytes) -> object:
 
 
 def rotate(token: bytes) -> bytes:
-    return _fernet().rotate(token)
+    try:
+        return _fernet().rotate(token)
+    except InvalidToken:
+        raise DecryptionError("The stored value cannot be decrypted with the configured keys.") from None
 
 
 def generate_key() -> str:

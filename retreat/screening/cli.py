@@ -1,3 +1,29 @@
+import click
 from flask.cli import AppGroup
 
+from retreat.core.crypto import DecryptionError
+from retreat.screening import review, services
+
 screening_cli = AppGroup("screening", help="Pre-screens.")
+
+
+@screening_cli.command("purge")
+@click.option("--older-than-days", default=services.PURGE_AFTER_DAYS, show_default=True,
+              type=click.IntRange(min=1), help="Purge screens submitted longer ago than this.")
+def purge(older_than_days: int):
+    """Remove the raw answers and contact details of screens that led to no booking (run it daily from cron).
+    Outcome, reasons and times stay."""
+    count = services.purge_old_answers(older_than_days)
+    click.echo(f"Purged the answers of {count} screening(s) older than {older_than_days} days.")
+
+
+@screening_cli.command("rotate-keys")
+def rotate_keys():
+    """Re-encrypt answers, contact details and notes under the newest key, the first of
+    SCREENING_ENCRYPTION_KEYS. Afterwards the older keys can be removed from the configuration."""
+    try:
+        count = review.rotate_encryption()
+    except DecryptionError as error:
+        click.echo(str(error), err=True)
+        raise SystemExit(1) from None
+    click.echo(f"Re-encrypted {count} screening(s) under the newest key.")

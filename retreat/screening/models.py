@@ -10,6 +10,8 @@ from retreat.extensions import db
 from retreat.screening.rules import OUTCOMES
 
 REVIEW_STATUSES = ("pending", "approved", "declined", "records_requested")
+# Still awaiting a final decision: a clinician may decide again once the records they asked for arrive.
+OPEN_REVIEW_STATUSES = ("pending", "records_requested")
 
 
 class Screening(db.Model):
