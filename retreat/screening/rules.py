@@ -104,15 +104,15 @@ RULE_SETS: dict[int, tuple[Rule, ...]] = {
     1: (
         Rule("cssrs_intent_or_plan", "crisis",
              "You told us you have been thinking about acting on thoughts of ending your life. Your safety "
-             "comes first: please reach out to the people below now.",
+             "comes first: please reach out to a crisis line on this page now.",
              any_of(is_true("cssrs.intent"), is_true("cssrs.plan"))),
         Rule("cssrs_recent_behavior", "crisis",
              "You told us you have done something, in the past three months, to end your life or prepare to. "
-             "Your safety comes first: please reach out to the people below now.",
+             "Your safety comes first: please reach out to a crisis line on this page now.",
              all_of(is_true("cssrs.behavior"), is_true("cssrs.behavior_within_3_months"))),
         Rule("cssrs_method", "review",
              "You told us you have thought about how you might end your life. A clinician will reach out to you "
-             "soon, and the people below are there for you at any hour.",
+             "soon, and the crisis lines on this page are there for you at any hour.",
              is_true("cssrs.method"), urgent=True),
         Rule("cssrs_past_behavior", "review",
              "You told us that at some point you did something to end your life or prepare to. A clinician will "
@@ -124,7 +124,7 @@ RULE_SETS: dict[int, tuple[Rule, ...]] = {
              any_of(is_true("cssrs.wish_dead"), is_true("cssrs.suicidal_thoughts"))),
         Rule("phq9_self_harm_item", "review",
              "You told us about thoughts that you would be better off dead or of hurting yourself. A clinician "
-             "will reach out to you soon, and the people below are there for you at any hour.",
+             "will reach out to you soon, and the crisis lines on this page are there for you at any hour.",
              at_least("phq9_item9", 1), urgent=True),
         Rule("under_18", "ineligible",
              "Ketamine treatment in our programs is for adults aged 18 and over.",

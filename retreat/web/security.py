@@ -37,7 +37,7 @@ DEFAULT_POLICY = _policy({})
 def add_security_headers(response: Response) -> Response:
     extra = g.get("csp_extra")
     response.headers["Content-Security-Policy"] = _policy(extra) if extra else DEFAULT_POLICY
-    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers.setdefault("Referrer-Policy", "same-origin")  # a page may ask for no-referrer
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), interest-cohort=()"
