@@ -6,7 +6,7 @@ from marshmallow import ValidationError
 from retreat.api import api_bp, openapi, schemas
 from retreat.api.serialize import estimate_json, program_json, screening_json
 from retreat.catalog import services as catalog
-from retreat.core.errors import DomainError, ValidationFailed
+from retreat.core.errors import DomainError, ValidationFailed, flatten_field_errors
 from retreat.pricing import services as pricing
 from retreat.screening import services as screening
 from retreat.web.limits import public_write_limit
@@ -37,18 +37,8 @@ def load(schema: schemas.Schema, body: dict) -> dict:
     try:
         return schema.load(body)
     except ValidationError as error:
-        raise ValidationFailed(_flatten(error.messages)) from None
+        raise ValidationFailed(flatten_field_errors(error.messages)) from None
 
-
-def _flatten(messages, prefix: str = "") -> dict[str, list[str]]:
-    flat: dict[str, list[str]] = {}
-    for key, value in messages.items():
-        name = "body" if key == "_schema" else f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{name}."))
-        else:
-            flat[name] = [str(message) for message in value]
-    return flat
 
 
 @api_bp.get("/programs")

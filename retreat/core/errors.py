@@ -33,3 +33,17 @@ class ValidationFailed(DomainError):
 class NotFound(DomainError):
     status = 404
     code = "not_found"
+
+
+def flatten_field_errors(messages: dict, prefix: str = "", whole: str = "body") -> dict[str, list[str]]:
+    """marshmallow's nested error messages as {"field.sub.0": [reasons]}. An error about a whole object is
+    reported under that object's name, or under `whole` at the top level."""
+    flat: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        name = (prefix.rstrip(".") or whole) if key == "_schema" else f"{prefix}{key}"
+        if isinstance(value, dict):
+            for field, reasons in flatten_field_errors(value, f"{name}.", whole).items():
+                flat.setdefault(field, []).extend(reasons)
+        else:
+            flat.setdefault(name, []).extend(str(message) for message in value)
+    return flat

@@ -6,20 +6,18 @@ screen is stored at once, from the answers given so far, and the on-call clinici
 services.submit does for a complete one.
 """
 
-import secrets
-from datetime import timedelta
+from dataclasses import replace
 
 from marshmallow import ValidationError
 
 from retreat.core import crypto
 from retreat.core.clock import now
-from retreat.core.errors import DomainError, ValidationFailed
+from retreat.core.errors import DomainError, ValidationFailed, flatten_field_errors
 from retreat.extensions import db
-from retreat.notify import services as notify
-from retreat.screening import rules
+from retreat.screening import rules, services
 from retreat.screening.models import Screening
 from retreat.screening.questions import ANSWERS
-from retreat.screening.services import TOKEN_VALID_DAYS, Submitted, _alert_on_call, _hash, flatten_errors
+from retreat.screening.services import Submitted
 
 EARLY_ANSWERS = ("phq9", "cssrs")  # what the questionnaire has asked when the safety answers give a crisis
 # Facts the early answers hold: a rule that tests any other fact was never asked, and does not fire here
@@ -44,7 +42,7 @@ def _validate_early(partial_answers: object) -> dict:
     try:
         return ANSWERS.load(partial_answers, partial=later)
     except ValidationError as error:
-        raise ValidationFailed(flatten_errors(error.messages, "answers.")) from None
+        raise ValidationFailed(flatten_field_errors(error.messages, "answers.", whole="answers")) from None
 
 
 def is_crisis(partial_answers: dict) -> bool:
@@ -64,31 +62,8 @@ def submit_crisis_early(partial_answers: object) -> Submitted:
     result = rules.evaluate(checked)
     if result.outcome != "crisis":
         raise ValueError("These answers do not give a crisis; submit the complete answers instead.")
-    fired = [rule for rule in rules.RULE_SETS[result.rules_version]
-             if _facts_tested(rule.when) <= ASKED_FACTS and rule.code in {r.code for r in result.reasons}]
-    token = secrets.token_urlsafe(32)
-    moment = now()
-    screening = Screening(
-        token_hash=_hash(token),
-        created_at=moment,
-        expires_at=moment + timedelta(days=TOKEN_VALID_DAYS),
-        rules_version=result.rules_version,
-        outcome="crisis",
-        reasons=[{"code": r.code, "message": r.message, "outcome": r.outcome} for r in fired],
-        urgent=True,
-        phq9_total=result.phq9_total,
-        phq9_severity=result.phq9_severity,
-        answers_encrypted=crypto.encrypt_json(checked),
-        contact_encrypted=None,
-        review_status="pending",
-        review_requested_at=moment,
-    )
-    db.session.add(screening)
-    db.session.flush()
-    _alert_on_call(screening)
-    db.session.commit()
-    notify.send_pending()
-    return Submitted(screening, token)
+    asked = {rule.code for rule in rules.RULE_SETS[result.rules_version] if _facts_tested(rule.when) <= ASKED_FACTS}
+    return services.store(checked, replace(result, reasons=tuple(r for r in result.reasons if r.code in asked)))
 
 
 CONTACT_FIELDS = ("first_name", "last_name", "email", "phone")

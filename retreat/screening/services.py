@@ -14,7 +14,7 @@ from marshmallow import ValidationError
 
 from retreat.core import audit, crypto
 from retreat.core.clock import now
-from retreat.core.errors import DomainError, NotFound, ValidationFailed
+from retreat.core.errors import DomainError, NotFound, ValidationFailed, flatten_field_errors
 from retreat.extensions import db
 from retreat.notify import services as notify
 from retreat.screening import rules
@@ -40,17 +40,6 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def flatten_errors(messages, prefix: str = "") -> dict[str, list[str]]:
-    flat: dict[str, list[str]] = {}
-    for key, value in messages.items():
-        name = f"{prefix}{key}" if key != "_schema" else (prefix.rstrip(".") or "answers")
-        if isinstance(value, dict):
-            flat.update(flatten_errors(value, f"{name}."))
-        else:
-            flat[name] = [str(message) for message in value]
-    return flat
-
-
 def validate_answers(answers: object) -> dict:
     """The answers, checked; ValidationFailed names each bad field (nested ones as cssrs.intent, phq9.8)."""
     if not isinstance(answers, dict):
@@ -58,14 +47,19 @@ def validate_answers(answers: object) -> dict:
     try:
         return ANSWERS.load(answers)
     except ValidationError as error:
-        raise ValidationFailed(flatten_errors(error.messages, "answers.")) from None
+        raise ValidationFailed(flatten_field_errors(error.messages, "answers.", whole="answers")) from None
 
 
 def submit(answers: object, contact: dict | None = None) -> Submitted:
     """Validate and evaluate the answers, store them encrypted with the result, and alert the on-call
     clinician for a crisis or an urgent review (the alert email is queued in the same transaction)."""
     checked = validate_answers(answers)
-    result = rules.evaluate(checked)
+    return store(checked, rules.evaluate(checked), contact=contact)
+
+
+def store(checked: dict, result: rules.Result, *, contact: dict | None = None) -> Submitted:
+    """Store checked answers (encrypted) with their result; urgent ones go to the top of the clinician queue
+    and alert the on-call clinician in the same transaction. The email is sent after the commit."""
     token = secrets.token_urlsafe(32)
     moment = now()
     screening = Screening(
