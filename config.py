@@ -96,6 +96,8 @@ class Config:
 
 class DevelopmentConfig(Config):
     ENV_NAME = "development"
+    # Development prints emails to the log instead of sending them, alerts included.
+    ONCALL_CLINICIAN_EMAIL = Config.ONCALL_CLINICIAN_EMAIL or "oncall@clinic.example"
     SQLALCHEMY_DATABASE_URI = Config.SQLALCHEMY_DATABASE_URI or f"sqlite:///{INSTANCE_PATH / 'retreat.sqlite3'}"
 
     @classmethod
