@@ -67,6 +67,9 @@ class Config:
     CLINIC_EMAIL = os.environ.get("CLINIC_EMAIL")
     CLINIC_PHONE = os.environ.get("CLINIC_PHONE")
 
+    # Behind a reverse proxy: how many proxies set X-Forwarded-For/-Proto/-Host (0: none, use the peer address).
+    # Sign-in throttling, rate limits and the audit log's addresses depend on it.
+    PROXY_FIX_HOPS = int(os.environ.get("PROXY_FIX_HOPS") or 0)
     RATELIMIT_ENABLED = _env_flag("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
@@ -135,7 +138,8 @@ class ProductionConfig(Config):
     @classmethod
     def check(cls) -> None:
         # Without ONCALL_CLINICIAN_EMAIL a crisis pre-screen would alert nobody.
-        required = ("SECRET_KEY", "DATABASE_URL", "SCREENING_ENCRYPTION_KEYS", "ONCALL_CLINICIAN_EMAIL")
+        required = ("SECRET_KEY", "DATABASE_URL", "SCREENING_ENCRYPTION_KEYS", "ONCALL_CLINICIAN_EMAIL",
+                    "MAIL_SERVER")
         missing = [name for name in required if not os.environ.get(name)]
         if missing:
             raise ConfigurationError(

@@ -9,7 +9,8 @@ def test_production_refuses_to_start_without_its_secrets(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("SCREENING_ENCRYPTION_KEYS", raising=False)
     monkeypatch.delenv("ONCALL_CLINICIAN_EMAIL", raising=False)
-    everything = "SECRET_KEY, DATABASE_URL, SCREENING_ENCRYPTION_KEYS, ONCALL_CLINICIAN_EMAIL"
+    monkeypatch.delenv("MAIL_SERVER", raising=False)
+    everything = "SECRET_KEY, DATABASE_URL, SCREENING_ENCRYPTION_KEYS, ONCALL_CLINICIAN_EMAIL, MAIL_SERVER"
     with pytest.raises(config.ConfigurationError, match=everything):
         create_app("production")
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
@@ -21,6 +22,7 @@ def test_production_accepts_a_postgresql_url(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
     monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db.internal:5432/retreat")
     monkeypatch.setenv("ONCALL_CLINICIAN_EMAIL", "oncall@clinic.example")
+    monkeypatch.setenv("MAIL_SERVER", "smtp.clinic.example")
     monkeypatch.setenv("SCREENING_ENCRYPTION_KEYS", "Vv0nW9D2cVmz2y0cqJ8b8t1fQ3YV4x6yF9Qm0m1bXk8=")
     monkeypatch.setattr(config.ProductionConfig, "SQLALCHEMY_DATABASE_URI",
                         config._normalise_database_url("postgres://u:p@db.internal:5432/retreat"))

@@ -172,6 +172,7 @@ def production_app(app, database_url, monkeypatch):
     monkeypatch.setenv("SECRET_KEY", secret)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("ONCALL_CLINICIAN_EMAIL", "oncall@clinic.example")
+    monkeypatch.setenv("MAIL_SERVER", "smtp.clinic.example")
     monkeypatch.setenv("SCREENING_ENCRYPTION_KEYS", "Vv0nW9D2cVmz2y0cqJ8b8t1fQ3YV4x6yF9Qm0m1bXk8=")
     # Both are read from the environment when config.py is imported; set them as that import would have.
     monkeypatch.setattr(config.ProductionConfig, "SECRET_KEY", secret)

@@ -5,6 +5,7 @@ answers: they say what happened and link to a page that checks access.
 """
 
 import smtplib
+from datetime import timedelta
 from email.message import EmailMessage
 
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from retreat.extensions import db
 from retreat.notify.models import OutboxEmail
 
 MAX_ATTEMPTS = 10
+CLAIM_EXPIRES = timedelta(minutes=5)  # a sender that died mid-send lets go after this
 
 
 def enqueue(kind: str, to_address: str, subject: str, body: str) -> OutboxEmail:
@@ -26,9 +28,9 @@ def enqueue(kind: str, to_address: str, subject: str, body: str) -> OutboxEmail:
 
 def _deliver(email: OutboxEmail) -> None:
     config = current_app.config
-    if not config.get("MAIL_SERVER"):
-        current_app.logger.info("Email (no MAIL_SERVER, not sent) to %s: %s\n%s", email.to_address, email.subject,
-                                email.body)
+    if not config.get("MAIL_SERVER"):  # development only: production refuses to start without MAIL_SERVER
+        current_app.logger.info("Email %s (no MAIL_SERVER, not sent) to %s: %s\n%s", email.id, email.to_address,
+                                email.subject, email.body)
         return
     message = EmailMessage()
     message["From"] = config["MAIL_DEFAULT_SENDER"]
@@ -42,25 +44,56 @@ def _deliver(email: OutboxEmail) -> None:
         smtp.send_message(message)
 
 
+def _claim(email_id: int) -> bool:
+    """Take an unsent email for this sender; False when it was sent or another sender holds it."""
+    moment = now()
+    claimed = db.session.execute(
+        sa.update(OutboxEmail)
+        .where(OutboxEmail.id == email_id, OutboxEmail.sent_at.is_(None),
+               sa.or_(OutboxEmail.claimed_at.is_(None), OutboxEmail.claimed_at < moment - CLAIM_EXPIRES))
+        .values(claimed_at=moment)
+    ).rowcount == 1
+    db.session.commit()
+    return claimed
+
+
+def _send(email_id: int) -> bool:
+    if not _claim(email_id):
+        return False
+    email = db.session.get(OutboxEmail, email_id)
+    email.attempts += 1
+    try:
+        _deliver(email)
+    except Exception as error:  # noqa: BLE001  (any failure leaves the email queued for the next run)
+        email.last_error = f"{type(error).__name__}: {error}"[:500]
+        current_app.logger.warning("Email %s (%s) failed: %s", email.id, email.kind, type(error).__name__)
+        sent = False
+    else:
+        email.sent_at = now()
+        email.last_error = None
+        sent = True
+    email.claimed_at = None
+    db.session.commit()
+    return sent
+
+
 def send_pending(limit: int = 50) -> int:
-    """Send unsent emails, oldest first; a failure is recorded and retried on a later call. Returns the
-    number sent. Call after the transaction that queued them has committed."""
+    """Send unsent emails, oldest first; a failure is recorded and retried on a later run (`flask notify
+    send` from cron). Returns the number sent."""
     pending = db.session.scalars(
-        sa.select(OutboxEmail)
+        sa.select(OutboxEmail.id)
         .where(OutboxEmail.sent_at.is_(None), OutboxEmail.attempts < MAX_ATTEMPTS)
         .order_by(OutboxEmail.created_at, OutboxEmail.id).limit(limit)
     ).all()
-    sent = 0
-    for email in pending:
-        email.attempts += 1
+    return sum(_send(email_id) for email_id in pending)
+
+
+def send_now(*emails: OutboxEmail) -> None:
+    """Try to deliver emails a request has just committed, without ever failing or slowing that request
+    for long: what fails here stays queued for `flask notify send`."""
+    for email in emails:
         try:
-            _deliver(email)
-        except (OSError, smtplib.SMTPException) as error:
-            email.last_error = f"{type(error).__name__}: {error}"[:500]
-            current_app.logger.warning("Email %s to %s failed: %s", email.id, email.to_address, error)
-        else:
-            email.sent_at = now()
-            email.last_error = None
-            sent += 1
-        db.session.commit()
-    return sent
+            _send(email.id)
+        except Exception:  # noqa: BLE001
+            db.session.rollback()
+            current_app.logger.exception("Email %s could not be sent at once; it stays queued", email.id)

@@ -78,12 +78,13 @@ class QueueItem:
         return PHQ9_BAND_LABELS.get(self.phq9_severity, self.phq9_severity) if self.phq9_severity else None
 
 
-def review_queue(*, urgent_first: bool = True) -> list[QueueItem]:
+def review_queue(*, for_clinician: bool = True) -> list[QueueItem]:
     """Screenings awaiting a clinician's decision: urgent ones first, then the oldest first.
 
-    `urgent_first=False` orders by age alone (for staff who may not learn which screenings are urgent)."""
+    Staff who are not clinicians (coordinators) see outcomes only: oldest first, with no reasons, PHQ-9 or
+    urgency, so neither the page nor its order tells them who gave a risk answer."""
     order = [Screening.created_at, Screening.id]
-    if urgent_first:
+    if for_clinician:
         order.insert(0, Screening.urgent.desc())
     rows = db.session.execute(
         sa.select(Screening.id, Screening.outcome, Screening.urgent, Screening.reasons, Screening.phq9_total,
@@ -92,6 +93,9 @@ def review_queue(*, urgent_first: bool = True) -> list[QueueItem]:
         .where(Screening.review_status.in_(OPEN_REVIEW_STATUSES))
         .order_by(*order)
     ).all()
+    if not for_clinician:
+        return [QueueItem(row.id, row.outcome, False, (), None, None, row.created_at, row.review_requested_at,
+                          row.review_status) for row in rows]
     return [
         QueueItem(row.id, row.outcome, row.urgent, tuple(row.reasons or ()), row.phq9_total, row.phq9_severity,
                   row.created_at, row.review_requested_at, row.review_status)
@@ -287,11 +291,12 @@ def decide(screening_id: int, decision: str, note: str, clinician) -> Screening:
     screening.review_note_encrypted = crypto.encrypt_json(note) if note else None
     audit.record("screening.decide", "screening", screening.id, {"decision": decision}, actor=clinician)
     contact = read_contact(screening)
+    emails = []
     if contact and contact.get("email"):
         subject, body = decision_email(decision, screening, contact)
-        notify.enqueue(f"screening_{decision}", contact["email"], subject, body)
+        emails.append(notify.enqueue(f"screening_{decision}", contact["email"], subject, body))
     db.session.commit()
-    notify.send_pending()
+    notify.send_now(*emails)
     return screening
 
 

@@ -81,29 +81,32 @@ def store(checked: dict, result: rules.Result, *, contact: dict | None = None) -
     db.session.add(screening)
     db.session.flush()
     if result.urgent:
-        _alert_on_call(screening)
+        alert = _alert_on_call(screening)
     db.session.commit()
-    if result.urgent:
-        notify.send_pending()
+    if result.urgent and alert is not None:
+        notify.send_now(alert)
     return Submitted(screening, token)
 
 
-def _alert_on_call(screening: Screening) -> None:
+def _alert_on_call(screening: Screening):
+    """Queue the on-call clinician's alert (in the caller's transaction); None if no address is configured,
+    which production refuses to start without."""
     address = current_app.config.get("ONCALL_CLINICIAN_EMAIL")
     if not address:
         current_app.logger.error("Urgent screening %s but ONCALL_CLINICIAN_EMAIL is not set", screening.id)
-        return
+        return None
     kind = "crisis" if screening.outcome == "crisis" else "urgent review"
-    notify.enqueue(
+    alert = notify.enqueue(
         "screening_alert", address,
         f"URGENT: pre-screen {screening.id} needs a clinician now ({kind})",
         f"A pre-screen submitted at {screening.created_at:%Y-%m-%d %H:%M} UTC gave the outcome '{screening.outcome}' "
-        f"and is marked urgent.\n\nRules that fired: {', '.join(r['code'] for r in screening.reasons)}.\n\n"
+        "and is marked urgent.\n\n"
         f"Open it in the clinician queue (sign-in required): "
         f"{url_for('staff.screening_review', screening_id=screening.id, _external=True)}\n\n"
         "No answers are included in this email.",
     )
     screening.alert_sent_at = now()
+    return alert
 
 
 def by_token(token: str, *, for_booking: bool = False) -> Screening:

@@ -206,3 +206,35 @@ def test_flask_notify_send(app, smtp_server):
     assert "Sent 1 email(s)." in result.output
     assert sorted(message["To"] for message in smtp_server.messages) == ["a@example.org", "b@example.org"]
     assert all(email.sent_at is not None for email in outbox("test"))
+
+
+def test_an_urgent_screen_is_stored_and_answered_even_if_delivery_breaks(app, client, monkeypatch):
+    """A crisis applicant must see their result whatever the mail system does: the alert stays queued."""
+    app.config["ONCALL_CLINICIAN_EMAIL"] = "oncall@clinic.example"
+
+    def broken(email):
+        raise TypeError("a bug in delivery")
+
+    monkeypatch.setattr(notify, "_deliver", broken)
+    response = client.post("/api/v1/screenings", json={"answers": urgent_answers()})
+    assert response.status_code == 201
+    assert response.json["urgent"] is True
+    (alert,) = db.session.scalars(sa.select(OutboxEmail)).all()
+    assert (alert.to_address, alert.sent_at, alert.attempts, alert.claimed_at) == (
+        "oncall@clinic.example", None, 1, None)
+    assert alert.last_error.startswith("TypeError")
+
+
+def test_an_email_claimed_by_one_sender_is_not_sent_by_another(app, monkeypatch):
+    delivered = []
+    monkeypatch.setattr(notify, "_deliver", delivered.append)
+    email = notify.enqueue("test", "someone@example.org", "Subject", "Body")
+    db.session.commit()
+    assert notify._claim(email.id) is True  # another sender is delivering it right now
+    assert notify.send_pending() == 0
+    assert delivered == []
+    db.session.execute(sa.update(OutboxEmail).values(claimed_at=None))
+    db.session.commit()
+    assert notify.send_pending() == 1
+    assert notify.send_pending() == 0
+    assert [e.id for e in delivered] == [email.id]

@@ -116,7 +116,8 @@ def test_the_queue_lists_pending_screenings_urgent_first_then_oldest_first(queue
     assert items[0].created_at < items[1].created_at
     assert not hasattr(urgent, "answers"), "the queue never carries answers"
 
-    by_age = review.review_queue(urgent_first=False)
+    by_age = review.review_queue(for_clinician=False)
+    assert all(not item.urgent and not item.reasons and item.phq9_total is None for item in by_age)
     assert [item.id for item in by_age] == [queue["old_review"], queue["older_urgent"], queue["newer_urgent"],
                                            queue["new_review"]]
 
@@ -255,6 +256,8 @@ def test_records_requested_stays_open_and_a_final_decision_is_refused_again(app,
     screening_id = queue["older_urgent"]
     review.decide(screening_id, "records_requested", "Need the last ECG.", clinician)
     assert screening_id in [item.id for item in review.review_queue()]  # still open: waiting for records
+    page = client.get(f"/staff/screenings/{screening_id}").get_data(as_text=True)
+    assert 'name="decision"' in page and "Records requested" in page  # the clinician can decide on the page
 
     review.decide(screening_id, "declined", "Reached by phone; ECG shows a recent event.", clinician)
     assert screening_id not in [item.id for item in review.review_queue()]

@@ -146,3 +146,11 @@ def test_roles_required_refuses_no_roles_and_unknown_roles():
     with pytest.raises(ValueError):
         roles_required("admin", "superuser")
     assert roles_required("finance", "admin")(lambda: None).allowed_roles == frozenset({"finance", "admin"})
+
+
+def test_ids_too_large_for_the_database_are_not_found(app, client, login_as):
+    login_as("admin", "coordinator", "clinician")
+    for path in ("/staff/users/99999999999999999999", "/staff/cohorts/3000000000/roster.csv",
+                 "/staff/screenings/99999999999999999999", "/staff/programs/3000000000"):
+        assert client.get(path).status_code == 404, path
+    assert client.get("/staff/audit?page=99999999999999999999").status_code == 200

@@ -24,7 +24,7 @@ def audit_log():
             "since": datetime.combine(form.since.data, time.min) if form.since.data else None,
             "until": datetime.combine(form.until.data, time.max) if form.until.data else None,
         }
-    page = max(1, request.args.get("page", 1, type=int))
+    page = min(max(1, request.args.get("page", 1, type=int)), 100_000)
     entries, more = search(**filters, page=page)
     return render_template("staff/audit.html", form=form, entries=entries, page=page, more=more), \
         200 if valid else 422

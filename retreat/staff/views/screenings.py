@@ -10,6 +10,7 @@ from flask_login import current_user
 from retreat.core.errors import DomainError, ValidationFailed
 from retreat.screening import review
 from retreat.screening import services as screening_services
+from retreat.screening.models import OPEN_REVIEW_STATUSES
 from retreat.screening.questions import PHQ9_STEM
 from retreat.screening.review_forms import DecisionForm
 from retreat.staff import services as staff_services
@@ -23,7 +24,7 @@ from retreat.web.forms import attach_errors
 def screenings():
     clinician = "clinician" in current_user.roles
     return render_template(
-        "staff/screenings/queue.html", items=review.review_queue(urgent_first=clinician), clinician=clinician,
+        "staff/screenings/queue.html", items=review.review_queue(for_clinician=clinician), clinician=clinician,
         outcome_labels=review.OUTCOME_LABELS,
     )
 
@@ -61,4 +62,5 @@ def screening_review(screening_id: int):
         contact=review.read_contact(screening), note=review.read_note(screening), reviewer=reviewer,
         outcome_labels=review.OUTCOME_LABELS, band_labels=review.PHQ9_BAND_LABELS,
         status_labels=review.REVIEW_STATUS_LABELS, phq9_stem=PHQ9_STEM,
+        decision_open=screening.review_status in OPEN_REVIEW_STATUSES,
     ), status
