@@ -62,6 +62,8 @@ class Config:
     MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Retreat <no-reply@localhost>")
+    # The address of this site, for links in emails sent from outside a request (the command line, jobs).
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
     # How applicants reach the clinic; shown in emails and pages.
     CLINIC_NAME = os.environ.get("CLINIC_NAME", "Retreat")
     CLINIC_EMAIL = os.environ.get("CLINIC_EMAIL")

@@ -32,6 +32,9 @@ class Screening(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     token_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A second secret, made when a clinician approves: the emailed link to continue to booking. It opens a page
+    # that shows no health information, unlike the result page of the first token.
+    approval_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     rules_version: Mapped[int]
     outcome: Mapped[str] = mapped_column(sa.String(20))
     reasons: Mapped[list[dict]] = mapped_column(sa.JSON)

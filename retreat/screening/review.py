@@ -14,10 +14,12 @@ from flask import current_app, has_request_context, url_for
 from retreat.core import audit, crypto
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
+from retreat.core.links import external_url
 from retreat.core.transactions import begin_locked_write
 from retreat.extensions import db
 from retreat.notify import services as notify
 from retreat.screening import questions
+from retreat.screening import services as screening_services
 from retreat.screening.models import OPEN_REVIEW_STATUSES, Screening
 
 DECISIONS = ("approved", "declined", "records_requested")
@@ -293,7 +295,11 @@ def decide(screening_id: int, decision: str, note: str, clinician) -> Screening:
     contact = read_contact(screening)
     emails = []
     if contact and contact.get("email"):
-        subject, body = decision_email(decision, screening, contact)
+        continue_link = None
+        if decision == "approved":
+            continue_link = external_url("screening.continue_to_booking",
+                                         token=screening_services.new_approval_token(screening))
+        subject, body = decision_email(decision, screening, contact, continue_link=continue_link)
         emails.append(notify.enqueue(f"screening_{decision}", contact["email"], subject, body))
     db.session.commit()
     notify.send_now(*emails)
@@ -328,7 +334,8 @@ CRISIS_LINES = (
 )
 
 
-def decision_email(decision: str, screening: Screening, contact: dict) -> tuple[str, str]:
+def decision_email(decision: str, screening: Screening, contact: dict,
+                   continue_link: str | None = None) -> tuple[str, str]:
     """Subject and body of the email telling the applicant of the decision. It never repeats an answer, a rule
     that fired or the clinician's note: email is not a private channel."""
     name = (contact.get("first_name") or "").strip()
@@ -340,10 +347,10 @@ def decision_email(decision: str, screening: Screening, contact: dict) -> tuple[
         subject = f"{clinic}: a clinician has reviewed your pre-screen"
         body = (
             f"{greeting}\n\n"
-            "Your pre-screen was approved by a clinician. Return to the link you kept from your pre-screen result "
-            "to choose your dates.\n\n"
-            "For your privacy that link is not repeated in this email. If you no longer have it, or it has "
-            f"expired, contact us and quote your reference ({reference}), or take the pre-screen again.\n\n"
+            "Your pre-screen was approved by a clinician. You can now choose your dates and book:\n\n"
+            f"{continue_link}\n\n"
+            "Keep this link to yourself: it lets you book. The page it opens shows nothing about your health. "
+            f"If it does not work, contact us and quote your reference ({reference}).\n\n"
             "This approval is not medical clearance: a medical evaluation at intake still decides whether "
             "treatment is right for you.\n\n"
             f"{signature}\n\n{CRISIS_LINES}\n"

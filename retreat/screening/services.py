@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app, url_for
+from flask import current_app
 from marshmallow import ValidationError
 
 from retreat.core import audit, crypto
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed, flatten_field_errors
+from retreat.core.links import external_url
 from retreat.extensions import db
 from retreat.notify import services as notify
 from retreat.screening import rules
@@ -102,7 +103,7 @@ def _alert_on_call(screening: Screening):
         f"A pre-screen submitted at {screening.created_at:%Y-%m-%d %H:%M} UTC gave the outcome '{screening.outcome}' "
         "and is marked urgent.\n\n"
         f"Open it in the clinician queue (sign-in required): "
-        f"{url_for('staff.screening_review', screening_id=screening.id, _external=True)}\n\n"
+        f"{external_url('staff.screening_review', screening_id=screening.id)}\n\n"
         "No answers are included in this email.",
     )
     screening.alert_sent_at = now()
@@ -111,7 +112,9 @@ def _alert_on_call(screening: Screening):
 
 def by_token(token: str, *, for_booking: bool = False) -> Screening:
     """The screening a token belongs to; for booking it must be unexpired and unused."""
-    screening = db.session.scalar(sa.select(Screening).where(Screening.token_hash == _hash(token or "")))
+    hashed = _hash(token or "")
+    screening = db.session.scalar(
+        sa.select(Screening).where(sa.or_(Screening.token_hash == hashed, Screening.approval_token_hash == hashed)))
     if screening is None:
         raise NotFound("There is no pre-screen with this link.")
     if for_booking:
@@ -121,6 +124,23 @@ def by_token(token: str, *, for_booking: bool = False) -> Screening:
         if screening.token_used_at is not None:
             raise DomainError("This pre-screen was already used for a booking.", code="screening_used", status=422)
     return screening
+
+
+def by_approval_token(token: str) -> Screening:
+    """The approved screening an emailed continuation link belongs to."""
+    screening = db.session.scalar(
+        sa.select(Screening).where(Screening.approval_token_hash == _hash(token or ""),
+                                   Screening.review_status == "approved"))
+    if screening is None:
+        raise NotFound("This link is not valid. Please contact us, or take the pre-screen again.")
+    return screening
+
+
+def new_approval_token(screening: Screening) -> str:
+    """Make the secret of the emailed continuation link (in the caller's transaction); returned once."""
+    token = secrets.token_urlsafe(32)
+    screening.approval_token_hash = _hash(token)
+    return token
 
 
 def crisis_resources() -> tuple[dict, ...]:

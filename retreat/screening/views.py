@@ -157,6 +157,13 @@ def result(token: str):
     return _result_page(services.by_token(token), token)
 
 
+@screening_bp.get("/approved/<token>")
+def continue_to_booking(token: str):
+    """Where a clinician's approval email leads: the next step, and nothing about the applicant's health."""
+    services.by_approval_token(token)
+    return _private(render_template("screening/approved.html"), no_referrer=True)
+
+
 @screening_bp.post("/result/<token>/review")
 @public_write_limit
 def request_review(token: str):

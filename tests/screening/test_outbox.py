@@ -14,7 +14,7 @@ from retreat.core.errors import DomainError
 from retreat.extensions import db
 from retreat.notify import services as notify
 from retreat.notify.models import OutboxEmail
-from retreat.screening import review
+from retreat.screening import review, services
 from retreat.screening.models import Screening
 from tests.screening.test_review_queue import CONTACT, make_screening, review_answers, signed_in, urgent_answers
 
@@ -91,7 +91,7 @@ def queued_email(app, to: str = "someone@example.org") -> OutboxEmail:
 
 @pytest.mark.parametrize("decision, note, kind, must_say", [
     ("approved", "", "screening_approved",
-     ("approved by a clinician", "Return to the link you kept from your pre-screen result to choose your dates",
+     ("approved by a clinician", "You can now choose your dates and book:",
       "not medical clearance")),
     ("declined", NOTE, "screening_declined",
      ("refunded in full", "988", "911", "your own doctor", "take the pre-screen again", "not a judgement of you")),
@@ -238,3 +238,23 @@ def test_an_email_claimed_by_one_sender_is_not_sent_by_another(app, monkeypatch)
     assert notify.send_pending() == 1
     assert notify.send_pending() == 0
     assert [e.id for e in delivered] == [email.id]
+
+
+def test_an_approval_email_links_to_a_page_that_continues_to_booking_and_shows_no_health_data(app, client,
+                                                                                               staff_user):
+    screening = make_screening(review_answers(), contact=CONTACT, pending=True)
+    review.decide(screening.id, "approved", "", staff_user("clinician"))
+    (email,) = db.session.scalars(sa.select(OutboxEmail).where(OutboxEmail.kind == "screening_approved")).all()
+    link = next(word for word in email.body.split() if "/screening/approved/" in word)
+    assert link.startswith(app.config["PUBLIC_BASE_URL"])
+    token = link.rsplit("/", 1)[1]
+
+    page = client.get(f"/screening/approved/{token}")
+    assert page.status_code == 200
+    assert page.headers["Referrer-Policy"] == "no-referrer" and page.headers["Cache-Control"] == "no-store"
+    text = page.get_data(as_text=True)
+    assert "A clinician has approved your pre-screen" in text and "Choose your dates" in text
+    for word in HEALTH_WORDS:
+        assert word not in text
+    assert services.by_token(token, for_booking=True).id == screening.id  # the link books, as the first token
+    assert client.get("/screening/approved/not-a-token").status_code == 404
