@@ -21,7 +21,7 @@ from wtforms.widgets import CheckboxInput, ListWidget, NumberInput
 
 from retreat.catalog import admin
 from retreat.pricing import rules
-from retreat.pricing.forms import options
+from retreat.web.forms import options
 
 # The staff wording of the lodging kinds (the public labels speak to the applicant).
 STAFF_LODGING_LABELS = {"none": "No lodging: the applicant stays elsewhere", "shared": "Shared room",

@@ -11,15 +11,10 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, NumberRange
 
 from retreat.pricing import rules
-
-
-def options(pairs) -> list[SelectChoice]:
-    """WTForms choices from (value, label) pairs."""
-    return [SelectChoice(value, label) for value, label in pairs]
+from retreat.web.forms import options
 
 
 class ProgramEstimateForm(FlaskForm):

@@ -3,8 +3,8 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from retreat.catalog import services as catalog
 from retreat.core.errors import ValidationFailed
 from retreat.pricing import services
-from retreat.pricing.forms import CustomEstimateForm, ProgramEstimateForm, options
-from retreat.web.forms import attach_errors
+from retreat.pricing.forms import CustomEstimateForm, ProgramEstimateForm
+from retreat.web.forms import attach_errors, options
 from retreat.web.limits import public_write_limit
 
 pricing_bp = Blueprint("pricing", __name__)

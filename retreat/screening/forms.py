@@ -21,7 +21,6 @@ from wtforms import BooleanField, HiddenField, RadioField, SelectMultipleField, 
 from wtforms.validators import Email, InputRequired, Length, StopValidation, ValidationError
 
 from retreat.core import crypto
-from retreat.pricing.forms import options
 from retreat.screening.questions import (
     BIPOLAR,
     CARDIAC_EVENT,
@@ -35,6 +34,7 @@ from retreat.screening.questions import (
     PSYCHOSIS,
     SUBSTANCE_USE,
 )
+from retreat.web.forms import options
 
 YES_NO = (("yes", "Yes"), ("no", "No"))
 CHOOSE_YES_OR_NO = "Choose yes or no."

@@ -4,8 +4,8 @@ from flask_wtf import FlaskForm
 from wtforms import RadioField, SubmitField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
-from retreat.pricing.forms import options
 from retreat.screening.review import DECISION_LABELS, NOTE_MAX_LENGTH
+from retreat.web.forms import options
 
 
 class DecisionForm(FlaskForm):

@@ -3,8 +3,8 @@ from wtforms import DateField, EmailField, PasswordField, SelectMultipleField, S
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from retreat.pricing.forms import options
 from retreat.staff.models import ROLE_LABELS
+from retreat.web.forms import options
 
 
 class LoginForm(FlaskForm):

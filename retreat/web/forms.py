@@ -1,8 +1,14 @@
 """Helpers shared by the HTML forms of every area."""
 
 from flask_wtf import FlaskForm
+from wtforms.fields.choices import SelectChoice
 
 from retreat.core.errors import ValidationFailed
+
+
+def options(pairs) -> list[SelectChoice]:
+    """WTForms choices from (value, label) pairs (WTForms 3.3 deprecates tuples)."""
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 def attach_errors(form: FlaskForm, refusal: ValidationFailed) -> None:
