@@ -104,7 +104,7 @@ class CohortSummary:
 
     @property
     def seats_left(self) -> int:
-        return max(0, self.cohort.capacity - self.taken)
+        return catalog.free_seats(self.cohort.capacity, self.taken)
 
     @property
     def is_past(self) -> bool:
@@ -165,7 +165,7 @@ class CohortDetail:
 
     @property
     def seats_left(self) -> int:
-        return max(0, self.cohort.capacity - self.taken)
+        return catalog.free_seats(self.cohort.capacity, self.taken)
 
     @property
     def active_bookings(self) -> int:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from retreat.booking.models import HOLDING_STATUSES, SEAT_TAKING_STATUSES, Booking
 from retreat.catalog.models import Cohort, Program
+from retreat.catalog.services import free_seats
 from retreat.core.clock import now, today
 from retreat.extensions import db
 
@@ -37,8 +38,7 @@ class CohortOccupancy:
 
     @property
     def free(self) -> int:
-        """Capacity minus the seats taken, never below zero."""
-        return max(0, self.capacity - self.taken)
+        return free_seats(self.capacity, self.taken)
 
     @property
     def over_capacity(self) -> int:

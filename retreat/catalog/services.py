@@ -94,9 +94,13 @@ def lock_cohort(cohort_id: int) -> Cohort:
     return cohort
 
 
+def free_seats(capacity: int, taken: int) -> int:
+    """Capacity minus seats taken, never below zero (capacity may have been lowered below the bookings)."""
+    return max(0, capacity - taken)
+
+
 def seats_left(cohort: Cohort) -> int:
-    """Capacity minus seats taken, never below zero."""
-    return max(0, cohort.capacity - seats_taken([cohort.id]).get(cohort.id, 0))
+    return free_seats(cohort.capacity, seats_taken([cohort.id]).get(cohort.id, 0))
 
 
 def _public_status(cohort: Cohort, left: int) -> str:
@@ -118,7 +122,7 @@ def _program_views(programs: list[Program]) -> list[ProgramView]:
         options = tuple(program.lodging_options) or ("none",)
         cohorts = []
         for cohort in upcoming[program.id]:
-            left = max(0, cohort.capacity - taken.get(cohort.id, 0))
+            left = free_seats(cohort.capacity, taken.get(cohort.id, 0))
             cohorts.append(CohortView(cohort.id, cohort.start_date, cohort.end_date, cohort.capacity, left,
                                       _public_status(cohort, left)))
         view = ProgramView(
@@ -145,12 +149,16 @@ def published_programs() -> tuple[ProgramView, ...]:
     return read_cache().get(PUBLISHED_PROGRAMS_KEY, load)
 
 
+def find_published_program(slug: object) -> ProgramView | None:
+    return next((program for program in published_programs() if program.slug == slug), None)
+
+
 def published_program(slug: str) -> ProgramView:
     """One published program by its slug, or NotFound."""
-    for program in published_programs():
-        if program.slug == slug:
-            return program
-    raise NotFound("There is no published program with this name.")
+    program = find_published_program(slug)
+    if program is None:
+        raise NotFound("There is no published program with this name.")
+    return program
 
 
 def forget_cached_catalog() -> None:
@@ -161,7 +169,7 @@ def forget_cached_catalog() -> None:
 def estimate_for_program(slug: object, lodging: object) -> pricing.IssuedEstimate:
     """Issue the estimate of a published program with one of its lodging options."""
     errors: dict[str, list[str]] = {}
-    program = next((p for p in published_programs() if p.slug == slug), None)
+    program = find_published_program(slug)
     if program is None:
         errors["program"] = ["Choose one of the programs in the catalog."]
     try:

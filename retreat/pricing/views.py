@@ -48,5 +48,5 @@ def show_estimate(estimate_id: str):
     issued = services.load_estimate(estimate_id)
     program = None
     if issued.program_slug:
-        program = next((p for p in catalog.published_programs() if p.slug == issued.program_slug), None)
+        program = catalog.find_published_program(issued.program_slug)
     return render_template("pricing/estimate.html", issued=issued, estimate=issued.estimate, program=program)

@@ -18,7 +18,7 @@ from retreat.core.links import external_url
 from retreat.core.transactions import begin_locked_write
 from retreat.extensions import db
 from retreat.notify import services as notify
-from retreat.screening import questions
+from retreat.screening import questions, rules
 from retreat.screening import services as screening_services
 from retreat.screening.models import OPEN_REVIEW_STATUSES, Screening
 
@@ -45,13 +45,7 @@ OUTCOME_LABELS = {
     "ineligible": "Not suitable",
     "crisis": "Crisis",
 }
-PHQ9_BAND_LABELS = {
-    "minimal": "minimal",
-    "mild": "mild",
-    "moderate": "moderate",
-    "moderately_severe": "moderately severe",
-    "severe": "severe",
-}
+PHQ9_BAND_LABELS = rules.PHQ9_BAND_WORDS
 ROTATE_BATCH_SIZE = 200
 
 

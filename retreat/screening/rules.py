@@ -11,6 +11,7 @@ from dataclasses import dataclass
 OUTCOMES = ("eligible", "review", "ineligible", "crisis")  # lowest to highest precedence
 PHQ9_BANDS = ((0, 4, "minimal"), (5, 9, "mild"), (10, 14, "moderate"), (15, 19, "moderately_severe"),
               (20, 27, "severe"))
+PHQ9_BAND_WORDS = {band: band.replace("_", " ") for _, _, band in PHQ9_BANDS}  # "moderately severe"
 
 
 # --- Conditions: nested tuples, so a rule set is plain data -------------------------------------------------

@@ -18,7 +18,7 @@ referrer anywhere.
 from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
 
 from retreat.core.errors import ValidationFailed
-from retreat.screening import early, services
+from retreat.screening import early, rules, services
 from retreat.screening.forms import (
     STEPS,
     BadProgress,
@@ -32,8 +32,6 @@ from retreat.web.limits import public_write_limit
 
 screening_bp = Blueprint("screening", __name__, url_prefix="/screening")
 
-BAND_WORDS = {"minimal": "minimal", "mild": "mild", "moderate": "moderate",
-              "moderately_severe": "moderately severe", "severe": "severe"}
 PHQ9_MAX = 27
 
 
@@ -147,7 +145,7 @@ def _result_page(screening, token: str, form: ReviewRequestForm | None = None, s
         reasons=reasons,
         blocking=[r for r in reasons if r["outcome"] in ("ineligible", "crisis")],
         to_review=[r for r in reasons if r["outcome"] == "review"],
-        band=BAND_WORDS.get(screening.phq9_severity or ""), phq9_max=PHQ9_MAX,
+        band=rules.PHQ9_BAND_WORDS.get(screening.phq9_severity or ""), phq9_max=PHQ9_MAX,
         keep_link=url_for("screening.result", token=token, _external=True),
     ), status, no_referrer=True)
 
