@@ -42,13 +42,61 @@ class Booking(db.Model):
     balance_cents: Mapped[int]
     balance_due_date: Mapped[date]
     hold_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The pre-screen this booking was made with (None only for seeded demo bookings).
+    screening_id: Mapped[int | None] = mapped_column(sa.ForeignKey("screening.id"), index=True)
+    # sha256 of the applicant's private manage link secret; the secret itself is never stored.
+    manage_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    # How the applicant pays: stripe, offline (bank transfer) or demo (development only).
+    payment_provider: Mapped[str] = mapped_column(sa.String(20), default="demo")
+    # With the applicant's consent, the card of the deposit is kept at Stripe to charge the balance when due.
+    save_card_consent: Mapped[bool] = mapped_column(default=False)
+    stripe_customer_id: Mapped[str | None] = mapped_column(sa.String(100))
+    stripe_payment_method_id: Mapped[str | None] = mapped_column(sa.String(100))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    balance_reminders_sent: Mapped[list[int]] = mapped_column(sa.JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)
 
     cohort: Mapped[Cohort] = relationship()
 
+    @property
+    def applicant_name(self) -> str:
+        return f"{self.applicant_first_name} {self.applicant_last_name}".strip()
+
     def __repr__(self) -> str:
         return f"<Booking {self.reference} {self.status}>"
+
+
+WAITLIST_STATUSES = ("waiting", "offered", "booked", "lapsed", "left")
+
+
+class WaitlistEntry(db.Model):
+    """An applicant waiting for a seat in a full cohort. When a seat frees, the first one waiting is offered it:
+    a booking held for them (24 hours by default) that they pay from the link in the offer email."""
+
+    __tablename__ = "waitlist_entry"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("status", WAITLIST_STATUSES), name="status"),
+        sa.CheckConstraint(_one_of("lodging", LODGING_KINDS), name="lodging"),
+        sa.Index("ix_waitlist_entry_queue", "cohort_id", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(sa.ForeignKey("cohort.id"))
+    screening_id: Mapped[int] = mapped_column(sa.ForeignKey("screening.id"))
+    status: Mapped[str] = mapped_column(sa.String(10), default="waiting")
+    lodging: Mapped[str] = mapped_column(sa.String(10))
+    applicant_first_name: Mapped[str] = mapped_column(sa.String(100))
+    applicant_last_name: Mapped[str] = mapped_column(sa.String(100))
+    applicant_email: Mapped[str] = mapped_column(sa.String(254))
+    applicant_phone: Mapped[str] = mapped_column(sa.String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    booking_id: Mapped[int | None] = mapped_column(sa.ForeignKey("booking.id"))
+
+    cohort: Mapped[Cohort] = relationship()
+    booking: Mapped[Booking | None] = relationship()
 
 
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: easy to read out on the phone

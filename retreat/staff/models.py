@@ -61,3 +61,21 @@ class LoginAttempt(db.Model):
     ip_address: Mapped[str] = mapped_column(sa.String(64))
     succeeded: Mapped[bool]
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class StaffApiToken(db.Model):
+    """A bearer token for automation (the finance payments export), belonging to one staff user and limited to
+    what that user's roles allow. Only its sha256 is stored; the token is shown once when made."""
+
+    __tablename__ = "staff_api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_user.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # The first characters of the token, so an admin can tell tokens apart without seeing them.
+    prefix: Mapped[str] = mapped_column(sa.String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_user.id"))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
