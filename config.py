@@ -55,6 +55,14 @@ class Config:
     STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY")
     STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET")
     STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE")
+    # stripe (default when STRIPE_SECRET_KEY is set), offline (bank transfer only) or demo (development only).
+    PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER")
+    DEMO_PAYMENTS_ALLOWED = False
+    # Bank details shown to applicants who pay by transfer; when set, bank transfer is offered beside the card.
+    BANK_TRANSFER_INSTRUCTIONS = os.environ.get("BANK_TRANSFER_INSTRUCTIONS")
+    # How long a seat is held: while the deposit is paid, and while a clinician reviews (domain defaults).
+    BOOKING_HOLD_MINUTES = int(os.environ.get("BOOKING_HOLD_MINUTES") or 30)
+    REVIEW_HOLD_HOURS = int(os.environ.get("REVIEW_HOLD_HOURS") or 72)
     SCREENING_ENCRYPTION_KEYS = os.environ.get("SCREENING_ENCRYPTION_KEYS")
     ONCALL_CLINICIAN_EMAIL = os.environ.get("ONCALL_CLINICIAN_EMAIL")
     MAIL_SERVER = os.environ.get("MAIL_SERVER")
@@ -101,6 +109,7 @@ class Config:
 
 class DevelopmentConfig(Config):
     ENV_NAME = "development"
+    DEMO_PAYMENTS_ALLOWED = True  # used when no Stripe keys are set
     # Development prints emails to the log instead of sending them, alerts included.
     ONCALL_CLINICIAN_EMAIL = Config.ONCALL_CLINICIAN_EMAIL or "oncall@clinic.example"
     SQLALCHEMY_DATABASE_URI = Config.SQLALCHEMY_DATABASE_URI or f"sqlite:///{INSTANCE_PATH / 'retreat.sqlite3'}"
@@ -116,6 +125,13 @@ class DevelopmentConfig(Config):
 class TestingConfig(Config):
     ENV_NAME = "testing"
     TESTING = True
+    DEMO_PAYMENTS_ALLOWED = True
+    PAYMENT_PROVIDER = None  # demo, unless a test sets Stripe keys
+    STRIPE_SECRET_KEY = None
+    STRIPE_PUBLISHABLE_KEY = None
+    STRIPE_WEBHOOK_SECRET = None
+    STRIPE_API_BASE = None
+    BANK_TRANSFER_INSTRUCTIONS = None
     SECRET_KEY = "testing-secret-key-not-for-production"
     SCREENING_ENCRYPTION_KEYS = "Vv0nW9D2cVmz2y0cqJ8b8t1fQ3YV4x6yF9Qm0m1bXk8="  # a fixed test key, never in use
     # Tests never send real email, whatever the developer's environment says.
@@ -143,6 +159,14 @@ class ProductionConfig(Config):
         required = ("SECRET_KEY", "DATABASE_URL", "SCREENING_ENCRYPTION_KEYS", "ONCALL_CLINICIAN_EMAIL",
                     "MAIL_SERVER")
         missing = [name for name in required if not os.environ.get(name)]
+        provider = os.environ.get("PAYMENT_PROVIDER") or "stripe"
+        if provider == "demo":
+            raise ConfigurationError("Production configuration refuses demo payments (PAYMENT_PROVIDER=demo).")
+        if provider == "offline":
+            missing += [] if os.environ.get("BANK_TRANSFER_INSTRUCTIONS") else ["BANK_TRANSFER_INSTRUCTIONS"]
+        else:
+            missing += [name for name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
+                        if not os.environ.get(name)]
         if missing:
             raise ConfigurationError(
                 "Production configuration refuses to start without " + ", ".join(missing) + "."

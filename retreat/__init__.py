@@ -8,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import INSTANCE_PATH, Config, config_for
 from retreat import models  # noqa: F401  (every table, for Alembic and relationships)
 from retreat.api import api_bp
+from retreat.booking.views import booking_bp
 from retreat.catalog.views import catalog_bp
 from retreat.cli import register_cli
 from retreat.core import (
@@ -67,6 +68,7 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
     app.register_blueprint(catalog_bp)
     app.register_blueprint(pricing_bp)
     app.register_blueprint(screening_bp)
+    app.register_blueprint(booking_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(health.health_bp)
     app.register_blueprint(staff_bp)

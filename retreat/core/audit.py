@@ -42,9 +42,22 @@ def _refuse_change(mapper, connection, entry):
     raise AppendOnlyError("The audit log is append-only.")
 
 
+class _Named:
+    """Someone who is not a staff user, named in words."""
+
+    id = None
+    roles = ()
+
+    def __init__(self, name: str):
+        self.email = name
+
+
 def record(action: str, target_type: str, target_id: object, details: dict | None = None, *,
            actor=None) -> AuditEntry:
-    """Add an audit entry for `actor` (default: the logged-in staff user, else the command line)."""
+    """Add an audit entry for `actor`: a staff user, or words naming who acted when no staff user did
+    ("applicant", "stripe webhook"). Default: the logged-in staff user, else the command line."""
+    if isinstance(actor, str):
+        actor = _Named(actor)
     if actor is None:
         from flask_login import current_user
         actor = current_user if has_request_context() and current_user.is_authenticated else None

@@ -1,0 +1,186 @@
+"""The emails a booking sends, as (kind, to, subject, body) for notify.enqueue.
+
+They say what happened and link to the private manage page; they never carry health information. The manage
+link is a secret: each email says to keep it to oneself.
+"""
+
+from flask import current_app
+
+from retreat.booking.models import Booking, WaitlistEntry
+from retreat.core.links import external_url
+from retreat.core.money import format_usd
+
+Email = tuple[str, str, str, str]
+
+
+def _clinic() -> str:
+    return current_app.config.get("CLINIC_NAME") or "Retreat"
+
+
+def _contact_lines() -> str:
+    config = current_app.config
+    lines = []
+    if config.get("CLINIC_EMAIL"):
+        lines.append(f"Email: {config['CLINIC_EMAIL']}")
+    if config.get("CLINIC_PHONE"):
+        lines.append(f"Phone: {config['CLINIC_PHONE']}")
+    return "\n".join(lines) or f"Our contact details are on our website: {external_url('catalog.home')}"
+
+
+def _signature() -> str:
+    return (f"With warm regards,\nThe team at {_clinic()}\n\n{_contact_lines()}\n\n"
+            "If you are struggling right now: call or text 988 (Suicide & Crisis Lifeline, US). In immediate "
+            "danger, call 911 or go to the nearest emergency room.\n")
+
+
+def manage_url(token: str) -> str:
+    return external_url("booking.manage", token=token)
+
+
+def _what(booking: Booking) -> str:
+    cohort = booking.cohort
+    return (f"{cohort.program.name}, {cohort.start_date:%A %-d %B %Y} to {cohort.end_date:%A %-d %B %Y}\n"
+            f"Booking reference: {booking.reference}")
+
+
+def _greeting(first_name: str) -> str:
+    return f"Dear {first_name}," if first_name else "Hello,"
+
+
+def _when(moment) -> str:
+    return f"{moment:%-d %B %Y at %H:%M} UTC"
+
+
+def _link_paragraph(token: str) -> str:
+    return (f"Your booking's private page (status, payments, calendar file, cancelling):\n{manage_url(token)}\n"
+            "Keep this link to yourself: anyone with it can manage your booking.")
+
+
+def booking_held(booking: Booking, token: str) -> Email:
+    if booking.status == "pending_review":
+        middle = ("We are holding your seat while a clinician reviews your pre-screen (until "
+                  f"{_when(booking.hold_expires_at)}). Nothing is charged until a clinician approves; we will "
+                  "email you as soon as they decide, with a link to pay the deposit.")
+    elif booking.payment_provider == "offline":
+        middle = (f"We are holding your seat until {_when(booking.hold_expires_at)} while your deposit of "
+                  f"{format_usd(booking.deposit_cents)} arrives by bank transfer. The bank details are on your "
+                  f"booking page; quote {booking.reference} as the transfer reference.")
+    else:
+        middle = (f"We are holding your seat until {_when(booking.hold_expires_at)} while you pay the deposit of "
+                  f"{format_usd(booking.deposit_cents)}. If the deposit is not paid by then, the seat is "
+                  "released.")
+    body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n{middle}\n\n"
+            f"Total price: {format_usd(booking.total_cents)} (fixed when you booked).\n\n"
+            f"{_link_paragraph(token)}\n\n{_signature()}")
+    return ("booking_held", booking.applicant_email, f"{_clinic()}: your seat is held ({booking.reference})", body)
+
+
+def payment_receipt(booking: Booking, payment, token: str) -> Email:
+    from retreat.payments import ledger
+    paid = ledger.paid_cents(booking.id)
+    left = max(0, booking.total_cents - paid)
+    what = "deposit" if payment.kind == "deposit" else "balance payment"
+    status_line = ("Your booking is confirmed." if booking.status == "confirmed"
+                   else "Your booking is paid in full." if booking.status == "paid_in_full" else "")
+    balance = (f"Balance still to pay: {format_usd(left)}, due by {booking.balance_due_date:%-d %B %Y}."
+               if left else "Nothing more is owed.")
+    body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
+            f"Thank you: we received your {what} of {format_usd(payment.amount_cents, show_cents=True)} "
+            f"({payment.provider_reference}).\n{status_line}\n\n"
+            f"Paid so far: {format_usd(paid, show_cents=True)} of {format_usd(booking.total_cents, show_cents=True)}."
+            f"\n{balance}\n\n"
+            "This receipt is for your records. Medical items are generally HSA/FSA-eligible; the clinic does not "
+            "bill insurers, and you may submit a superbill yourself.\n\n"
+            f"{_link_paragraph(token)}\n\n{_signature()}")
+    return (f"receipt_{payment.kind}", booking.applicant_email,
+            f"{_clinic()}: receipt for your {what} ({booking.reference})", body)
+
+
+def payment_failed(booking: Booking, token: str, message: str) -> Email:
+    body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
+            f"Your payment did not go through: {message}\n\n"
+            + (f"Your seat is still held until {_when(booking.hold_expires_at)}. " if booking.hold_expires_at else "")
+            + f"You can try again with another card from your booking page.\n\n{_link_paragraph(token)}\n\n"
+            f"{_signature()}")
+    return ("payment_failed", booking.applicant_email, f"{_clinic()}: your payment did not go through", body)
+
+
+def approved_to_pay(booking: Booking, token: str) -> Email:
+    body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
+            "A clinician has reviewed your pre-screen and approved it. Your seat is held until "
+            f"{_when(booking.hold_expires_at)} while you pay the deposit of {format_usd(booking.deposit_cents)}.\n\n"
+            "This approval is not medical clearance: a medical evaluation at intake still decides whether "
+            f"treatment is right for you.\n\n{_link_paragraph(token)}\n\n{_signature()}")
+    return ("booking_approved", booking.applicant_email,
+            f"{_clinic()}: approved, please pay your deposit ({booking.reference})", body)
+
+
+def refund_issued(booking: Booking, refund_cents: int, reason: str) -> Email:
+    way = ("It will be sent back by bank transfer; allow a few working days."
+           if booking.payment_provider == "offline"
+           else "It goes back to the card you paid with; banks usually show it within 5 to 10 working days.")
+    body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
+            f"We have refunded {format_usd(refund_cents, show_cents=True)} ({reason}). {way}\n\n{_signature()}")
+    return ("refund_issued", booking.applicant_email, f"{_clinic()}: your refund ({booking.reference})", body)
+
+
+def booking_cancelled(booking: Booking, quote) -> Email:
+    refund = (f"Refund: {format_usd(quote.refund_cents, show_cents=True)} of the "
+              f"{format_usd(quote.paid_cents, show_cents=True)} you paid ({quote.rule})."
+              if quote.paid_cents else "Nothing had been paid, so nothing is refunded.")
+    body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
+            f"Your booking is cancelled.\n{refund}\n\n"
+            "If you did not ask for this, or would like to book other dates, contact us.\n\n"
+            f"{_signature()}")
+    return ("booking_cancelled", booking.applicant_email, f"{_clinic()}: booking cancelled ({booking.reference})",
+            body)
+
+
+def hold_expired(booking: Booking) -> Email:
+    body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
+            "The hold on your seat has lapsed, and the seat has been released. Nothing was charged. If you still "
+            "wish to come, you are welcome to book again (your pre-screen may need to be taken again) or to "
+            f"contact us.\n\n{_signature()}")
+    return ("booking_expired", booking.applicant_email, f"{_clinic()}: your seat hold has lapsed", body)
+
+
+def waitlist_joined(entry: WaitlistEntry, position: int) -> Email:
+    cohort = entry.cohort
+    body = (f"{_greeting(entry.applicant_first_name)}\n\n"
+            f"You are on the waitlist for {cohort.program.name}, starting {cohort.start_date:%A %-d %B %Y}: number "
+            f"{position} in line. If a seat frees, we email you and hold it for you for 24 hours.\n\n"
+            f"{_signature()}")
+    return ("waitlist_joined", entry.applicant_email, f"{_clinic()}: you are on the waitlist", body)
+
+
+def waitlist_offer(booking: Booking, token: str) -> Email:
+    if booking.status == "pending_review":
+        step = ("A clinician will review your pre-screen first; we hold the seat while they decide and email "
+                "you with a link to pay the deposit once they approve.")
+    else:
+        step = (f"It is held for you until {_when(booking.hold_expires_at)}. To take it, pay the deposit of "
+                f"{format_usd(booking.deposit_cents)} from your booking page.")
+    body = (f"{_greeting(booking.applicant_first_name)}\n\n"
+            f"A seat has become free and it is yours if you want it.\n\n{_what(booking)}\n\n{step} "
+            f"If you no longer want it, do nothing: the seat goes to the next person waiting.\n\n"
+            f"Total price: {format_usd(booking.total_cents)}.\n\n{_link_paragraph(token)}\n\n{_signature()}")
+    return ("waitlist_offer", booking.applicant_email, f"{_clinic()}: a seat is free for you", body)
+
+
+def balance_reminder(booking: Booking, left_cents: int, token: str) -> Email:
+    card = ("We will charge the card you saved on the due date; you do not need to do anything."
+            if booking.save_card_consent and booking.stripe_payment_method_id
+            else "You can pay it from your booking page.")
+    body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
+            f"A reminder: the balance of {format_usd(left_cents, show_cents=True)} is due by "
+            f"{booking.balance_due_date:%A %-d %B %Y}. {card}\n\n{_link_paragraph(token)}\n\n{_signature()}")
+    return ("balance_reminder", booking.applicant_email,
+            f"{_clinic()}: your balance is due {booking.balance_due_date:%-d %B}", body)
+
+
+def balance_charge_failed(booking: Booking, left_cents: int, token: str, message: str) -> Email:
+    body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
+            f"We could not charge the balance of {format_usd(left_cents, show_cents=True)} to your saved card: "
+            f"{message}\nPlease pay it from your booking page.\n\n{_link_paragraph(token)}\n\n{_signature()}")
+    return ("balance_charge_failed", booking.applicant_email,
+            f"{_clinic()}: please pay your balance ({booking.reference})", body)

@@ -1,0 +1,82 @@
+"""The one function that records a movement of money, and what a booking has paid (derived from the ledger).
+
+`record_payment` works inside the caller's transaction and is idempotent: the same provider movement (provider
+and provider reference) is recorded once, whichever path sees it first: webhook, return page, staff, reconcile.
+It does not change the booking's state: booking.services.payment_received does, in the same transaction.
+"""
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from retreat.booking.models import Booking
+from retreat.core import audit
+from retreat.core.errors import ValidationFailed
+from retreat.extensions import db
+from retreat.payments.models import PAYMENT_KINDS, PAYMENT_PROVIDERS, PAYMENT_STATUSES, Payment
+
+
+@dataclass(frozen=True)
+class Recorded:
+    payment: Payment
+    created: bool  # False: this movement was recorded before, nothing changed
+
+
+def find(provider: str, provider_reference: str) -> Payment | None:
+    return db.session.scalar(
+        sa.select(Payment).where(Payment.provider == provider, Payment.provider_reference == provider_reference))
+
+
+def record_payment(booking: Booking, *, kind: str, amount_cents: int, provider: str, provider_reference: str,
+                   status: str = "succeeded", fee_cents: int | None = None, net_cents: int | None = None,
+                   refund_of: Payment | None = None, recorded_by=None, note: str = "", actor=None) -> Recorded:
+    """Add one movement to the ledger (refunds with a negative amount), once per provider reference."""
+    if kind not in PAYMENT_KINDS or provider not in PAYMENT_PROVIDERS or status not in PAYMENT_STATUSES:
+        raise ValueError(f"unknown payment kind/provider/status: {kind}/{provider}/{status}")
+    if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents == 0 or (
+            (amount_cents < 0) != (kind == "refund")):
+        raise ValidationFailed({"amount_cents": ["Refunds are negative, payments positive, and none is zero."]})
+    if not provider_reference:
+        raise ValidationFailed({"provider_reference": ["A payment needs the provider's reference."]})
+    existing = find(provider, provider_reference)
+    if existing is not None:
+        return Recorded(existing, False)
+    payment = Payment(
+        booking_id=booking.id, kind=kind, provider=provider, provider_reference=provider_reference, status=status,
+        amount_cents=amount_cents, fee_cents=fee_cents, net_cents=net_cents,
+        refund_of_id=refund_of.id if refund_of is not None else None,
+        recorded_by_id=getattr(recorded_by, "id", None), note=note[:500],
+    )
+    try:
+        with db.session.begin_nested():  # a concurrent path recorded it first: keep theirs
+            db.session.add(payment)
+    except IntegrityError:
+        return Recorded(find(provider, provider_reference), False)
+    audit.record(f"payment.{kind}", "booking", booking.reference,
+                 {"payment_id": payment.id, "amount_cents": amount_cents, "provider": provider,
+                  "provider_reference": provider_reference, "status": status},
+                 actor=actor if actor is not None else recorded_by)
+    return Recorded(payment, True)
+
+
+def payments_of(booking_id: int) -> list[Payment]:
+    return list(db.session.scalars(
+        sa.select(Payment).where(Payment.booking_id == booking_id).order_by(Payment.created_at, Payment.id)))
+
+
+def paid_cents(booking_id: int) -> int:
+    """What the booking has paid net of refunds (refunds owed by bank transfer count as returned)."""
+    return db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Payment.amount_cents), 0)).where(Payment.booking_id == booking_id))
+
+
+def refundable(booking_id: int) -> list[tuple[Payment, int]]:
+    """Each payment of the booking with what is left to refund of it, newest first."""
+    payments = payments_of(booking_id)
+    returned: dict[int, int] = {}
+    for payment in payments:
+        if payment.kind == "refund" and payment.refund_of_id is not None:
+            returned[payment.refund_of_id] = returned.get(payment.refund_of_id, 0) - payment.amount_cents
+    left = [(p, p.amount_cents - returned.get(p.id, 0)) for p in payments if p.kind != "refund"]
+    return [(p, cents) for p, cents in reversed(left) if cents > 0]
