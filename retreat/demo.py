@@ -1,15 +1,18 @@
 """Demo data for development: programs covering every route, modality and length, dated cohorts over the
 next six months (some nearly full, one full), the default price list, and one staff user per role."""
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
+from retreat.booking import services as booking_services
 from retreat.booking.models import Booking, new_booking_reference
+from retreat.booking.states import transition
 from retreat.catalog.models import Cohort, Program
 from retreat.catalog.services import forget_cached_catalog
 from retreat.core.clock import today
 from retreat.extensions import db
+from retreat.payments import ledger
 from retreat.pricing import estimator
 from retreat.pricing import services as pricing
 from retreat.staff import services as staff
@@ -111,6 +114,7 @@ def seed_demo_data() -> bool:
     prices = pricing.current_price_sheet()
     first_monday = _next_monday(today())
     applicant_number = 0
+    bookings = []
     for spec in DEMO_PROGRAMS:
         spec = dict(spec)
         cohort_specs = spec.pop("cohorts")
@@ -123,10 +127,30 @@ def seed_demo_data() -> bool:
             db.session.add(cohort)
             for _ in range(seats_taken):
                 applicant_number += 1
-                db.session.add(_demo_booking(cohort, program, prices, applicant_number))
+                booking = _demo_booking(cohort, program, prices, applicant_number)
+                db.session.add(booking)
+                bookings.append(booking)
+    db.session.flush()
+    for number, booking in enumerate(bookings):
+        _record_demo_payments(booking, number)
     db.session.commit()
     forget_cached_catalog()
     return True
+
+
+def _record_demo_payments(booking: Booking, number: int) -> None:
+    """Demo money through the real ledger: every demo booking paid its deposit over the past weeks; those
+    starting within the balance window paid the balance too. Labelled demo; no money moved."""
+    booking.manage_token_hash = booking_services.manage_token_hash(booking_services.manage_token(booking))
+    paid_at = datetime.combine(today() - timedelta(days=3 + (number * 5) % 60), time(10, 30), tzinfo=UTC)
+    ledger.record_payment(booking, kind="deposit", amount_cents=booking.deposit_cents, provider="demo",
+                          provider_reference=f"demo_seed_{booking.reference}_deposit", actor="demo seed",
+                          received_at=paid_at)
+    if booking.balance_due_date <= today():
+        transition(booking, "paid_in_full", reason="demo data", actor="demo seed")
+        ledger.record_payment(booking, kind="balance", amount_cents=booking.balance_cents, provider="demo",
+                              provider_reference=f"demo_seed_{booking.reference}_balance", actor="demo seed",
+                              received_at=paid_at + timedelta(days=1))
 
 
 def _demo_booking(cohort: Cohort, program: Program, prices: estimator.PriceSheet, number: int) -> Booking:

@@ -18,7 +18,45 @@ def test_production_refuses_to_start_without_its_secrets(monkeypatch):
         create_app("production")
 
 
+def _production_environment(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db.internal:5432/retreat")
+    monkeypatch.setenv("ONCALL_CLINICIAN_EMAIL", "oncall@clinic.example")
+    monkeypatch.setenv("MAIL_SERVER", "smtp.clinic.example")
+    monkeypatch.setenv("SCREENING_ENCRYPTION_KEYS", "Vv0nW9D2cVmz2y0cqJ8b8t1fQ3YV4x6yF9Qm0m1bXk8=")
+    for name in ("PAYMENT_PROVIDER", "STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET",
+                 "BANK_TRANSFER_INSTRUCTIONS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(config.ProductionConfig, "SQLALCHEMY_DATABASE_URI",
+                        config._normalise_database_url("postgres://u:p@db.internal:5432/retreat"))
+
+
+@pytest.mark.parametrize(("environment", "refusal"), [
+    ({}, "STRIPE_SECRET_KEY, STRIPE_PUBLISHABLE_KEY, STRIPE_WEBHOOK_SECRET"),
+    ({"STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_PUBLISHABLE_KEY": "pk_live_x"}, "without STRIPE_WEBHOOK_SECRET"),
+    ({"PAYMENT_PROVIDER": "demo"}, "refuses demo payments"),
+    ({"PAYMENT_PROVIDER": "offline"}, "BANK_TRANSFER_INSTRUCTIONS"),
+])
+def test_production_needs_a_real_payment_provider(monkeypatch, environment, refusal):
+    _production_environment(monkeypatch)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(config.ConfigurationError, match=refusal):
+        create_app("production")
+
+
+def test_production_never_allows_demo_payments(monkeypatch):
+    _production_environment(monkeypatch)
+    monkeypatch.setenv("PAYMENT_PROVIDER", "offline")
+    monkeypatch.setenv("BANK_TRANSFER_INSTRUCTIONS", "Bank: First Clinic Bank, account 123")
+    app = create_app("production")
+    assert app.config["DEMO_PAYMENTS_ALLOWED"] is False
+
+
 def test_production_accepts_a_postgresql_url(monkeypatch):
+    _production_environment(monkeypatch)
+    for name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET"):
+        monkeypatch.setenv(name, "x_live_configured")
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
     monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db.internal:5432/retreat")
     monkeypatch.setenv("ONCALL_CLINICIAN_EMAIL", "oncall@clinic.example")

@@ -128,6 +128,13 @@ def _initial_status(screening: Screening) -> str:
     return "pending_review"
 
 
+def _ask_for_review(screening: Screening) -> None:
+    """A seat requested with a `review` pre-screen puts it in the clinicians' queue (if it is not there)."""
+    if screening.review_status is None:
+        screening.review_status = "pending"
+        screening.review_requested_at = now()
+
+
 def _hold_until(status: str, provider_name: str) -> datetime:
     config = current_app.config
     if status == "pending_review":
@@ -177,8 +184,11 @@ def manage_token(booking: Booking) -> str:
     return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
-def _hash(token: str) -> str:
+def manage_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+_hash = manage_token_hash
 
 
 def booking_by_manage_token(token: object) -> Booking:
@@ -306,6 +316,8 @@ def create_booking(*, cohort_id: object, screening_token: object, lodging: objec
             raise CohortFull("This cohort is full. You can join its waitlist, or choose other dates.")
         _use_screening_token(screening)
         status = _initial_status(screening)
+        if status == "pending_review":
+            _ask_for_review(screening)
         booking, token = _new_booking(cohort, screening, lodging, checked_applicant, status=status,
                                       provider_name=provider_name,
                                       hold_expires_at=_hold_until(status, provider_name), save_card=save_card)
@@ -677,6 +689,8 @@ def offer_freed_seats(cohort: Cohort) -> list[OutboxEmail]:
             entry.status = "lapsed"
             continue
         screening.token_used_at = now()
+        if status == "pending_review":
+            _ask_for_review(screening)
         entry.status = "offered"
         entry.offered_at = now()
         entry.booking_id = booking.id

@@ -6,12 +6,14 @@ It does not change the booking's state: booking.services.payment_received does, 
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from retreat.booking.models import Booking
 from retreat.core import audit
+from retreat.core.clock import now
 from retreat.core.errors import ValidationFailed
 from retreat.extensions import db
 from retreat.payments.models import PAYMENT_KINDS, PAYMENT_PROVIDERS, PAYMENT_STATUSES, Payment
@@ -30,8 +32,10 @@ def find(provider: str, provider_reference: str) -> Payment | None:
 
 def record_payment(booking: Booking, *, kind: str, amount_cents: int, provider: str, provider_reference: str,
                    status: str = "succeeded", fee_cents: int | None = None, net_cents: int | None = None,
-                   refund_of: Payment | None = None, recorded_by=None, note: str = "", actor=None) -> Recorded:
-    """Add one movement to the ledger (refunds with a negative amount), once per provider reference."""
+                   refund_of: Payment | None = None, recorded_by=None, note: str = "", actor=None,
+                   received_at: datetime | None = None) -> Recorded:
+    """Add one movement to the ledger (refunds with a negative amount), once per provider reference.
+    `received_at` is when the money moved, if not now (a bank transfer staff record days later)."""
     if kind not in PAYMENT_KINDS or provider not in PAYMENT_PROVIDERS or status not in PAYMENT_STATUSES:
         raise ValueError(f"unknown payment kind/provider/status: {kind}/{provider}/{status}")
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents == 0 or (
@@ -46,7 +50,7 @@ def record_payment(booking: Booking, *, kind: str, amount_cents: int, provider: 
         booking_id=booking.id, kind=kind, provider=provider, provider_reference=provider_reference, status=status,
         amount_cents=amount_cents, fee_cents=fee_cents, net_cents=net_cents,
         refund_of_id=refund_of.id if refund_of is not None else None,
-        recorded_by_id=getattr(recorded_by, "id", None), note=note[:500],
+        recorded_by_id=getattr(recorded_by, "id", None), note=note[:500], created_at=received_at or now(),
     )
     try:
         with db.session.begin_nested():  # a concurrent path recorded it first: keep theirs

@@ -11,6 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import current_app, has_request_context, url_for
 
+from retreat.booking import services as booking_services
 from retreat.core import audit, crypto
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
@@ -287,8 +288,11 @@ def decide(screening_id: int, decision: str, note: str, clinician) -> Screening:
     screening.review_note_encrypted = crypto.encrypt_json(note) if note else None
     audit.record("screening.decide", "screening", screening.id, {"decision": decision}, actor=clinician)
     contact = read_contact(screening)
-    emails = []
-    if contact and contact.get("email"):
+    # A seat requested with this pre-screen follows the decision in this transaction (held to pay, or declined
+    # and refunded); its email then replaces the generic approval link.
+    emails = booking_services.on_screening_decided(screening, decision, clinician)
+    has_booking_email = decision == "approved" and bool(emails)
+    if contact and contact.get("email") and not has_booking_email:
         continue_link = None
         if decision == "approved":
             continue_link = external_url("screening.continue_to_booking",
