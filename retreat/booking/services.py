@@ -20,7 +20,7 @@ from flask import current_app
 
 from retreat.booking import emails, policy
 from retreat.booking.models import HOLDING_STATUSES, Booking, WaitlistEntry, new_booking_reference
-from retreat.booking.states import CANCELLABLE_STATUSES, transition
+from retreat.booking.states import CANCELLABLE_STATUSES, STATUS_MESSAGES, IllegalTransition, transition
 from retreat.catalog import services as catalog
 from retreat.catalog.models import Cohort
 from retreat.core import audit
@@ -490,7 +490,8 @@ def cancel_booking(booking: Booking, *, by: str = "applicant", actor=None, refun
         booking = db.session.scalar(sa.select(Booking).where(Booking.id == booking.id)
                                     .execution_options(populate_existing=True))
         if booking.status not in CANCELLABLE_STATUSES:
-            transition(booking, "cancelled")  # raises the refusal with its message
+            raise IllegalTransition(STATUS_MESSAGES.get(booking.status, "This booking cannot be cancelled."),
+                                    code="booking_not_cancellable")
         quote = cancellation_quote(booking, by=by)
         refund = quote.refund_cents
         if refund_override_cents is not None:
