@@ -174,6 +174,8 @@ def production_app(app, database_url, monkeypatch):
     monkeypatch.setenv("ONCALL_CLINICIAN_EMAIL", "oncall@clinic.example")
     monkeypatch.setenv("MAIL_SERVER", "smtp.clinic.example")
     monkeypatch.setenv("SCREENING_ENCRYPTION_KEYS", "Vv0nW9D2cVmz2y0cqJ8b8t1fQ3YV4x6yF9Qm0m1bXk8=")
+    monkeypatch.setenv("PAYMENT_PROVIDER", "offline")
+    monkeypatch.setenv("BANK_TRANSFER_INSTRUCTIONS", "Clinic Bank, account 000123")
     # Both are read from the environment when config.py is imported; set them as that import would have.
     monkeypatch.setattr(config.ProductionConfig, "SECRET_KEY", secret)
     monkeypatch.setattr(config.ProductionConfig, "SQLALCHEMY_DATABASE_URI", database_url)
