@@ -82,6 +82,7 @@ def forget_signed_in_user_per_request(app) -> None:
     @app.before_request
     def forget_cached_user():
         g.pop("_login_user", None)
+        g.pop("csp_extra", None)
 
 
 @pytest.fixture

@@ -67,6 +67,10 @@ class Applicant:
     phone: str
 
 
+# Control characters and lone surrogates (from pasting, or from hostile clients) cannot be stored or emailed.
+UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
 def _clean_text(value: object) -> str:
     return " ".join(value.split()) if isinstance(value, str) else ""
 
@@ -96,6 +100,9 @@ def check_applicant(values: object, prefix: str = "applicant.") -> Applicant:
         errors[prefix + "phone"] = ["Enter a phone number we can call you on."]
     elif not re.fullmatch(r"[0-9+()\-.\s]{7,25}", clean["phone"]) or not 7 <= len(digits) <= 15:
         errors[prefix + "phone"] = ["Enter a phone number with its area code, for example 555 123 4567."]
+    for name in APPLICANT_FIELDS:
+        if UNPRINTABLE.search(clean[name]):
+            errors[prefix + name] = ["Remove the invisible control characters from this text."]
     if errors:
         raise ValidationFailed(errors)
     return Applicant(**clean)
@@ -193,7 +200,7 @@ _hash = manage_token_hash
 
 def booking_by_manage_token(token: object) -> Booking:
     booking = None
-    if isinstance(token, str) and 20 <= len(token) <= 100:
+    if isinstance(token, str) and 20 <= len(token) <= 100 and token.isascii():
         booking = db.session.scalar(sa.select(Booking).where(Booking.manage_token_hash == _hash(token)))
     if booking is None:
         raise NotFound("This booking link is not valid. Please contact the clinic.")
@@ -239,11 +246,17 @@ def _price(cohort: Cohort, lodging: str) -> estimator.Estimate:
     return estimate
 
 
+def balance_due_date(estimate: estimator.Estimate, cohort_start: date) -> date:
+    """When the balance of a booking made today falls due: the policy's days before the start, never before
+    today (a booking close to its start owes the balance at once)."""
+    return max(estimate.balance_due_date(cohort_start), today())
+
+
 def _new_booking(cohort: Cohort, screening: Screening, lodging: str, applicant: Applicant, *, status: str,
                  provider_name: str, hold_expires_at: datetime, save_card: bool) -> tuple[Booking, str]:
     """Add a booking with its price frozen from the current price list (caller holds the cohort lock)."""
     estimate = _price(cohort, lodging)
-    due = max(estimate.balance_due_date(cohort.start_date), today())
+    due = balance_due_date(estimate, cohort.start_date)
     booking = Booking(
         reference=_unused_reference(), cohort_id=cohort.id, status=status, lodging=lodging,
         applicant_first_name=applicant.first_name, applicant_last_name=applicant.last_name,
@@ -702,8 +715,9 @@ def offer_freed_seats(cohort: Cohort) -> list[OutboxEmail]:
     return outgoing
 
 
-def offer_seats_of(cohort_id: int) -> None:
-    """Offer a cohort's free seats to its waitlist in a transaction of its own (after capacity was raised)."""
+def offer_seats_of(cohort_id: int) -> int:
+    """Offer a cohort's free seats to its waitlist in a transaction of its own (after capacity was raised).
+    Returns how many seats were offered."""
     cohort = catalog.lock_cohort(cohort_id)
     try:
         outgoing = offer_freed_seats(cohort)
@@ -714,6 +728,7 @@ def offer_seats_of(cohort_id: int) -> None:
     if outgoing:
         catalog.forget_cached_catalog()
     notify.send_now(*outgoing)
+    return len(outgoing)
 
 
 # --- Balance reminders -----------------------------------------------------------------------------------------

@@ -112,7 +112,9 @@ def _alert_on_call(screening: Screening):
 
 def by_token(token: str, *, for_booking: bool = False) -> Screening:
     """The screening a token belongs to; for booking it must be unexpired and unused."""
-    hashed = _hash(token or "")
+    if not isinstance(token, str) or not token.isascii():  # tokens are URL-safe ASCII; anything else is unknown
+        raise NotFound("There is no pre-screen with this link.")
+    hashed = _hash(token)
     screening = db.session.scalar(
         sa.select(Screening).where(sa.or_(Screening.token_hash == hashed, Screening.approval_token_hash == hashed)))
     if screening is None:

@@ -93,7 +93,7 @@ def test_a_token_books_once(app):
     token = eligible_token()
     book(cohort, token)
     with pytest.raises(ValidationFailed) as refused:
-        book(cohort, token)
+        services.create_booking(cohort_id=cohort.id, screening_token=token, lodging="shared", applicant=APPLICANT)
     assert "screening_token" in refused.value.fields
 
 
@@ -252,3 +252,22 @@ def test_a_closed_cohort_takes_no_booking(app):
         book(cohort)
     assert refused.value.code == "cohort_closed"
     assert today() < cohort.start_date
+
+
+@pytest.mark.parametrize("field", ["first_name", "last_name", "email", "phone"])
+@pytest.mark.parametrize("bad", ["Al\x00ex", "Al\ud800ex", "Al\x1bex"])
+def test_unprintable_characters_are_refused_by_field(app, field, bad):
+    with pytest.raises(ValidationFailed) as refused:
+        services.check_applicant({**APPLICANT, field: bad})
+    assert refused.value.fields == {f"applicant.{field}": ["Remove the invisible control characters from this text."]}
+
+
+@pytest.mark.parametrize("token", ["\ud800" * 30, "é" * 43, None, 12])
+def test_tokens_that_cannot_be_ours_are_unknown(app, token):
+    cohort = make_cohort()
+    with pytest.raises(ValidationFailed) as refused:
+        services.create_booking(cohort_id=cohort.id, screening_token=token, lodging="shared", applicant=APPLICANT)
+    assert "screening_token" in refused.value.fields
+    with pytest.raises(Exception) as unknown:
+        services.booking_by_manage_token(token)
+    assert unknown.value.status == 404

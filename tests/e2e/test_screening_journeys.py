@@ -178,7 +178,7 @@ def test_an_eligible_applicant_answers_with_the_keyboard_and_is_led_to_choose_da
     expect(page.get_by_role("heading", level=1)).to_have_text("Nothing in your answers rules out this treatment")
     expect(page.get_by_role("main")).to_contain_text("which is in the moderately severe range")
     choose_dates = page.get_by_role("link", name="Choose your dates")
-    expect(choose_dates).to_have_attribute("href", "/")
+    expect(choose_dates).to_have_attribute("href", re.compile(r"^/bookings/new/[A-Za-z0-9_\-]{40,}$"))
     expect(page.locator(".keep-link")).to_contain_text(page.url)
     expect_support_and_not_a_diagnosis(page)
     assert_no_horizontal_overflow(page)

@@ -516,7 +516,7 @@ def test_an_eligible_result_leads_to_choosing_dates_and_shows_the_link_to_keep(c
     assert "Your score on the nine mood questions (the PHQ-9) is 16 out of 27, which is in the moderately severe " \
            "range." in text
     choose = next(a for a in page.find_all("a") if a.text() == "Choose your dates")
-    assert choose["href"] == "/"
+    assert choose["href"] == f"/bookings/new/{token}"
     assert f"http://localhost/screening/result/{token}" in page.find("p", class_="keep-link").text()
     assert "You will need this page’s link to book." in text
     assert_support_and_not_a_diagnosis(page)
