@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from retreat.core.clock import now
+from retreat.core.transactions import begin_locked_write
 from retreat.extensions import db
 from retreat.notify.models import OutboxEmail
 
@@ -45,7 +46,11 @@ def _deliver(email: OutboxEmail) -> None:
 
 
 def _claim(email_id: int) -> bool:
-    """Take an unsent email for this sender; False when it was sent or another sender holds it."""
+    """Take an unsent email for this sender; False when it was sent or another sender holds it.
+
+    Both writes of sending take the write lock first (BEGIN IMMEDIATE on SQLite): upgrading a read transaction
+    to a write is refused at once by SQLite when another writer is busy, which lost sends under load."""
+    begin_locked_write()
     moment = now()
     claimed = db.session.execute(
         sa.update(OutboxEmail)
@@ -61,18 +66,18 @@ def _send(email_id: int) -> bool:
     if not _claim(email_id):
         return False
     email = db.session.get(OutboxEmail, email_id)
-    email.attempts += 1
     try:
         _deliver(email)
     except Exception as error:  # noqa: BLE001  (any failure leaves the email queued for the next run)
-        email.last_error = f"{type(error).__name__}: {error}"[:500]
-        current_app.logger.warning("Email %s (%s) failed: %s", email.id, email.kind, type(error).__name__)
+        outcome = {"last_error": f"{type(error).__name__}: {error}"[:500]}
+        current_app.logger.warning("Email %s (%s) failed: %s", email_id, email.kind, type(error).__name__)
         sent = False
     else:
-        email.sent_at = now()
-        email.last_error = None
+        outcome = {"sent_at": now(), "last_error": None}
         sent = True
-    email.claimed_at = None
+    begin_locked_write()
+    db.session.execute(sa.update(OutboxEmail).where(OutboxEmail.id == email_id)
+                       .values(attempts=OutboxEmail.attempts + 1, claimed_at=None, **outcome))
     db.session.commit()
     return sent
 
