@@ -13,6 +13,9 @@ two, so a machine that slows down or speeds up during the run moves both sides o
 It reports and never asserts: exit 0 even when a target is missed, 1 when the harness itself failed (the
 server did not start, an endpoint answered with an error, wrk failed), 2 when wrk is not installed.
 See bench/README.md.
+
+Then it runs bench/booking.py (--no-booking skips it), whose exit status it returns: that one does assert, and
+exits 3 when a rush of bookings oversold a cohort or got answers other than 201 and 409 cohort_full.
 """
 
 from __future__ import annotations
@@ -458,6 +461,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="also write the results and every wrk run as JSON here")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary instance folder and server log")
+    parser.add_argument("--no-booking", action="store_true",
+                        help="skip the booking rush that follows (bench/booking.py)")
     args = parser.parse_args(argv)
     if args.db is None:
         postgres = args.database_url and not args.database_url.startswith("sqlite")
@@ -590,7 +595,25 @@ def main(argv: list[str] | None = None) -> int:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps(document, indent=2) + "\n")
         print(f"Wrote {args.json_out}")
+    if not args.no_booking:
+        print(flush=True)
+        return booking_rush(args)
     return 0
+
+
+def booking_rush(args: argparse.Namespace) -> int:
+    """Then bench/booking.py: simultaneous bookings for the last seats of a cohort, on SQLite and on a
+    throwaway PostgreSQL server (or on the PostgreSQL database given). Its exit status: 0 measured and nothing
+    oversold, 1 harness failed, 2 PostgreSQL not installed, 3 the booking path broke (oversold, wrong answers)."""
+    import booking
+
+    argv = ["--db", "postgresql", "--database-url", args.database_url] if args.db == "postgresql" \
+        else ["--db", "both"]
+    if args.json_out:
+        argv += ["--json-out", str(args.json_out.with_name(f"{args.json_out.stem}-booking.json"))]
+    if args.keep:
+        argv.append("--keep")
+    return booking.main(argv)
 
 
 if __name__ == "__main__":
