@@ -2,10 +2,12 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# localstripe (a stand-in for Stripe's API, for the payment tests) pins an old aiohttp: it gets a venv of its own.
+LOCALSTRIPE_VENV ?= .localstripe-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export FLASK_APP := wsgi
 
-.PHONY: install run test bench lint migrate seed system-deps clean
+.PHONY: install localstripe run test bench lint migrate seed system-deps clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +16,15 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+$(LOCALSTRIPE_VENV)/.installed:
+	$(PYTHON) -m venv $(LOCALSTRIPE_VENV)
+	$(LOCALSTRIPE_VENV)/bin/pip install --quiet --upgrade pip
+	$(LOCALSTRIPE_VENV)/bin/pip install --quiet 'localstripe>=1.15.10,<2'
+	touch $@
+
+# The tests start it themselves (tests/support/localstripe.py); this only installs it.
+localstripe: $(LOCALSTRIPE_VENV)/.installed
 
 migrate: install
 	$(BIN)/flask db upgrade
@@ -24,7 +35,7 @@ seed: migrate
 run: seed
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
-test: install
+test: install localstripe
 	$(BIN)/pytest
 
 bench: install
@@ -36,7 +47,7 @@ lint: install
 # What the PostgreSQL, browser and load tests need from the system (Debian packages).
 system-deps:
 	$(SUDO) apt-get update -q
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql chromium chromium-driver wrk
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql chromium chromium-driver wrk sqlite3
 
 clean:
-	rm -rf $(VENV) instance test-artifacts .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LOCALSTRIPE_VENV) instance test-artifacts .pytest_cache .hypothesis

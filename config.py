@@ -162,6 +162,9 @@ class ProductionConfig(Config):
         provider = os.environ.get("PAYMENT_PROVIDER") or "stripe"
         if provider == "demo":
             raise ConfigurationError("Production configuration refuses demo payments (PAYMENT_PROVIDER=demo).")
+        if os.environ.get("STRIPE_API_BASE"):
+            raise ConfigurationError("Production configuration refuses STRIPE_API_BASE: it points the Stripe library "
+                                     "away from Stripe (it is for localstripe in tests).")
         if provider == "offline":
             missing += [] if os.environ.get("BANK_TRANSFER_INSTRUCTIONS") else ["BANK_TRANSFER_INSTRUCTIONS"]
         else:

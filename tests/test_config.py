@@ -25,7 +25,7 @@ def _production_environment(monkeypatch):
     monkeypatch.setenv("MAIL_SERVER", "smtp.clinic.example")
     monkeypatch.setenv("SCREENING_ENCRYPTION_KEYS", "Vv0nW9D2cVmz2y0cqJ8b8t1fQ3YV4x6yF9Qm0m1bXk8=")
     for name in ("PAYMENT_PROVIDER", "STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET",
-                 "BANK_TRANSFER_INSTRUCTIONS"):
+                 "BANK_TRANSFER_INSTRUCTIONS", "STRIPE_API_BASE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(config.ProductionConfig, "SQLALCHEMY_DATABASE_URI",
                         config._normalise_database_url("postgres://u:p@db.internal:5432/retreat"))
@@ -36,6 +36,7 @@ def _production_environment(monkeypatch):
     ({"STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_PUBLISHABLE_KEY": "pk_live_x"}, "without STRIPE_WEBHOOK_SECRET"),
     ({"PAYMENT_PROVIDER": "demo"}, "refuses demo payments"),
     ({"PAYMENT_PROVIDER": "offline"}, "BANK_TRANSFER_INSTRUCTIONS"),
+    ({"STRIPE_API_BASE": "http://localhost:8420"}, "refuses STRIPE_API_BASE"),
 ])
 def test_production_needs_a_real_payment_provider(monkeypatch, environment, refusal):
     _production_environment(monkeypatch)

@@ -12,10 +12,10 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-def require(available: bool, what: str) -> None:
+def require(available: bool, what: str, install_hint: str = INSTALL_HINT) -> None:
     if available:
         return
-    message = f"{what} is not installed: {INSTALL_HINT}"
+    message = f"{what} is not installed: {install_hint}"
     if in_ci():
         pytest.fail(message + " (CI must run every test)", pytrace=False)
     pytest.skip(message)

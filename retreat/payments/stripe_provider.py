@@ -1,0 +1,376 @@
+"""Stripe: PaymentIntents paid with the Payment Element on our own page, refunds, the balance charged to a saved
+card, and turning what Stripe reports (webhook, return page, reconcile) into booking.services.payment_received.
+
+Every Stripe payment is recorded under its PaymentIntent id and every Stripe refund under its refund id, so the
+ledger's idempotency (one row per provider reference) makes each of those paths safe to repeat. Network calls
+to Stripe are made before a database transaction takes the cohort lock, never while holding it, except the
+refunds that booking.services makes inside its cancel and decline transactions.
+
+STRIPE_API_BASE points the library at a stand-in for Stripe: localstripe, in tests and CI. It rejects some
+parameters real Stripe takes (description, receipt_email, setup_future_usage, a `created` filter on lists), so
+against it those are left out; each place says what differs. Production leaves STRIPE_API_BASE unset.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import stripe
+from flask import current_app
+
+from retreat.booking import emails
+from retreat.booking import services as booking_services
+from retreat.booking.models import Booking
+from retreat.catalog import services as catalog
+from retreat.core.clock import today
+from retreat.core.errors import NotFound
+from retreat.core.money import CURRENCY, format_usd
+from retreat.extensions import db
+from retreat.notify import services as notify
+from retreat.notify.models import OutboxEmail
+from retreat.payments import ledger
+from retreat.payments.models import Payment
+from retreat.payments.providers import CardDeclined, Charged, PaymentStart, ProviderUnavailable, RefundResult
+
+PAYMENT_KINDS = ("deposit", "balance")
+# Stripe refunds that return money (pending ones are on their way): recorded in the ledger as made.
+REFUND_STATUSES_MADE = ("succeeded", "pending")
+PAGE_SIZE = 100
+
+
+# --- The client ------------------------------------------------------------------------------------------------
+
+def stripe_client() -> stripe.StripeClient:
+    """A client for the configured account (one per key and API base, kept on the app)."""
+    config = current_app.config
+    key = config.get("STRIPE_SECRET_KEY")
+    if not key:
+        raise ProviderUnavailable("Card payments are not set up on this site (STRIPE_SECRET_KEY).")
+    base = config.get("STRIPE_API_BASE")
+    clients = current_app.extensions.setdefault("retreat_stripe_clients", {})
+    client = clients.get((key, base))
+    if client is None:
+        if base:  # a stand-in answers at once or not at all: retrying only slows a failing test
+            client = stripe.StripeClient(key, base_addresses={"api": base}, max_network_retries=0)
+        else:  # safe: every request that moves money carries an idempotency key
+            client = stripe.StripeClient(key, max_network_retries=2)
+        clients[(key, base)] = client
+    return client
+
+
+def talks_to_stand_in() -> bool:
+    """True when STRIPE_API_BASE points at a stand-in for Stripe (localstripe) rather than at Stripe."""
+    return bool(current_app.config.get("STRIPE_API_BASE"))
+
+
+def _decline_message(error: stripe.CardError) -> str:
+    if error.code == "authentication_required":
+        return ("Your bank asked to confirm this payment, which cannot be done automatically. Please pay from "
+                "your booking page.")
+    return error.user_message or "Your card was declined."
+
+
+@contextmanager
+def calling_stripe(what: str) -> Iterator[None]:
+    """Turn Stripe's errors into ours: a declined card into CardDeclined (402), anything else (network, API,
+    authentication) into ProviderUnavailable (503): nothing was changed here, try again."""
+    try:
+        yield
+    except stripe.CardError as declined:
+        raise CardDeclined(_decline_message(declined)) from declined
+    except stripe.StripeError as error:
+        current_app.logger.warning("Stripe failed while %s: %s %s", what, type(error).__name__,
+                                   getattr(error, "code", None) or "")
+        raise ProviderUnavailable(
+            "The card payment service could not be reached or refused the request; nothing was changed. "
+            "Please try again in a moment.") from error
+
+
+def object_id(value) -> str | None:
+    """An object's id whether Stripe sent it as an id or expanded (localstripe expands latest_charge)."""
+    if value is None or isinstance(value, str):
+        return value
+    return value.id
+
+
+def metadata_of(stripe_object) -> dict:
+    metadata = getattr(stripe_object, "metadata", None)
+    if metadata is None:
+        return {}
+    return metadata.to_dict() if hasattr(metadata, "to_dict") else dict(metadata)
+
+
+# --- The provider ----------------------------------------------------------------------------------------------
+
+class StripeProvider:
+    """Card payments through Stripe PaymentIntents (see providers.PaymentProvider)."""
+
+    name = "stripe"
+
+    def start(self, booking: Booking, kind: str, amount_cents: int) -> PaymentStart:
+        """Create the PaymentIntent the applicant's page confirms. The same booking, kind and amount give the
+        same intent again (idempotency key), so reloading the page does not create payments."""
+        params: dict = {
+            "amount": amount_cents, "currency": CURRENCY, "payment_method_types": ["card"],
+            "metadata": {"booking_reference": booking.reference, "kind": kind},
+        }
+        if not talks_to_stand_in():  # localstripe rejects both ("Unexpected ...")
+            params["description"] = f"Booking {booking.reference}: {kind}"
+            params["receipt_email"] = booking.applicant_email
+        if kind == "deposit" and booking.save_card_consent and not booking.stripe_payment_method_id:
+            params["customer"] = self._customer_for(booking)
+            if not talks_to_stand_in():
+                # Stripe keeps the card on the customer for the balance. localstripe rejects this parameter;
+                # there the card is attached after the payment instead (see card_on_file).
+                params["setup_future_usage"] = "off_session"
+        with calling_stripe("starting a payment"):
+            intent = stripe_client().v1.payment_intents.create(params=params, options={
+                "idempotency_key": f"retreat-{booking.reference}-{kind}-{amount_cents}"})
+        return PaymentStart("stripe", "requires_payment", amount_cents, kind, {
+            "client_secret": intent.client_secret,
+            "payment_intent": intent.id,
+            "publishable_key": current_app.config.get("STRIPE_PUBLISHABLE_KEY") or "",
+        })
+
+    @staticmethod
+    def _customer_for(booking: Booking) -> str:
+        """The Stripe customer the card is saved to: the booking's, or a new one (its id is stored on the booking
+        with the card, by payment_received, once the payment succeeded)."""
+        if booking.stripe_customer_id:
+            return booking.stripe_customer_id
+        with calling_stripe("creating a customer"):
+            customer = stripe_client().v1.customers.create(params={
+                "email": booking.applicant_email, "name": booking.applicant_name,
+                "metadata": {"booking_reference": booking.reference},
+            }, options={"idempotency_key": f"retreat-customer-{booking.reference}"})
+        return customer.id
+
+    def refund(self, payment: Payment, amount_cents: int, *, idempotency_key: str) -> RefundResult:
+        """Refund part or all of a payment's PaymentIntent. Stripe accepting the refund (succeeded, or pending on
+        its way back to the card) is recorded as made: the ledger's `pending` means money the clinic still has to
+        send, which a Stripe refund is not."""
+        with calling_stripe("refunding"):
+            refund = stripe_client().v1.refunds.create(params={
+                "payment_intent": payment.provider_reference, "amount": amount_cents,
+                "metadata": {"booking_reference": payment.booking.reference},
+            }, options={"idempotency_key": f"retreat-{idempotency_key}"})
+        if refund.status not in REFUND_STATUSES_MADE:
+            current_app.logger.warning("Stripe refund %s of %s is %s", refund.id, payment.provider_reference,
+                                       refund.status)
+            raise ProviderUnavailable("The card payment service did not make the refund; nothing was changed. "
+                                      "Please try again, or refund from the Stripe dashboard.")
+        return RefundResult(refund.id, "succeeded")
+
+    def charge_saved_card(self, booking: Booking, amount_cents: int) -> Charged:
+        """Charge the balance to the card saved with the applicant's consent, without them present. A decline
+        (or a bank asking the applicant to confirm) raises CardDeclined with plain words."""
+        if not (booking.stripe_customer_id and booking.stripe_payment_method_id):
+            raise CardDeclined("No card is saved for this booking.")
+        params: dict = {
+            "amount": amount_cents, "currency": CURRENCY, "payment_method_types": ["card"],
+            "customer": booking.stripe_customer_id, "payment_method": booking.stripe_payment_method_id,
+            "confirm": True, "off_session": True,
+            # off_session: the charging job emails the applicant itself when it fails, not the webhook.
+            "metadata": {"booking_reference": booking.reference, "kind": "balance", "off_session": "true"},
+        }
+        if not talks_to_stand_in():
+            params["description"] = f"Booking {booking.reference}: balance"
+            params["receipt_email"] = booking.applicant_email
+        with calling_stripe("charging a saved card"):
+            intent = stripe_client().v1.payment_intents.create(params=params, options={
+                "idempotency_key": f"retreat-{booking.reference}-saved-card-{amount_cents}-{today().isoformat()}"})
+        if intent.status != "succeeded":
+            raise CardDeclined("Your bank asked to confirm this payment, which cannot be done automatically. "
+                               "Please pay from your booking page.")
+        fee, net = fee_and_net(intent.latest_charge)
+        return Charged(intent.id, fee, net)
+
+
+# --- What Stripe reports ---------------------------------------------------------------------------------------
+
+def fee_and_net(charge) -> tuple[int | None, int | None]:
+    """Stripe's fee and the net of a charge (id or object), from its balance transaction; (None, None) when
+    Stripe does not say (yet): a fee unknown is left blank, never recorded as zero."""
+    if charge is None:
+        return None, None
+    try:
+        with calling_stripe("reading a charge's fee"):
+            if isinstance(charge, str):
+                charge = stripe_client().v1.charges.retrieve(charge)
+            transaction = getattr(charge, "balance_transaction", None)
+            if isinstance(transaction, str):
+                transaction = stripe_client().v1.balance_transactions.retrieve(transaction)
+    except ProviderUnavailable:
+        return None, None
+    if transaction is None:
+        return None, None
+    fee, net = getattr(transaction, "fee", None), getattr(transaction, "net", None)
+    if not isinstance(fee, int) or not isinstance(net, int):
+        return None, None
+    return fee, net
+
+
+def card_on_file(intent, booking: Booking) -> tuple[str, str] | None:
+    """(customer id, payment method id) of a succeeded deposit whose card the applicant agreed to save, for
+    payment_received to keep; None when there is nothing (more) to keep."""
+    if not booking.save_card_consent or booking.stripe_payment_method_id:
+        return None
+    customer, method = object_id(getattr(intent, "customer", None)), object_id(getattr(intent, "payment_method", None))
+    if not customer or not method:
+        return None
+    if talks_to_stand_in():
+        # localstripe rejected setup_future_usage, so the payment did not save the card: attach it now. Real
+        # Stripe refuses to attach a card already used without setup_future_usage, so this runs only here.
+        try:
+            with calling_stripe("saving the card"):
+                method = stripe_client().v1.payment_methods.attach(method, params={"customer": customer}).id
+        except ProviderUnavailable:
+            return None  # the payment is recorded all the same; the balance is then paid from the manage page
+    return customer, method
+
+
+def retrieve_intent(payment_intent_id: str):
+    with calling_stripe("reading a payment"):
+        return stripe_client().v1.payment_intents.retrieve(payment_intent_id)
+
+
+def record_succeeded_intent(intent, *, actor: str) -> booking_services.PaymentOutcome | None:
+    """payment_received for a succeeded PaymentIntent made for one of our bookings (its metadata names the
+    booking and the kind of payment). None for an intent that is not ours or has not succeeded; NotFound when
+    it names a booking this database does not have."""
+    metadata = metadata_of(intent)
+    reference, kind = metadata.get("booking_reference"), metadata.get("kind")
+    if intent.status != "succeeded" or not reference or kind not in PAYMENT_KINDS:
+        return None
+    booking = booking_services.booking_by_reference(reference)
+    fee = net = None
+    if ledger.find("stripe", intent.id) is None:
+        fee, net = fee_and_net(getattr(intent, "latest_charge", None))
+    card = card_on_file(intent, booking)
+    amount = getattr(intent, "amount_received", None) or intent.amount  # localstripe has no amount_received
+    return booking_services.payment_received(
+        reference, kind=kind, amount_cents=amount, provider="stripe", provider_reference=intent.id,
+        fee_cents=fee, net_cents=net, actor=actor, card_on_file=card)
+
+
+def confirm_from_return(booking: Booking, payment_intent_id: object) -> booking_services.PaymentOutcome | None:
+    """The pay page's return URL: record the booking's payment if Stripe says it succeeded (the webhook does
+    the same; whichever comes first records it). None while it has not succeeded (processing, or declined);
+    NotFound for an intent that is not this booking's."""
+    if not isinstance(payment_intent_id, str) or not payment_intent_id.startswith("pi_") or \
+            len(payment_intent_id) > 100:
+        raise NotFound("There is no such payment for this booking.")
+    with calling_stripe("reading a payment"):
+        try:
+            intent = stripe_client().v1.payment_intents.retrieve(payment_intent_id)
+        except stripe.InvalidRequestError as error:
+            if error.http_status == 404:
+                raise NotFound("There is no such payment for this booking.") from None
+            raise
+    if metadata_of(intent).get("booking_reference") != booking.reference:
+        raise NotFound("There is no such payment for this booking.")
+    return record_succeeded_intent(intent, actor="applicant (return page)")
+
+
+def payment_failed_email(intent) -> OutboxEmail | None:
+    """Queue the email telling an applicant their card payment failed (caller's transaction): their hold stays
+    and they may try another card. None for a charge the clinic made (the charging job writes its own email),
+    an intent not ours, or a booking that can no longer be paid (its hold lapsed, or it was cancelled)."""
+    metadata = metadata_of(intent)
+    reference = metadata.get("booking_reference")
+    if not reference or metadata.get("off_session") == "true":
+        return None
+    booking = booking_services.booking_by_reference(reference)
+    if booking_services.next_payment(booking) is None:
+        return None
+    error = getattr(intent, "last_payment_error", None)
+    message = (getattr(error, "message", None) if error is not None else None) or "the card was declined."
+    return notify.enqueue(*emails.payment_failed(booking, booking_services.manage_token(booking), message))
+
+
+def refunds_at_stripe(payment_intent_id: str) -> list:
+    """Every refund Stripe made of a PaymentIntent (all pages)."""
+    with calling_stripe("listing refunds"):
+        listing = stripe_client().v1.refunds.list(params={"payment_intent": payment_intent_id, "limit": PAGE_SIZE})
+        return list(listing.auto_paging_iter())
+
+
+def record_refunds(payment_intent_id: str, refunds: list, *, actor: str) -> list[Payment]:
+    """Record the refunds of a PaymentIntent that Stripe made and the ledger lacks: made from the Stripe
+    dashboard. Refunds this app made are in the ledger under their id already and are skipped.
+
+    Works in the caller's transaction and starts it as a locked write on the booking's cohort (call it first;
+    the caller commits), so it waits for a cancellation that is recording its own refunds. Returns the new
+    rows; nothing when the payment itself is not in the ledger (record it first)."""
+    payment = ledger.find("stripe", payment_intent_id)
+    if payment is None:
+        return []
+    catalog.lock_cohort(payment.booking.cohort_id)
+    payment = ledger.find("stripe", payment_intent_id)
+    recorded = []
+    for refund in refunds:
+        if refund.status not in REFUND_STATUSES_MADE or ledger.find("stripe", refund.id) is not None:
+            continue
+        result = ledger.record_payment(
+            payment.booking, kind="refund", amount_cents=-refund.amount, provider="stripe",
+            provider_reference=refund.id, refund_of=payment, note="refunded at Stripe (dashboard)", actor=actor)
+        if result.created:
+            recorded.append(result.payment)
+    return recorded
+
+
+# --- Reconciling -----------------------------------------------------------------------------------------------
+
+def recent_intents(since: datetime) -> Iterator:
+    """PaymentIntents created since `since`, all pages."""
+    cutoff = int(since.timestamp())
+    params: dict = {"limit": PAGE_SIZE}
+    if not talks_to_stand_in():  # localstripe rejects the filter ("Unexpected created"): filtered below
+        params["created"] = {"gte": cutoff}
+    with calling_stripe("listing payments"):
+        for intent in stripe_client().v1.payment_intents.list(params=params).auto_paging_iter():
+            if intent.created >= cutoff:
+                yield intent
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    repairs: list[str]  # one line per payment or refund recorded
+    left_alone: list[str]  # intents naming a booking this database does not have
+
+
+def reconcile(since: datetime) -> Reconciled:
+    """Record what Stripe has and the ledger lacks, for PaymentIntents made since `since` for our bookings:
+    succeeded payments (a webhook lost) through payment_received, and refunds made at Stripe."""
+    repairs: list[str] = []
+    left_alone: list[str] = []
+    for intent in list(recent_intents(since)):
+        reference = metadata_of(intent).get("booking_reference")
+        if not reference or intent.status != "succeeded":
+            continue
+        if ledger.find("stripe", intent.id) is None:
+            try:
+                outcome = record_succeeded_intent(intent, actor="system (stripe reconcile)")
+            except NotFound:
+                left_alone.append(f"{intent.id}: names booking {reference}, which is not in this database "
+                                  "(left alone)")
+                continue
+            if outcome is not None and outcome.created:
+                payment = outcome.payment
+                repairs.append(
+                    f"{reference}: recorded the {payment.kind} of {format_usd(payment.amount_cents, show_cents=True)}"
+                    f" ({intent.id}); the booking is {outcome.booking.status}"
+                    + (", and the payment was refunded: no seat was left" if outcome.refunded_unplaced else ""))
+        refunds = refunds_at_stripe(intent.id)
+        if not refunds:
+            continue
+        try:
+            recorded = record_refunds(intent.id, refunds, actor="system (stripe reconcile)")
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        repairs += [f"{reference}: recorded a refund of {format_usd(-row.amount_cents, show_cents=True)} made at "
+                    f"Stripe ({row.provider_reference})" for row in recorded]
+    return Reconciled(repairs, left_alone)

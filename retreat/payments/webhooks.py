@@ -1,0 +1,156 @@
+"""POST /webhooks/stripe: what Stripe tells us about payments (API.md, Payments).
+
+An event counts only with a valid `Stripe-Signature` made with STRIPE_WEBHOOK_SECRET: a missing or bad one gets
+400 and changes nothing. Each event id is handled once: its ProcessedStripeEvent row is written in the
+transaction of its effect where this module owns that transaction (failed payments, refunds). A succeeded
+payment goes through booking.services.payment_received, which commits on its own; its row follows in a second
+transaction. That is safe because the payment itself is idempotent (one ledger row per PaymentIntent, one
+receipt): an event delivered again after a crash between the two changes nothing but adds the row.
+
+Answers: 200 handled, duplicate, ignored (not an event or a payment of ours) or unknown_booking (logged); 503
+when the database or Stripe failed, so Stripe delivers the event again later (it retries anything but a 2xx).
+"""
+
+import stripe
+from flask import Blueprint, current_app, request
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from retreat.api.serialize import error_json
+from retreat.core.errors import DomainError, NotFound
+from retreat.core.transactions import begin_locked_write
+from retreat.extensions import db
+from retreat.notify import services as notify
+from retreat.payments import ledger, stripe_provider
+from retreat.payments.models import ProcessedStripeEvent
+
+webhooks_bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+
+ACTOR = "stripe webhook"
+
+
+def _error(status: int, code: str, message: str):
+    return error_json(code, message), status
+
+
+def _already_processed(event_id: str) -> bool:
+    return db.session.get(ProcessedStripeEvent, event_id) is not None
+
+
+def _commit_with_event_row(event) -> bool:
+    """Add the event's row to the current transaction and commit; False when a concurrent delivery of the same
+    event committed first (this transaction, effect included, is then rolled back)."""
+    db.session.add(ProcessedStripeEvent(event_id=event.id, event_type=event.type))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return False
+    return True
+
+
+def _intent_succeeded(event) -> str:
+    intent = event.data.object
+    try:
+        outcome = stripe_provider.record_succeeded_intent(intent, actor=ACTOR)
+    except NotFound:
+        current_app.logger.warning("Stripe event %s: %s names booking %s, which is not in this database",
+                                   event.id, intent.id, stripe_provider.metadata_of(intent).get("booking_reference"))
+        status = "unknown_booking"
+    else:
+        status = "handled" if outcome is not None else "ignored"
+    begin_locked_write()  # payment_received committed the payment; the event's row follows
+    _commit_with_event_row(event)
+    return status
+
+
+def _intent_failed(event) -> str:
+    intent = event.data.object
+    begin_locked_write()
+    try:
+        email = stripe_provider.payment_failed_email(intent)
+    except NotFound:
+        current_app.logger.warning("Stripe event %s: failed payment %s of a booking not in this database",
+                                   event.id, intent.id)
+        email, status = None, "unknown_booking"
+    else:
+        status = "handled" if email is not None else "ignored"
+    if not _commit_with_event_row(event):
+        return "duplicate"
+    if email is not None:
+        notify.send_now(email)
+    return status
+
+
+def _payment_in_ledger(intent_id: str, event) -> bool:
+    """Whether a refunded payment is in the ledger, recording it first when its own event was lost or is late."""
+    if ledger.find("stripe", intent_id) is not None:
+        return True
+    try:
+        outcome = stripe_provider.record_succeeded_intent(stripe_provider.retrieve_intent(intent_id), actor=ACTOR)
+    except NotFound:
+        current_app.logger.warning("Stripe event %s: refund of %s, a payment of a booking not in this database",
+                                   event.id, intent_id)
+        return False
+    return outcome is not None
+
+
+def _charge_refunded(event) -> str:
+    """Refunds made at Stripe (from its dashboard) enter the ledger; the app's own refunds are there already,
+    under their refund ids, and are skipped."""
+    charge = event.data.object
+    intent_id = stripe_provider.object_id(getattr(charge, "payment_intent", None))
+    ours = bool(intent_id) and _payment_in_ledger(intent_id, event)
+    refunds = stripe_provider.refunds_at_stripe(intent_id) if ours else []  # before any lock: network
+    try:
+        if refunds:
+            stripe_provider.record_refunds(intent_id, refunds, actor=ACTOR)  # takes the cohort lock
+        else:
+            begin_locked_write()
+        committed = _commit_with_event_row(event)
+    except Exception:
+        db.session.rollback()
+        raise
+    if not committed:
+        return "duplicate"
+    return "handled" if ours else "ignored"
+
+
+HANDLERS = {
+    "payment_intent.succeeded": _intent_succeeded,
+    "payment_intent.payment_failed": _intent_failed,
+    "charge.refunded": _charge_refunded,
+}
+
+
+@webhooks_bp.post("/stripe")
+def stripe_event():
+    secret = current_app.config.get("STRIPE_WEBHOOK_SECRET")
+    if not secret:
+        current_app.logger.error("A Stripe webhook arrived but STRIPE_WEBHOOK_SECRET is not set")
+        return _error(503, "webhook_not_configured", "This endpoint has no signing secret configured.")
+    signature = request.headers.get("Stripe-Signature")
+    if not signature:
+        return _error(400, "signature_missing", "A Stripe-Signature header is required.")
+    try:
+        event = stripe.Webhook.construct_event(request.get_data(), signature, secret)
+    except (ValueError, stripe.SignatureVerificationError):
+        return _error(400, "signature_invalid", "The Stripe-Signature does not match this payload.")
+
+    handler = HANDLERS.get(event.type)
+    if handler is None:
+        return {"status": "ignored"}
+    try:
+        if _already_processed(event.id):
+            db.session.rollback()
+            return {"status": "duplicate"}
+        status = handler(event)
+    except SQLAlchemyError:
+        db.session.rollback()
+        current_app.logger.exception("Stripe event %s (%s): database failure; Stripe will deliver it again",
+                                     event.id, event.type)
+        return _error(503, "database_unavailable", "The event could not be stored; deliver it again later.")
+    except DomainError as error:
+        db.session.rollback()
+        current_app.logger.warning("Stripe event %s (%s) not handled: %s", event.id, event.type, error.code)
+        return _error(error.status, error.code, error.message)
+    return {"status": status}
