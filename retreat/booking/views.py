@@ -1,12 +1,482 @@
-"""The applicant's booking pages: book from a pre-screen, pay, and the private manage page."""
+"""The applicant's booking pages: book from a pre-screen, pay, cancel, and the private manage page.
 
-from flask import Blueprint
+    GET  /bookings/new/<screening token>              the dates to choose from; with ?cohort= the booking form
+    POST /bookings/new/<screening token>              hold a seat, then the payment page (or the manage page)
+    POST /bookings/new/<screening token>/waitlist     join a full cohort's waitlist, then its position
+    GET  /bookings/manage/<token>                     status, price, payments and what can be done next
+    GET  /bookings/manage/<token>/calendar.ics        the retreat's dates as a calendar file
+    GET  /bookings/manage/<token>/pay                 the payment due now, by the booking's provider
+    POST /bookings/manage/<token>/pay                 the demo provider's test payment
+    GET  /bookings/manage/<token>/paid                where Stripe sends the applicant back after paying
+    GET  /bookings/manage/<token>/cancel              the refund the policy gives, before confirming
+    POST /bookings/manage/<token>/cancel              cancel and refund
+
+Every URL here holds a secret (the pre-screen's token or the booking's manage token), so no page is cached and
+no referrer leaves any of them. The pages parse, call one booking service and render; the rules (what may be
+booked, paid or refunded) are the services'.
+"""
+
+import re
+from dataclasses import dataclass, replace
+from datetime import date
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from retreat.booking import services
+from retreat.booking.forms import PROVIDER_LABELS, BookingForm, CancelForm, PaymentForm, WaitlistForm
+from retreat.booking.models import HOLDING_STATUSES, Booking
+from retreat.booking.policy import HOLD_FOR_BANK_TRANSFER
+from retreat.booking.states import CANCELLABLE_STATUSES, IllegalTransition
+from retreat.catalog import services as catalog
+from retreat.catalog.services import CohortView, ProgramView
+from retreat.core.clock import now, today
+from retreat.core.errors import DomainError, ValidationFailed
+from retreat.core.money import format_usd
+from retreat.notify.calendar import booking_calendar
+from retreat.payments import ledger, providers, stripe_provider
+from retreat.pricing import estimator
+from retreat.pricing import services as pricing
+from retreat.pricing.rules import LODGING_LABELS
+from retreat.screening import services as screening_services
+from retreat.screening.models import Screening
+from retreat.web.filters import date_range
+from retreat.web.forms import attach_errors, options
+from retreat.web.limits import public_write_limit
+from retreat.web.security import allow_sources
 
 booking_bp = Blueprint("booking", __name__, url_prefix="/bookings")
+
+# The service names a refused value by its API name; the form's field of the same value.
+FORM_FIELD_OF = {"cohort_id": "cohort", "applicant": "first_name", "applicant.first_name": "first_name",
+                 "applicant.last_name": "last_name", "applicant.email": "email", "applicant.phone": "phone"}
+# Stripe.js and its Payment Element (https://docs.stripe.com/security/guide#content-security-policy).
+STRIPE_SOURCES = {
+    "script-src": ("https://js.stripe.com", "https://*.js.stripe.com"),
+    "frame-src": ("https://js.stripe.com", "https://*.js.stripe.com", "https://hooks.stripe.com"),
+    "connect-src": ("https://api.stripe.com",),
+    "img-src": ("https://*.stripe.com",),
+}
+STATUS_NAMES = {
+    "held": "held", "pending_review": "awaiting a clinician's review", "confirmed": "confirmed",
+    "paid_in_full": "paid in full", "cancelled": "cancelled already", "declined": "declined after review",
+    "expired": "expired: its hold lapsed",
+}
+PAYMENT_INTENT_ID = re.compile(r"pi_[A-Za-z0-9_]{1,97}")
+DEMO_REFERENCE = re.compile(r"demo_[0-9a-f]{16}")
+
+
+@booking_bp.after_request
+def _private(response):
+    """No booking page is kept by a cache or names its secret URL to another page."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+# --- What can be booked, and at what price ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProgramOffer:
+    """A published program with the estimate of each lodging it offers (the price a booking would freeze now)
+    and its dates still ahead."""
+
+    program: ProgramView
+    prices: tuple[estimator.Estimate, ...]
+    cohorts: tuple[CohortView, ...]
+
+    def price(self, lodging: str) -> estimator.Estimate | None:
+        return next((price for price in self.prices if price.configuration.lodging == lodging), None)
+
+    @property
+    def default_lodging(self) -> str:
+        return "shared" if self.price("shared") else self.prices[0].configuration.lodging
+
+    @property
+    def open_cohorts(self) -> tuple[CohortView, ...]:
+        return tuple(cohort for cohort in self.cohorts if cohort.status == "open")
+
+    def with_full(self, cohort_id: int) -> "ProgramOffer":
+        """This offer with one cohort marked full (it just refused a seat; the cached catalog may not know yet)."""
+        cohorts = tuple(replace(c, status="full", seats_left=0) if c.id == cohort_id else c for c in self.cohorts)
+        return replace(self, cohorts=cohorts)
+
+    def balance_due(self, cohort: CohortView) -> date:
+        """The due date a booking made today freezes."""
+        return services.balance_due_date(self.prices[0], cohort.start_date)
+
+
+def _prices(program: ProgramView) -> tuple[estimator.Estimate, ...]:
+    """The estimate of each lodging the program offers; a configuration that needs a custom quote cannot be
+    booked online (services refuse it) and is left out."""
+    sheet = pricing.current_price_sheet()
+    estimates = (estimator.estimate(program.configuration(lodging), sheet) for lodging in program.lodging_options)
+    return tuple(estimate for estimate in estimates if not estimate.custom_quote_required)
+
+
+def _offers() -> list[ProgramOffer]:
+    """Programs with dates after today that are not closed (open ones to book, full ones to wait for)."""
+    offers = []
+    for program in catalog.published_programs():
+        cohorts = tuple(c for c in program.cohorts if c.start_date > today() and c.status in ("open", "full"))
+        prices = _prices(program)
+        if cohorts and prices:
+            offers.append(ProgramOffer(program, prices, cohorts))
+    return offers
+
+
+def _find_cohort(offers: list[ProgramOffer], cohort_id: object) -> tuple[ProgramOffer, CohortView] | None:
+    wanted = _as_id(cohort_id)
+    for offer in offers:
+        for cohort in offer.cohorts:
+            if cohort.id == wanted:
+                return offer, cohort
+    return None
+
+
+def _as_id(value: object) -> object:
+    """A posted id as the int the services take; anything else is passed on for them to refuse by name."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 12:
+        return int(value)
+    return value
+
+
+# --- The pre-screen a booking starts from ----------------------------------------------------------------------
+
+def _screening_gate(token: str) -> tuple[Screening | None, object]:
+    """The pre-screen behind a booking link, or the page to show instead of booking: a used or expired
+    pre-screen, one that does not allow booking (no booking or payment path at all), or a review that nobody has
+    been asked to do yet (a seat held for it would lapse unseen)."""
+    try:
+        screening = screening_services.by_token(token, for_booking=True)
+    except DomainError as refusal:
+        if refusal.code not in ("screening_expired", "screening_used"):
+            raise
+        return None, (render_template("booking/screening_unusable.html", code=refusal.code), 410)
+    try:
+        services.check_screening_allows_booking(screening)
+    except services.ScreeningNotEligible:
+        return None, (render_template("booking/not_eligible.html", crisis=screening.outcome == "crisis"), 403)
+    if screening.outcome == "review" and screening.review_status is None:
+        return None, render_template("booking/review_first.html", token=token)
+    return screening, None
+
+
+def _awaits_review(screening: Screening) -> bool:
+    return screening.outcome != "eligible" and screening.review_status != "approved"
+
+
+# --- Choosing dates and booking --------------------------------------------------------------------------------
+# The forms carry what was typed and their CSRF token (checked app-wide by CSRFProtect before any view runs);
+# every value is checked by the services, which name each refused field.
+
+def _refused(form, refusal: ValidationFailed) -> None:
+    attach_errors(form, ValidationFailed({FORM_FIELD_OF.get(name, name): reasons
+                                          for name, reasons in refusal.fields.items()}))
+
+def _booking_form(offer: ProgramOffer, cohort: CohortView | None, formdata=None) -> BookingForm:
+    form = BookingForm(formdata=formdata) if formdata is not None else BookingForm(
+        formdata=None, cohort=str(cohort.id) if cohort else None,
+        lodging=offer.default_lodging,
+        payment_provider=providers.available_provider_names()[0])
+    form.cohort.choices = options((str(c.id), date_range(c.start_date, c.end_date)) for c in offer.open_cohorts)
+    form.lodging.choices = _lodging_choices(offer)
+    names = providers.available_provider_names()
+    if len(names) > 1:
+        form.payment_provider.choices = options((name, PROVIDER_LABELS[name]) for name in names)
+    else:
+        del form.payment_provider
+    if "stripe" not in names:
+        del form.save_card
+    return form
+
+
+def _render_booking_form(token: str, screening: Screening, offer: ProgramOffer, form: BookingForm, status: int = 200,
+                         *, full_cohort: CohortView | None = None, waitlist: WaitlistForm | None = None):
+    return render_template(
+        "booking/book.html", token=token, offer=offer, form=form, awaits_review=_awaits_review(screening),
+        full_cohort=full_cohort, waitlist=waitlist, review_hold_hours=current_app.config["REVIEW_HOLD_HOURS"],
+        hold_minutes=current_app.config["BOOKING_HOLD_MINUTES"], bank_hold_days=HOLD_FOR_BANK_TRANSFER.days,
+    ), status
+
+
+def _render_waitlist_form(token: str, offer: ProgramOffer, cohort: CohortView, form: WaitlistForm,
+                          status: int = 200):
+    return render_template("booking/waitlist.html", token=token, offer=offer, cohort=cohort, form=form), status
+
+
+def _waitlist_form(offer: ProgramOffer, cohort: CohortView, formdata=None, **data) -> WaitlistForm:
+    form = WaitlistForm(formdata=formdata, **data) if formdata is not None else WaitlistForm(
+        formdata=None, cohort=str(cohort.id), **data)
+    form.lodging.choices = _lodging_choices(offer)
+    if offer.price(form.lodging.data or "") is None:
+        form.lodging.data = offer.default_lodging
+    return form
+
+
+def _lodging_choices(offer: ProgramOffer):
+    return options((p.configuration.lodging, LODGING_LABELS[p.configuration.lodging]) for p in offer.prices)
+
+
+@booking_bp.get("/new/<token>")
+def new(token: str):
+    screening, refusal = _screening_gate(token)
+    if refusal is not None:
+        return refusal
+    offers = _offers()
+    chosen = _find_cohort(offers, request.args.get("cohort"))
+    if chosen is not None:
+        offer, cohort = chosen
+        if cohort.status == "full":
+            return _render_waitlist_form(token, offer, cohort, _waitlist_form(offer, cohort))
+        return _render_booking_form(token, screening, offer, _booking_form(offer, cohort))
+    return render_template("booking/choose.html", token=token, offers=offers,
+                           awaits_review=_awaits_review(screening),
+                           not_bookable="cohort" in request.args)
+
+
+@booking_bp.post("/new/<token>")
+@public_write_limit
+def create(token: str):
+    screening, refusal = _screening_gate(token)
+    if refusal is not None:
+        return refusal
+    offers = _offers()
+    chosen = _find_cohort(offers, request.form.get("cohort")) or _find_cohort(offers, request.args.get("cohort"))
+    if chosen is None:
+        flash("Those dates are no longer open for booking. Please choose again.", "error")
+        return redirect(url_for("booking.new", token=token), code=303)
+    offer, cohort = chosen
+    form = _booking_form(offer, cohort, formdata=request.form)
+    try:
+        created = services.create_booking(
+            cohort_id=_as_id(form.cohort.data), screening_token=token, lodging=form.lodging.data,
+            applicant=form.applicant(),
+            payment_provider=form.payment_provider.data if "payment_provider" in form else None,
+            save_card=bool(form.save_card.data) if "save_card" in form else False)
+    except ValidationFailed as refused:
+        _refused(form, refused)
+        return _render_booking_form(token, screening, offer, form, 422)
+    except services.CohortFull:
+        offer = offer.with_full(cohort.id)
+        waitlist = _waitlist_form(offer, cohort, lodging=form.lodging.data, **form.applicant())
+        return _render_booking_form(token, screening, offer, form, 409, full_cohort=cohort, waitlist=waitlist)
+    except DomainError as closed:
+        if closed.code not in ("cohort_closed", "custom_quote_required"):
+            raise
+        form.form_errors.append(closed.message)
+        return _render_booking_form(token, screening, offer, form, 409)
+    booking = created.booking
+    if booking.status == "held":
+        return redirect(url_for("booking.pay", token=created.manage_token), code=303)
+    return redirect(url_for("booking.manage", token=created.manage_token), code=303)
+
+
+@booking_bp.post("/new/<token>/waitlist")
+@public_write_limit
+def join_waitlist(token: str):
+    screening, refusal = _screening_gate(token)
+    if refusal is not None:
+        return refusal
+    chosen = _find_cohort(_offers(), request.form.get("cohort"))
+    if chosen is None:
+        flash("Those dates are no longer open. Please choose again.", "error")
+        return redirect(url_for("booking.new", token=token), code=303)
+    offer, cohort = chosen
+    form = _waitlist_form(offer, cohort, formdata=request.form)
+    try:
+        waiting = services.join_waitlist(cohort_id=cohort.id, screening_token=token, applicant=form.applicant(),
+                                         lodging=form.lodging.data)
+    except ValidationFailed as refused:
+        _refused(form, refused)
+        return _render_waitlist_form(token, offer, cohort, form, 422)
+    except DomainError as refusal:
+        if refusal.code != "seats_available":
+            raise
+        flash("A seat has just come free for these dates: you can book it now.")
+        return redirect(url_for("booking.new", token=token, cohort=cohort.id), code=303)
+    return render_template("booking/waitlist_joined.html", token=token, offer=offer, cohort=cohort,
+                           position=waiting.position, email=waiting.entry.applicant_email)
+
+
+# --- The manage page -------------------------------------------------------------------------------------------
+
+def _minutes_left(booking: Booking) -> int | None:
+    """Whole minutes until a live hold lapses (rounded up), to say "in about 25 minutes" beside the UTC time."""
+    if booking.status not in HOLDING_STATUSES or booking.hold_expires_at is None:
+        return None
+    return max(0, -(-int((booking.hold_expires_at - now()).total_seconds()) // 60))
+
+
+def _hold_lapsed(booking: Booking) -> bool:
+    return booking.status in HOLDING_STATUSES and booking.hold_expires_at is not None and \
+        booking.hold_expires_at <= now()
 
 
 @booking_bp.get("/manage/<token>")
 def manage(token: str):
-    from retreat.booking import services
     booking = services.booking_by_manage_token(token)
-    return {"reference": booking.reference, "status": booking.status}
+    payments = ledger.payments_of(booking.id)
+    return render_template(
+        "booking/manage.html", token=token, booking=booking, cohort=booking.cohort, program=booking.cohort.program,
+        payments=payments, paid_cents=ledger.paid_cents(booking.id),
+        refunded_cents=-sum(p.amount_cents for p in payments if p.kind == "refund"),
+        next_payment=services.next_payment(booking), hold_lapsed=_hold_lapsed(booking),
+        minutes_left=_minutes_left(booking),
+        can_cancel=booking.status in CANCELLABLE_STATUSES and not _hold_lapsed(booking),
+        has_calendar=booking.status in services.ACTIVE_STATUSES and not _hold_lapsed(booking),
+    )
+
+
+@booking_bp.get("/manage/<token>/calendar.ics")
+def calendar(token: str):
+    booking = services.booking_by_manage_token(token)
+    clinic = current_app.config.get("CLINIC_NAME") or "Retreat"
+    domain = urlsplit(current_app.config.get("PUBLIC_BASE_URL") or request.host_url).hostname or request.host
+    body = booking_calendar(booking, clinic_name=clinic, uid_domain=domain, stamp=now())
+    response = make_response(body)
+    response.headers["Content-Type"] = "text/calendar; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="retreat-{booking.reference}.ics"'
+    return response
+
+
+# --- Paying ----------------------------------------------------------------------------------------------------
+
+def _nothing_due(token: str, booking: Booking):
+    if _hold_lapsed(booking) or booking.status == "expired":
+        flash("The hold on this seat has lapsed, so it cannot be paid now. Please contact the clinic.", "error")
+    elif booking.status == "pending_review":
+        flash("Nothing is due yet: a clinician is reviewing your pre-screen. We will email you when you can pay.")
+    else:
+        flash("There is nothing to pay now.")
+    return redirect(url_for("booking.manage", token=token), code=303)
+
+
+@booking_bp.get("/manage/<token>/pay")
+def pay(token: str):
+    booking = services.booking_by_manage_token(token)
+    due = services.next_payment(booking)
+    if due is None:
+        return _nothing_due(token, booking)
+    kind, cents = due
+    context = dict(token=token, booking=booking, cohort=booking.cohort, program=booking.cohort.program, kind=kind,
+                   amount_cents=cents, provider=booking.payment_provider, minutes_left=_minutes_left(booking))
+    if booking.payment_provider == "demo":
+        providers.provider("demo")  # refuses when demo payments are switched off
+        form = PaymentForm(formdata=None, reference=providers.DemoProvider.new_reference(), kind=kind,
+                           amount_cents=str(cents))
+        return render_template("booking/pay.html", form=form, **context)
+    start = services.start_payment(booking)
+    if booking.payment_provider == "stripe":
+        for directive, sources in STRIPE_SOURCES.items():
+            allow_sources(directive, *sources)
+        return render_template(
+            "booking/pay.html", client_secret=start.fields.get("client_secret", ""),
+            publishable_key=start.fields.get("publishable_key") or current_app.config.get("STRIPE_PUBLISHABLE_KEY"),
+            return_url=url_for("booking.paid", token=token, _external=True), **context)
+    return render_template("booking/pay.html", instructions=start.fields.get("instructions", ""),
+                           transfer_reference=start.fields.get("transfer_reference", booking.reference), **context)
+
+
+@booking_bp.post("/manage/<token>/pay")
+@public_write_limit
+def pay_demo(token: str):
+    booking = services.booking_by_manage_token(token)
+    if booking.payment_provider != "demo":
+        raise DomainError("This booking is paid through its payment page, not a test payment.",
+                          code="not_a_demo_booking", status=409)
+    providers.provider("demo")
+    form = PaymentForm()
+    reference = form.reference.data or ""
+    if not DEMO_REFERENCE.fullmatch(reference):
+        flash("That payment page was out of date: nothing was charged. Please try again.", "error")
+        return redirect(url_for("booking.pay", token=token), code=303)
+    if ledger.find("demo", reference) is not None:
+        return redirect(url_for("booking.manage", token=token), code=303)  # the same form sent twice
+    due = services.next_payment(booking)
+    if due is None:
+        return _nothing_due(token, booking)
+    kind, cents = due
+    if (form.kind.data, form.amount_cents.data) != (kind, str(cents)):
+        flash("What is due has changed since that page was shown: nothing was charged. Please check and try again.",
+              "error")
+        return redirect(url_for("booking.pay", token=token), code=303)
+    outcome = services.payment_received(booking.reference, kind=kind, amount_cents=cents, provider="demo",
+                                        provider_reference=reference, actor="applicant (demo payment)")
+    _flash_outcome(outcome.booking, cents, refunded=outcome.refunded_unplaced, test=True)
+    return redirect(url_for("booking.manage", token=token), code=303)
+
+
+def _flash_outcome(booking: Booking, cents: int | None, *, refunded: bool = False, test: bool = False) -> None:
+    if refunded:
+        flash("The hold on your seat had lapsed and the group has filled up, so your payment is being refunded "
+              "in full.", "error")
+    elif booking.status in ("confirmed", "paid_in_full"):
+        what = f"your {'test ' if test else ''}payment" + (f" of {format_usd(cents)}" if cents else "")
+        flash(f"Thank you: {what} is received.")
+
+
+@booking_bp.get("/manage/<token>/paid")
+def paid(token: str):
+    """Stripe's return_url: record the PaymentIntent named in the query if it succeeded (the webhook may have done
+    it first; recording it twice changes nothing), then the manage page, without the intent's secret in the
+    address."""
+    booking = services.booking_by_manage_token(token)
+    intent_id = request.args.get("payment_intent", "")
+    if booking.payment_provider != "stripe" or not PAYMENT_INTENT_ID.fullmatch(intent_id):
+        return redirect(url_for("booking.manage", token=token), code=303)
+    try:
+        outcome = stripe_provider.confirm_from_return(booking, intent_id)
+    except providers.ProviderUnavailable:
+        flash("We could not confirm your payment with Stripe just now. If it went through, we will email your "
+              "receipt; nothing is charged twice.", "error")
+        return redirect(url_for("booking.manage", token=token), code=303)
+    if outcome is not None:
+        _flash_outcome(outcome.booking, outcome.payment.amount_cents, refunded=outcome.refunded_unplaced)
+    elif request.args.get("redirect_status") in ("failed", "requires_payment_method"):
+        flash("Your payment did not go through, and nothing was charged. You can try again or use another card.",
+              "error")
+        return redirect(url_for("booking.pay", token=token), code=303)
+    else:
+        flash("Your payment is being processed. We will email your receipt as soon as it is confirmed.")
+    return redirect(url_for("booking.manage", token=token), code=303)
+
+
+# --- Cancelling ------------------------------------------------------------------------------------------------
+
+@booking_bp.get("/manage/<token>/cancel")
+def cancel(token: str):
+    booking = services.booking_by_manage_token(token)
+    if booking.status not in CANCELLABLE_STATUSES:
+        flash(f"This booking cannot be cancelled: it is {STATUS_NAMES.get(booking.status, booking.status)}.",
+              "error")
+        return redirect(url_for("booking.manage", token=token), code=303)
+    quote = services.cancellation_quote(booking, by="applicant")
+    return render_template("booking/cancel.html", token=token, booking=booking, cohort=booking.cohort,
+                           program=booking.cohort.program, quote=quote, form=CancelForm(formdata=None))
+
+
+@booking_bp.post("/manage/<token>/cancel")
+@public_write_limit
+def confirm_cancel(token: str):
+    booking = services.booking_by_manage_token(token)
+    try:
+        quote = services.cancel_booking(booking, by="applicant", actor="applicant")
+    except IllegalTransition as refusal:
+        flash(refusal.message, "error")
+        return redirect(url_for("booking.manage", token=token), code=303)
+    if quote.refund_cents:
+        flash(f"Your booking is cancelled. We are refunding {format_usd(quote.refund_cents)}.")
+    else:
+        flash("Your booking is cancelled.")
+    return redirect(url_for("booking.manage", token=token), code=303)
+

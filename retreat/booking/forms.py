@@ -1,0 +1,84 @@
+"""The applicant's booking forms. They only carry what was typed: booking.services checks every value and names
+each refused field, so the rules live in one place for the pages and the JSON API alike."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, RadioField, StringField, SubmitField
+from wtforms.fields import EmailField, TelField
+
+from retreat.booking.services import APPLICANT_FIELDS
+from retreat.pricing import rules
+from retreat.web.forms import options
+
+PROVIDER_LABELS = {
+    "stripe": "Card, paid securely through Stripe",
+    "offline": "Bank transfer",
+    "demo": "Test payment (demo mode: no money moves)",
+}
+
+
+def _first_name() -> StringField:
+    return StringField("First name", render_kw={"autocomplete": "given-name", "spellcheck": "false"})
+
+
+def _last_name() -> StringField:
+    return StringField("Last name", render_kw={"autocomplete": "family-name", "spellcheck": "false"})
+
+
+def _email() -> EmailField:
+    return EmailField("Email address", description="Your booking link and receipts go here.",
+                      render_kw={"autocomplete": "email", "spellcheck": "false"})
+
+
+def _phone() -> TelField:
+    return TelField("Phone number", description="With its area code. The clinic calls you before your intake.",
+                    render_kw={"autocomplete": "tel"})
+
+
+class ApplicantForm(FlaskForm):
+    """A form with the applicant's fields, made after its own (WTForms orders fields as they are made, and the
+    error summary follows that order, as the page does)."""
+
+    def applicant(self) -> dict[str, str]:
+        return {name: self[name].data or "" for name in APPLICANT_FIELDS}
+
+
+class BookingForm(ApplicantForm):
+    """Dates, lodging and the applicant's details; the payment method and the saved-card consent only when they
+    are choices (the view removes them otherwise)."""
+
+    cohort = RadioField("Your dates", validate_choice=False)
+    lodging = RadioField("Where will you stay?", choices=options(rules.LODGING_LABELS.items()),
+                         validate_choice=False)
+    first_name = _first_name()
+    last_name = _last_name()
+    email = _email()
+    phone = _phone()
+    payment_provider = RadioField("How will you pay?", validate_choice=False)
+    save_card = BooleanField(
+        "Keep my card on file to pay the balance when it is due",
+        description="Stripe keeps the card, not us. We charge only the balance of this booking, on its due date, "
+                    "and email you a receipt. Without this, we email you a link to pay the balance yourself.")
+
+
+class WaitlistForm(ApplicantForm):
+    cohort = HiddenField()
+    lodging = RadioField("Where would you stay?", choices=options(rules.LODGING_LABELS.items()),
+                         validate_choice=False)
+    first_name = _first_name()
+    last_name = _last_name()
+    email = _email()
+    phone = _phone()
+    submit = SubmitField("Join the waitlist")
+
+
+class PaymentForm(FlaskForm):
+    """The demo test payment. The reference is made when the page is shown, so that a second press of the button
+    (or a resent form) records nothing twice; kind and amount tell a stale page from the payment due now."""
+
+    reference = HiddenField()
+    kind = HiddenField()
+    amount_cents = HiddenField()
+
+
+class CancelForm(FlaskForm):
+    """Confirms a cancellation: the page before it shows the refund; the form carries only its CSRF token."""
