@@ -564,8 +564,8 @@ def update_cohort(cohort_id: int, start_date: object, end_date: object) -> dict[
 
 def set_capacity(cohort_id: int, capacity: object) -> dict[str, int]:
     """Raise or lower a cohort's seats. Seats taken are counted under the cohort lock, so no booking can slip
-    in between the count and the change; lowering below them is refused. Returns {"from", "to"} ({} when
-    unchanged)."""
+    in between the count and the change; lowering below them is refused. Seats raised are then offered to the
+    cohort's waitlist (in a transaction of their own). Returns {"from", "to"} ({} when unchanged)."""
     errors: dict[str, list[str]] = {}
     seats = _check_capacity(capacity, errors)
     if errors:
@@ -585,6 +585,9 @@ def set_capacity(cohort_id: int, capacity: object) -> dict[str, int]:
                      {"from": previous, "to": seats, "seats_taken": taken})
         db.session.commit()
     catalog.forget_cached_catalog()
+    if seats > previous:
+        from retreat.booking import services as booking_services  # function level: booking imports catalog
+        booking_services.offer_seats_of(cohort_id)
     return {"from": previous, "to": seats}
 
 

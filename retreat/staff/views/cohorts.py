@@ -2,13 +2,16 @@
 seats and status; cancel after seeing whom it affects; the roster, on screen and as CSV."""
 
 from flask import Response, flash, redirect, render_template, url_for
+from flask_login import current_user
 
+from retreat.booking import admin as booking_admin
 from retreat.catalog import admin
 from retreat.catalog.forms import CancelCohortForm, CapacityForm, CohortDatesForm, CohortForm
 from retreat.core.errors import DomainError, ValidationFailed
 from retreat.staff.access import roles_required
 from retreat.staff.blueprint import staff_bp
 from retreat.staff.forms import ConfirmForm
+from retreat.staff.views.bookings import CancelCohortBookingsForm, flash_cohort_refund_results
 from retreat.staff.views.programs import COORDINATION, add_other_problems
 from retreat.web.filters import date_range
 from retreat.web.forms import attach_errors
@@ -48,17 +51,19 @@ def cohort_new(program_id: int):
     return render_template("staff/cohorts/new.html", program=program, form=form), 422 if form.errors else 200
 
 
-def _cohort_page(cohort_id: int, *, dates_form=None, capacity_form=None, status: int = 200):
+def _cohort_page(cohort_id: int, *, dates_form=None, capacity_form=None, refund_form=None, status: int = 200):
     detail = admin.cohort_for_staff(cohort_id)
     cohort = detail.cohort
     dates_form = dates_form or CohortDatesForm(formdata=None, obj=cohort)
     capacity_form = capacity_form or CapacityForm(formdata=None, obj=cohort)
     _end_date_hint(dates_form, cohort.program.duration_days)
     to_contact = admin.cohort_cancellation_preview(cohort.id).affected if cohort.status == "cancelled" else ()
+    refunds = booking_admin.cohort_refunds(cohort.id) if cohort.status == "cancelled" else None
     return render_template(
         "staff/cohorts/detail.html", detail=detail, cohort=cohort, program=cohort.program,
         dates_form=dates_form, capacity_form=capacity_form, confirm=ConfirmForm(), to_contact=to_contact,
-        status_labels=admin.BOOKING_STATUS_LABELS,
+        status_labels=admin.BOOKING_STATUS_LABELS, refunds=refunds,
+        refund_form=refund_form or CancelCohortBookingsForm(formdata=None),
     ), status
 
 
@@ -161,7 +166,8 @@ def cohort_cancel(cohort_id: int):
             else:
                 count = len(done.affected)
                 plural = "s" if count != 1 else ""
-                to_contact = (f" {count} applicant{plural} must be contacted: see the list below." if count
+                to_contact = (f" {count} applicant{plural} must be contacted: see the list below, where their "
+                              "bookings can be cancelled and refunded." if count
                               else " No applicant was booked.")
                 flash("The dates are cancelled and no longer show in the catalog." + to_contact)
                 return _to_cohort(cohort_id)
@@ -171,6 +177,25 @@ def cohort_cancel(cohort_id: int):
     return render_template("staff/cohorts/cancel.html", preview=preview, cohort=preview.cohort,
                            program=preview.cohort.program, form=form,
                            status_labels=admin.BOOKING_STATUS_LABELS), status
+
+
+@staff_bp.post("/cohorts/<int:cohort_id>/cancel-bookings")
+@roles_required(*COORDINATION)
+def cohort_cancel_bookings(cohort_id: int):
+    """After the dates are cancelled: cancel their remaining bookings and refund everything paid."""
+    admin.get_cohort(cohort_id)
+    form = CancelCohortBookingsForm()
+    if not form.validate_on_submit() or not form.acknowledge.data:
+        if not form.acknowledge.data and not form.acknowledge.errors:
+            form.acknowledge.errors = ["Tick the box to confirm cancelling these bookings and their refunds."]
+        return _cohort_page(cohort_id, refund_form=form, status=422)
+    try:
+        results = booking_admin.cancel_cohort_bookings(cohort_id, staff=current_user)
+    except DomainError as refusal:
+        flash(refusal.message, "error")
+    else:
+        flash_cohort_refund_results(results)
+    return _to_cohort(cohort_id)
 
 
 @staff_bp.get("/cohorts/<int:cohort_id>/roster")
