@@ -4,4 +4,8 @@ from flask import Blueprint
 
 api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from retreat.api import views  # noqa: E402,F401  (routes register on the blueprint)
+from retreat.api import (  # noqa: E402  (each module adds its routes to the blueprint)
+    bookings,  # noqa: F401  (bookings and the waitlist)
+    finance,  # noqa: F401  (GET /api/v1/finance/payments, staff API tokens)
+    views,  # noqa: F401  (catalog, estimates, screenings, the OpenAPI document)
+)

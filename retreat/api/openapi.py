@@ -6,6 +6,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from retreat.api import schemas
+from retreat.booking import policy
 
 ERRORS = {
     400: ("The request body is not valid JSON.", "malformed_json"),
@@ -81,4 +82,149 @@ def document() -> dict:
         "parameters": [{"name": "estimate_id", "in": "path", "required": True, "schema": {"type": "string"}}],
         "responses": {**_ok("The estimate.", "Estimate"), 404: _error(404)},
     }})
+    _finance_paths(spec)
+    _booking_paths(spec)
     return spec.to_dict()
+
+
+def _finance_paths(spec: APISpec) -> None:
+    """GET /api/v1/finance/payments, for accounting automation with a staff API token."""
+    spec.components.schema("FinancePaymentList", schema=schemas.FinancePaymentListSchema)
+    spec.components.security_scheme("staffApiToken", {
+        "type": "http", "scheme": "bearer",
+        "description": "A staff API token of a user with the finance role, made by an admin in the staff "
+                       "console or with `flask staff token create --email E`."})
+
+    def error(description: str, code: str, headers: dict | None = None) -> dict:
+        response = {"description": f"{description} (`{code}`)",
+                    "content": {"application/json": {"schema": "Error"}}}
+        return {**response, "headers": headers} if headers else response
+
+    columns = ("date, payment_id, booking_reference, payer_name, payer_email, program, cohort_start, kind, "
+               "provider, provider_reference, status, currency, amount, fee, net")
+    spec.path(path="/api/v1/finance/payments", operations={"get": {
+        "operationId": "listFinancePayments",
+        "summary": "The payment ledger of a period, one row per movement of money",
+        "description": f"Dates are inclusive, by the payment's UTC date. CSV (UTF-8, no byte-order mark) and "
+                       f"XLSX have the columns {columns}: amounts in decimal dollars (`1234.50`), refunds "
+                       f"negative, fee and net blank where not known. Cells a spreadsheet would read as "
+                       f"formulas are neutralised. JSON gives the same fields with money in integer cents. "
+                       f"Every export is recorded in the audit log.",
+        "security": [{"staffApiToken": []}],
+        "parameters": [
+            {"name": "from", "in": "query", "required": True, "schema": {"type": "string", "format": "date"},
+             "description": "First day (UTC), included."},
+            {"name": "to", "in": "query", "required": True, "schema": {"type": "string", "format": "date"},
+             "description": "Last day (UTC), included."},
+            {"name": "format", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": ["csv", "xlsx", "json"], "default": "csv"}},
+        ],
+        "responses": {
+            200: {"description": "The payments, oldest first.", "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
+                    {"schema": {"type": "string", "format": "binary"}},
+                "application/json": {"schema": "FinancePaymentList"},
+            }},
+            401: error("Missing, unknown or revoked token.", "unauthorized",
+                       {"WWW-Authenticate": {"schema": {"type": "string"}}}),
+            403: error("The token's staff user has neither the finance nor the admin role.", "forbidden"),
+            422: _error(422),
+        },
+    }})
+
+
+def _booking_paths(spec: APISpec) -> None:
+    """Bookings (held with a pre-screen token, read and cancelled with the manage token) and the waitlist."""
+    for name, schema in [
+        ("BookingRequest", schemas.BookingRequest), ("WaitlistRequest", schemas.WaitlistRequest),
+        ("CancelBookingRequest", schemas.CancelBookingRequest), ("Booking", schemas.BookingSchema),
+        ("CancelledBooking", schemas.CancelledBookingSchema), ("WaitlistEntry", schemas.WaitlistEntrySchema),
+    ]:
+        spec.components.schema(name, schema=schema)
+    spec.components.security_scheme("manageToken", {
+        "type": "http", "scheme": "bearer",
+        "description": "A booking's manage token: `manage_token` of POST /api/v1/bookings, also the last part of "
+                       "the `manage_url` in the applicant's emails. It opens that one booking only."})
+
+    def refusal(description: str, *codes: str) -> dict:
+        named = ", ".join(f"`{code}`" for code in codes)
+        return {"description": f"{description} ({named})", "content": {"application/json": {"schema": "Error"}}}
+
+    unauthorized = {**refusal("No manage token, a wrong one, or an unknown reference: all alike.", "unauthorized"),
+                    "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}}}
+    not_eligible = refusal("The pre-screen does not allow booking (outcome `ineligible` or `crisis`, or declined "
+                           "by a clinician). An unknown, expired or used token is a 422 naming screening_token.",
+                           "screening_not_eligible")
+    reference = [{"name": "reference", "in": "path", "required": True, "schema": {"type": "string"},
+                  "description": "The booking's reference, like RT-7K3M9Q."}]
+    manage_token = [{"manageToken": []}]
+    refund_tiers = "; ".join(tier.wording for tier in policy.APPLICANT_CANCELLATION_TIERS)
+    offer_hours = int(policy.HOLD_FOR_WAITLIST_OFFER.total_seconds() // 3600)
+
+    spec.path(path="/api/v1/bookings", operations={"post": {
+        "operationId": "createBooking",
+        "summary": "Hold a seat in a cohort with a pre-screen token",
+        "description": (
+            "An `eligible` pre-screen (or one approved by a clinician) gives status `held`: the seat is held until "
+            "`hold_expires_at` while the deposit is paid, as `payment` says (`requires_payment` with the card "
+            "provider's fields, such as Stripe's `client_secret`; `awaiting_transfer` with bank transfer "
+            "`instructions`). A `review` pre-screen gives `pending_review`: the seat is held while a clinician "
+            "decides, and `payment.status` is `awaiting_review` (nothing can be paid before approval). If the "
+            "payment provider cannot be reached, the booking is still made and held (201) with `payment.status` "
+            "`unavailable`: the applicant pays from `manage_url`. The pre-screen token is used up by the booking; "
+            "a full cohort holds nothing and leaves it usable (for the waitlist). The price is frozen from the "
+            "current price list. Keep `manage_token` private: it reads and cancels the booking."),
+        "requestBody": {"required": True, "content": {"application/json": {"schema": "BookingRequest"}}},
+        "responses": {
+            201: {"description": "The seat is held.", "content": {"application/json": {"schema": "Booking"}},
+                  "headers": {"Location": {"schema": {"type": "string"},
+                                           "description": "GET it with the manage token."}}},
+            400: _error(400), 403: not_eligible,
+            409: refusal("The cohort is full (join its waitlist), not taking bookings, or needs a custom quote.",
+                         "cohort_full", "cohort_closed", "custom_quote_required"),
+            422: _error(422), 429: _error(429),
+        },
+    }})
+    spec.path(path="/api/v1/bookings/{reference}", operations={"get": {
+        "operationId": "getBooking",
+        "summary": "A booking, its payments and what can be paid now",
+        "description": "`payment` says what is due without starting a payment; `payments` lists every movement of "
+                       "money, refunds with a negative `amount_cents`. Nothing of the pre-screen is returned.",
+        "security": manage_token, "parameters": reference,
+        "responses": {**_ok("The booking.", "Booking"), 401: unauthorized},
+    }})
+    spec.path(path="/api/v1/bookings/{reference}/cancel", operations={"post": {
+        "operationId": "cancelBooking",
+        "summary": "Cancel a booking; the cancellation policy decides the refund",
+        "description": f"The refund, to the way each payment was made: {refund_tiers}. `refund` says what this "
+                       f"cancellation refunded and by which rule; the seat goes to the waitlist. Send no body, or "
+                       f"`{{}}`.",
+        "security": manage_token, "parameters": reference,
+        "requestBody": {"required": False, "content": {"application/json": {"schema": "CancelBookingRequest"}}},
+        "responses": {
+            **_ok("The cancelled booking with its refund.", "CancelledBooking"),
+            400: _error(400), 401: unauthorized,
+            409: refusal("The booking cannot be cancelled: it is cancelled already, declined or expired.",
+                         "booking_not_cancellable"),
+            422: _error(422), 429: _error(429),
+            503: refusal("The refund could not be made with the payment provider just now; nothing changed: try "
+                         "again.", "payment_provider_unavailable"),
+        },
+    }})
+    spec.path(path="/api/v1/waitlist", operations={"post": {
+        "operationId": "joinWaitlist",
+        "summary": "Join a full cohort's waitlist with a pre-screen token",
+        "description": f"When a seat frees, the first in line is offered it by email: a booking held for them "
+                       f"({offer_hours} hours) that they pay from the emailed link. Joining again with the same "
+                       f"pre-screen gives the same entry. The pre-screen token stays usable until a seat is "
+                       f"offered.",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": "WaitlistRequest"}}},
+        "responses": {
+            **_ok("On the waitlist.", "WaitlistEntry", 201),
+            400: _error(400), 403: not_eligible,
+            409: refusal("The cohort has seats free (book one instead) or is not taking bookings.",
+                         "seats_available", "cohort_closed"),
+            422: _error(422), 429: _error(429),
+        },
+    }})

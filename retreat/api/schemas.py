@@ -1,8 +1,11 @@
 """Marshmallow schemas of the public API: request schemas validate bodies (unknown fields are refused);
 response schemas describe what the API sends. The OpenAPI document is generated from both."""
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from retreat.booking import policy
+from retreat.booking.models import BOOKING_STATUSES
+from retreat.payments.models import PAYMENT_KINDS, PAYMENT_PROVIDERS, PAYMENT_STATUSES
 from retreat.pricing import rules
 from retreat.screening import rules as screening_rules
 from retreat.screening.questions import Answers
@@ -152,3 +155,190 @@ class ScreeningResultSchema(ResponseSchema):
         [band for _, _, band in screening_rules.PHQ9_BANDS]))
     crisis_resources = fields.List(fields.Nested(CrisisResourceSchema), required=True)
     valid_until = fields.DateTime(required=True)
+
+
+# --- Finance (staff API tokens) -----------------------------------------------------------------------------
+
+class FinancePaymentSchema(ResponseSchema):
+    """One movement of money: the columns of the CSV/XLSX export, money as integer cents."""
+
+    date = fields.Date(required=True, metadata={"description": "The payment's UTC date."})
+    payment_id = fields.Integer(required=True)
+    booking_reference = fields.String(required=True)
+    payer_name = fields.String(required=True)
+    payer_email = fields.String(required=True)
+    program = fields.String(required=True)
+    cohort_start = fields.Date(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["deposit", "balance", "refund"]))
+    provider = fields.String(required=True, validate=validate.OneOf(["stripe", "offline", "demo"]))
+    provider_reference = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["succeeded", "pending"]))
+    currency = fields.String(required=True)
+    amount_cents = fields.Integer(required=True, metadata={"description": "Refunds are negative."})
+    fee_cents = fields.Integer(required=True, allow_none=True, metadata={"description": "null when not known."})
+    net_cents = fields.Integer(required=True, allow_none=True, metadata={"description": "null when not known."})
+    created_at = fields.DateTime(required=True)
+
+
+class FinancePaymentListSchema(ResponseSchema):
+    from_ = fields.Date(required=True, data_key="from")
+    to = fields.Date(required=True)
+    payments = fields.List(fields.Nested(FinancePaymentSchema), required=True,
+                           metadata={"description": "Oldest first."})
+
+
+# --- Bookings and the waitlist ------------------------------------------------------------------------------
+
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only: marshmallow would otherwise read 1, "1" or "yes" as true."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+def _plain_text(value: str) -> None:
+    """Refuse invisible control characters (PostgreSQL cannot even store a NUL) and lone surrogates (JSON can
+    escape them; no UTF-8 can hold them). Tabs and line breaks are whitespace, which the booking service tidies."""
+    for character in value:
+        if (ord(character) < 32 and character not in "\t\n\r") or character == "\x7f":
+            raise ValidationError("Remove the invisible control characters from this text.")
+        if "\ud800" <= character <= "\udfff":
+            raise ValidationError("This text is not valid Unicode.")
+
+
+def _text(max_length: int, description: str) -> fields.String:
+    return fields.String(required=True, validate=[validate.Length(max=max_length), _plain_text],
+                         metadata={"description": description})
+
+
+class ApplicantRequest(Schema):
+    first_name = _text(100, "Required: at most 100 characters.")
+    last_name = _text(100, "Required: at most 100 characters.")
+    email = _text(254, "An email address like name@example.com; booking emails go there.")
+    phone = _text(25, "A phone number with its area code: 7 to 15 digits, spaces, +, (, ), - and dots.")
+
+
+SCREENING_TOKEN_DESCRIPTION = ("The `token` of the applicant's pre-screen (POST /api/v1/screenings), or of the "
+                               "link in a clinician's approval email: unexpired, not used for a booking yet, "
+                               "and not `ineligible` or `crisis`.")
+
+
+def _screening_token(description: str) -> fields.String:
+    return fields.String(required=True, validate=[validate.Length(min=1, max=200), _plain_text],
+                         metadata={"description": description})
+
+
+COHORT_ID = dict(required=True, validate=validate.Range(1, 2**31 - 1),
+                 metadata={"description": "An upcoming cohort of a published program (GET /api/v1/programs)."})
+
+
+class BookingRequest(Schema):
+    cohort_id = _strict_int(**COHORT_ID)
+    screening_token = _screening_token(SCREENING_TOKEN_DESCRIPTION)
+    lodging = fields.String(required=True, validate=validate.OneOf(rules.LODGING_KINDS),
+                            metadata={"description": "One of the program's lodging options."})
+    applicant = fields.Nested(ApplicantRequest, required=True)
+    payment_provider = fields.String(validate=validate.OneOf(PAYMENT_PROVIDERS), metadata={"description": (
+        "Optional: how the applicant will pay, one of the providers this clinic offers: its card provider "
+        "(`stripe`; `demo` in development) and, where set up, `offline` (bank transfer, which holds the seat for "
+        f"{policy.HOLD_FOR_BANK_TRANSFER.days} days). Default: the card provider. Another value is a 422.")})
+    save_card = StrictBoolean(metadata={"description": (
+        "Optional, default false. With Stripe: the applicant consents to the card that pays the deposit being "
+        "kept and charged for the balance when it falls due.")})
+
+
+class WaitlistRequest(Schema):
+    cohort_id = _strict_int(**COHORT_ID)
+    screening_token = _screening_token(SCREENING_TOKEN_DESCRIPTION + " The pre-screen stays unused until a seat is "
+                                                                     "offered.")
+    applicant = fields.Nested(ApplicantRequest, required=True)
+    lodging = fields.String(validate=validate.OneOf(rules.LODGING_KINDS), metadata={
+        "description": "Optional: the lodging to hold when a seat is offered; default the program's first "
+                       "lodging option."})
+
+
+class CancelBookingRequest(Schema):
+    """A cancellation takes no fields: send no body, or `{}`."""
+
+
+BOOKING_PAYMENT_STATUSES = ("requires_payment", "awaiting_transfer", "succeeded", "awaiting_review", "unavailable",
+                            "paid", "none")
+
+
+class BookingPaymentSchema(ResponseSchema):
+    provider = fields.String(required=True, validate=validate.OneOf(PAYMENT_PROVIDERS))
+    status = fields.String(required=True, validate=validate.OneOf(BOOKING_PAYMENT_STATUSES), metadata={
+        "description": "`requires_payment`: pay `amount_cents` now (with Stripe, confirm `client_secret` with "
+                       "the Payment Element); `awaiting_transfer`: send a bank transfer as `instructions` say, "
+                       "quoting `transfer_reference`; `awaiting_review`: nothing can be paid until a clinician "
+                       "approves (an email follows); `unavailable`: the payment provider could not be reached, the "
+                       "seat stays held: pay from `manage_url`; `paid`: paid in full; `none`: nothing to pay."})
+    kind = fields.String(validate=validate.OneOf(["deposit", "balance"]),
+                         metadata={"description": "What is due now, when something is."})
+    amount_cents = fields.Integer(metadata={"description": "What is due now, when something is."})
+    currency = fields.String(validate=validate.OneOf(["usd"]))
+    due_date = fields.Date(metadata={"description": "For the balance: the date it falls due."})
+    client_secret = fields.String(metadata={"description": "Stripe, on POST /api/v1/bookings: the PaymentIntent's "
+                                                           "client secret, for Stripe.js. Keep it private."})
+    payment_intent = fields.String(metadata={"description": "Stripe: the PaymentIntent's id."})
+    publishable_key = fields.String(metadata={"description": "Stripe: the publishable key for Stripe.js."})
+    instructions = fields.String(metadata={"description": "Bank transfer: where to send the money."})
+    transfer_reference = fields.String(metadata={"description": "Bank transfer: quote this with the transfer."})
+    note = fields.String(metadata={"description": "Demo payments (development only): what to do."})
+    message = fields.String(metadata={"description": "With `unavailable`: what happened and what to do."})
+
+
+class BookingLedgerEntrySchema(ResponseSchema):
+    id = fields.Integer(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(PAYMENT_KINDS))
+    amount_cents = fields.Integer(required=True, metadata={"description": "Negative for a refund."})
+    currency = fields.String(required=True, validate=validate.OneOf(["usd"]))
+    status = fields.String(required=True, validate=validate.OneOf(PAYMENT_STATUSES), metadata={
+        "description": "`pending`: a refund owed by bank transfer, not sent yet."})
+    provider = fields.String(required=True, validate=validate.OneOf(PAYMENT_PROVIDERS))
+    created_at = fields.DateTime(required=True)
+
+
+class BookingSchema(ResponseSchema):
+    reference = fields.String(required=True, metadata={"description": "Like RT-7K3M9Q; quote it to the clinic."})
+    status = fields.String(required=True, validate=validate.OneOf(BOOKING_STATUSES))
+    cohort_id = fields.Integer(required=True)
+    lodging = fields.String(required=True, validate=validate.OneOf(rules.LODGING_KINDS))
+    currency = fields.String(required=True, validate=validate.OneOf(["usd"]))
+    total_cents = fields.Integer(required=True, metadata={"description": "The price, frozen when booked."})
+    deposit_cents = fields.Integer(required=True)
+    balance_cents = fields.Integer(required=True)
+    paid_cents = fields.Integer(required=True, metadata={"description": "Paid so far, net of refunds."})
+    balance_due_date = fields.Date(required=True)
+    hold_expires_at = fields.DateTime(required=True, allow_none=True, metadata={
+        "description": "While `held` or `pending_review`: the seat is kept until then; null once confirmed."})
+    manage_token = fields.String(required=True, metadata={
+        "description": "The secret to manage this booking with (`Authorization: Bearer <manage_token>`); the "
+                       "applicant's emails carry it in `manage_url`. Keep it private."})
+    manage_url = fields.String(required=True, metadata={
+        "description": "The applicant's private page for this booking: status, paying, cancelling."})
+    payment = fields.Nested(BookingPaymentSchema, required=True, metadata={
+        "description": "On POST /api/v1/bookings: the deposit payment, started with the provider (with its own "
+                       "fields, such as Stripe's `client_secret`). On GET and cancel: what can be paid now, without "
+                       "starting a payment; the applicant pays on `manage_url`."})
+    payments = fields.List(fields.Nested(BookingLedgerEntrySchema), required=True,
+                           metadata={"description": "Every movement of money, oldest first."})
+
+
+class CancellationRefundSchema(ResponseSchema):
+    amount_cents = fields.Integer(required=True, metadata={"description": "Refunded by this cancellation."})
+    currency = fields.String(required=True, validate=validate.OneOf(["usd"]))
+    rule = fields.String(required=True, metadata={"description": "The cancellation policy's rule that applied."})
+
+
+class CancelledBookingSchema(BookingSchema):
+    refund = fields.Nested(CancellationRefundSchema, required=True)
+
+
+class WaitlistEntrySchema(ResponseSchema):
+    id = fields.Integer(required=True)
+    cohort_id = fields.Integer(required=True)
+    position = fields.Integer(required=True, metadata={"description": "1 is first in line."})
+    lodging = fields.String(required=True, validate=validate.OneOf(rules.LODGING_KINDS))

@@ -1,7 +1,12 @@
 """Plain dictionaries for API responses; their shapes are described by retreat.api.schemas."""
 
+from retreat.booking import services as booking_services
+from retreat.booking.emails import manage_url
+from retreat.booking.models import Booking
 from retreat.catalog.services import ProgramView
 from retreat.core.money import CURRENCY
+from retreat.payments import ledger
+from retreat.payments.models import Payment
 from retreat.pricing.services import IssuedEstimate
 from retreat.screening.services import Submitted, crisis_resources
 
@@ -72,3 +77,59 @@ def error_json(code: str, message: str, fields: dict[str, list[str]] | None = No
     if fields:
         body["fields"] = fields
     return {"error": body}
+
+
+def payment_json(payment: Payment) -> dict:
+    """One movement of money of a booking, as the applicant sees it (refunds negative)."""
+    return {"id": payment.id, "kind": payment.kind, "amount_cents": payment.amount_cents,
+            "currency": payment.currency, "status": payment.status, "provider": payment.provider,
+            "created_at": payment.created_at.isoformat()}
+
+
+def payment_state_json(booking: Booking) -> dict:
+    """What the applicant can pay now, without asking the provider to start anything (no Stripe call)."""
+    state = {"provider": booking.payment_provider}
+    if booking.status == "pending_review":
+        return {**state, "status": "awaiting_review"}
+    due = booking_services.next_payment(booking)
+    if due is None:
+        return {**state, "status": "paid" if booking.status == "paid_in_full" else "none"}
+    kind, cents = due
+    state.update(status="awaiting_transfer" if booking.payment_provider == "offline" else "requires_payment",
+                 kind=kind, amount_cents=cents, currency=CURRENCY)
+    if kind == "balance":
+        state["due_date"] = booking.balance_due_date.isoformat()
+    return state
+
+
+def booking_json(booking: Booking, payment: dict | None = None) -> dict:
+    """A booking for the applicant who holds its manage token: no pre-screen detail ever appears here.
+    `payment` is what a payment start returned; by default, what can be paid now."""
+    token = booking_services.manage_token(booking)
+    return {
+        "reference": booking.reference,
+        "status": booking.status,
+        "cohort_id": booking.cohort_id,
+        "lodging": booking.lodging,
+        "currency": CURRENCY,
+        "total_cents": booking.total_cents,
+        "deposit_cents": booking.deposit_cents,
+        "balance_cents": booking.balance_cents,
+        "paid_cents": ledger.paid_cents(booking.id),
+        "balance_due_date": booking.balance_due_date.isoformat(),
+        "hold_expires_at": booking.hold_expires_at.isoformat() if booking.hold_expires_at else None,
+        "manage_token": token,
+        "manage_url": manage_url(token),
+        "payment": payment if payment is not None else payment_state_json(booking),
+        "payments": [payment_json(movement) for movement in ledger.payments_of(booking.id)],
+    }
+
+
+def cancelled_booking_json(quote: booking_services.CancellationQuote) -> dict:
+    return {**booking_json(quote.booking),
+            "refund": {"amount_cents": quote.refund_cents, "currency": CURRENCY, "rule": quote.rule}}
+
+
+def waitlist_json(waiting: booking_services.Waiting) -> dict:
+    entry = waiting.entry
+    return {"id": entry.id, "cohort_id": entry.cohort_id, "position": waiting.position, "lodging": entry.lodging}

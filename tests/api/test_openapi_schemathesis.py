@@ -7,7 +7,9 @@ import schemathesis
 from hypothesis import settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from retreat.booking import services as booking_services
 from retreat.demo import DEMO_PROGRAMS
+from tests.booking.support import APPLICANT, booking_body, eligible_token, make_cohort, review_token
 
 PATHS = {
     "/api/v1/programs": {"get"},
@@ -15,6 +17,11 @@ PATHS = {
     "/api/v1/estimates": {"post"},
     "/api/v1/estimates/{estimate_id}": {"get"},
     "/api/v1/screenings": {"post"},
+    "/api/v1/finance/payments": {"get"},
+    "/api/v1/bookings": {"post"},
+    "/api/v1/bookings/{reference}": {"get"},
+    "/api/v1/bookings/{reference}/cancel": {"post"},
+    "/api/v1/waitlist": {"post"},
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 CUSTOM_FIELDS = {"duration_days", "ketamine_route", "dosing_sessions", "therapy_modality",
@@ -27,7 +34,9 @@ CUSTOM = {"duration_days": 7, "ketamine_route": "iv", "dosing_sessions": 4, "the
 # - cross-field rules a JSON schema does not express: dosing_sessions is 4-6 for iv/im/sublingual but 2-4 for
 #   esketamine (the schema can only say 2-6), and integration_sessions must be at least dosing_sessions;
 # - a program body names a published program's slug, which the schema can only say is a string of 1-80
-#   characters ("0" is schema-valid and unknown), and a program offers only some lodging options.
+#   characters ("0" is schema-valid and unknown), and a program offers only some lodging options;
+# - a booking or waitlist body needs a live pre-screen token and an upcoming cohort's id, and its applicant's
+#   email and phone must be real ones: no generated value is.
 # Every other built-in check stays on: not_a_server_error, status_code_conformance, content_type_conformance,
 # response_schema_conformance, response_headers_conformance, negative_data_rejection, unsupported_method, ...
 EXCLUDED_CHECKS = [positive_data_acceptance]
@@ -82,6 +91,57 @@ def test_issued_estimates_answer_as_documented(api_schema, body):
     response = get_estimate.Case(path_parameters={"estimate_id": estimate["id"]}).call_and_validate()
     assert response.status_code == 200
     assert response.json() == estimate
+
+
+@pytest.mark.parametrize("make_token, status", [(eligible_token, "held"), (review_token, "pending_review")],
+                         ids=["held", "pending_review"])
+def test_a_booking_answers_as_documented_through_its_life(api_schema, make_token, status):
+    cohort = make_cohort(1, starts_in_days=45)
+    created = api_schema["/api/v1/bookings"]["POST"].Case(
+        body=booking_body(cohort, make_token()), media_type="application/json").call_and_validate(
+        excluded_checks=EXCLUDED_CHECKS)
+    assert created.status_code == 201
+    booking = created.json()
+    assert booking["status"] == status
+    if status == "held":
+        booking_services.payment_received(booking["reference"], kind="deposit",
+                                          amount_cents=booking["deposit_cents"], provider="demo",
+                                          provider_reference="demo_documented")
+    reference = {"reference": booking["reference"]}
+    token = {"Authorization": f"Bearer {booking['manage_token']}"}
+
+    read = api_schema["/api/v1/bookings/{reference}"]["GET"]
+    response = read.Case(path_parameters=reference, headers=token).call_and_validate()
+    assert response.status_code == 200 and response.json()["reference"] == booking["reference"]
+    refused = read.Case(path_parameters=reference, headers={"Authorization": "Bearer nope"}).call_and_validate()
+    assert refused.status_code == 401
+
+    cancel = api_schema["/api/v1/bookings/{reference}/cancel"]["POST"]
+    response = cancel.Case(path_parameters=reference, headers=token).call_and_validate(
+        excluded_checks=EXCLUDED_CHECKS)
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    if status == "held":
+        assert response.json()["payments"][-1]["amount_cents"] < 0  # the refund
+    again = cancel.Case(path_parameters=reference, headers=token).call_and_validate(
+        excluded_checks=EXCLUDED_CHECKS)
+    assert again.status_code == 409
+
+    full = api_schema["/api/v1/bookings"]["POST"].Case(
+        body=booking_body(cohort, eligible_token()), media_type="application/json")
+    booking_services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(), lodging="shared",
+                                    applicant=APPLICANT)
+    assert full.call_and_validate(excluded_checks=EXCLUDED_CHECKS).status_code == 409
+
+
+def test_the_waitlist_answers_as_documented(api_schema):
+    cohort = make_cohort(1)
+    booking_services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(), lodging="shared",
+                                    applicant=APPLICANT)
+    join = api_schema["/api/v1/waitlist"]["POST"]
+    body = {"cohort_id": cohort.id, "screening_token": eligible_token(), "applicant": APPLICANT}
+    response = join.Case(body=body, media_type="application/json").call_and_validate(
+        excluded_checks=EXCLUDED_CHECKS)
+    assert response.status_code == 201 and response.json()["position"] == 1
 
 
 # --- The document itself ------------------------------------------------------------------------------------
@@ -168,3 +228,64 @@ def test_openapi_document_describes_the_contract(client):
     cohort = _resolve(document, program["properties"]["cohorts"]["items"])
     assert {"id", "start_date", "end_date", "capacity", "seats_left", "status"} <= set(cohort["required"])
     assert set(cohort["properties"]["status"]["enum"]) == {"open", "full", "closed"}
+
+
+def test_openapi_document_describes_bookings_and_the_waitlist(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    paths = document["paths"]
+    schemas = document["components"]["schemas"]
+
+    def body_of(path: str) -> dict:
+        return _resolve(document, paths[path]["post"]["requestBody"]["content"]["application/json"]["schema"])
+
+    def response_of(path: str, method: str, status: str) -> dict:
+        content = paths[path][method]["responses"][status]["content"]["application/json"]
+        return _resolve(document, content["schema"])
+
+    booking_request = body_of("/api/v1/bookings")
+    assert booking_request["additionalProperties"] is False
+    assert set(booking_request["required"]) == {"cohort_id", "screening_token", "lodging", "applicant"}
+    assert set(booking_request["properties"]) == {"cohort_id", "screening_token", "lodging", "applicant",
+                                                  "payment_provider", "save_card"}
+    assert set(booking_request["properties"]["lodging"]["enum"]) == {"none", "shared", "private"}
+    assert booking_request["properties"]["save_card"]["type"] == "boolean"
+    applicant = _resolve(document, booking_request["properties"]["applicant"])
+    assert applicant["additionalProperties"] is False
+    assert set(applicant["required"]) == set(applicant["properties"]) == {"first_name", "last_name", "email", "phone"}
+    waitlist_request = body_of("/api/v1/waitlist")
+    assert waitlist_request["additionalProperties"] is False
+    assert set(waitlist_request["required"]) == {"cohort_id", "screening_token", "applicant"}
+
+    booking = response_of("/api/v1/bookings", "post", "201")
+    assert response_of("/api/v1/bookings/{reference}", "get", "200") == booking
+    assert set(booking["required"]) >= {"reference", "status", "cohort_id", "total_cents", "deposit_cents",
+                                        "balance_cents", "balance_due_date", "hold_expires_at", "manage_token",
+                                        "payment", "payments"}
+    assert set(booking["properties"]["status"]["enum"]) == {"held", "pending_review", "confirmed", "paid_in_full",
+                                                            "cancelled", "declined", "expired"}
+    payment = booking["properties"]["payment"]  # a described $ref comes wrapped in allOf
+    payment = _resolve(document, payment["allOf"][0] if "allOf" in payment else payment)
+    assert set(payment["required"]) == {"provider", "status"}
+    assert {"client_secret", "instructions", "transfer_reference", "kind", "amount_cents"} <= set(
+        payment["properties"])
+    movement = _resolve(document, booking["properties"]["payments"]["items"])
+    assert set(movement["required"]) >= {"id", "kind", "amount_cents", "status", "created_at"}
+    assert set(movement["properties"]["kind"]["enum"]) == {"deposit", "balance", "refund"}
+    assert "negative" in movement["properties"]["amount_cents"]["description"].lower()
+    cancelled = response_of("/api/v1/bookings/{reference}/cancel", "post", "200")
+    assert set(cancelled["required"]) == set(booking["required"]) | {"refund"}
+    assert set(response_of("/api/v1/waitlist", "post", "201")["required"]) >= {"id", "cohort_id", "position"}
+
+    # The manage token is a bearer token on reading and cancelling; a wrong one is documented as 401.
+    scheme = document["components"]["securitySchemes"]["manageToken"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    for path, method in (("/api/v1/bookings/{reference}", "get"), ("/api/v1/bookings/{reference}/cancel", "post")):
+        assert paths[path][method]["security"] == [{"manageToken": []}]
+        assert "WWW-Authenticate" in paths[path][method]["responses"]["401"]["headers"]
+    statuses = {(path, method): set(operation["responses"]) for path, item in paths.items()
+                for method, operation in item.items() if path.startswith(("/api/v1/bookings", "/api/v1/waitlist"))}
+    assert statuses[("/api/v1/bookings", "post")] == {"201", "400", "403", "409", "422", "429"}
+    assert statuses[("/api/v1/bookings/{reference}/cancel", "post")] == {"200", "400", "401", "409", "422", "429",
+                                                                          "503"}
+    assert statuses[("/api/v1/waitlist", "post")] == {"201", "400", "403", "409", "422", "429"}
+    assert "Booking" in schemas and "WaitlistEntry" in schemas
