@@ -8,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import INSTANCE_PATH, Config, config_for
 from retreat import models  # noqa: F401  (every table, for Alembic and relationships)
 from retreat.api import api_bp
+from retreat.booking.cli import bookings_cli
 from retreat.booking.views import booking_bp
 from retreat.catalog.views import catalog_bp
 from retreat.cli import register_cli
@@ -16,7 +17,10 @@ from retreat.core import (
     transactions,  # noqa: F401  (SQLite transaction control, see its docstring)
 )
 from retreat.extensions import csrf, db, limiter, login_manager, migrate
+from retreat.finance.cli import finance_cli
 from retreat.notify.cli import notify_cli
+from retreat.payments.cli import payments_cli
+from retreat.payments.webhooks import webhooks_bp
 from retreat.pricing.views import pricing_bp
 from retreat.screening.cli import screening_cli
 from retreat.screening.views import screening_bp
@@ -24,7 +28,9 @@ from retreat.staff.blueprint import staff_bp
 from retreat.staff.cli import staff_cli
 from retreat.staff.views import (  # noqa: F401  (each module adds routes to staff_bp)
     accounts,
+    api_tokens,
     audit_log,
+    bookings,
     cohorts,
     dashboard,
     prices,
@@ -32,6 +38,7 @@ from retreat.staff.views import (  # noqa: F401  (each module adds routes to sta
     screenings,
     users,
 )
+from retreat.staff.views import finance as finance_console  # noqa: F401  (/staff/finance, on staff_bp)
 from retreat.web import errors, filters, health, security
 from retreat.web.routing import DatabaseIdConverter
 
@@ -72,7 +79,9 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(health.health_bp)
     app.register_blueprint(staff_bp)
+    app.register_blueprint(webhooks_bp)
     csrf.exempt(api_bp)
+    csrf.exempt(webhooks_bp)  # Stripe signs its events instead
     filters.register(app)
     errors.register(app)
     security.register(app)
@@ -80,4 +89,7 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
     app.cli.add_command(staff_cli)
     app.cli.add_command(screening_cli)
     app.cli.add_command(notify_cli)
+    app.cli.add_command(payments_cli)
+    app.cli.add_command(finance_cli)
+    app.cli.add_command(bookings_cli)
     return app

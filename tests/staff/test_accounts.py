@@ -283,7 +283,7 @@ def test_admin_resets_a_password_the_user_must_change(app, client, login_as, sta
         assert path_of(response) == "/staff/password"
     assert theirs.post("/staff/password", data=change_form(current=one_time)).status_code == 302
     assert not fresh(user).must_change_password
-    assert theirs.get("/staff/").status_code == 200
+    assert theirs.get("/staff/", follow_redirects=True).status_code == 200
 
 
 def test_the_last_active_admin_cannot_be_disabled_or_lose_the_admin_role(app, client, login_as, staff_user):

@@ -13,6 +13,8 @@ from retreat.web.safe_redirect import safe_next
 # Where a role lands after sign-in, first match wins; others see the staff home page.
 LANDING_BY_ROLE = (
     ("coordinator", "staff.dashboard"),
+    ("clinician", "staff.screenings"),
+    ("finance", "staff.finance_ledger"),
     ("admin", "staff.users"),
 )
 
