@@ -16,6 +16,10 @@ See bench/README.md.
 
 Then it runs bench/booking.py (--no-booking skips it), whose exit status it returns: that one does assert, and
 exits 3 when a rush of bookings oversold a cohort or got answers other than 201 and 409 cohort_full.
+
+Last, bench/finance_export.py (--no-finance skips it): 100,000 payments exported as CSV and XLSX beside the
+database's own dump (`sqlite3 -csv`, `psql \\copy`); it reports and never asserts (its exit status is returned
+when everything before it succeeded: 1 harness failed, 2 sqlite3 missing).
 """
 
 from __future__ import annotations
@@ -463,6 +467,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="keep the temporary instance folder and server log")
     parser.add_argument("--no-booking", action="store_true",
                         help="skip the booking rush that follows (bench/booking.py)")
+    parser.add_argument("--no-finance", action="store_true",
+                        help="skip the finance export benchmark that ends the run (bench/finance_export.py)")
     args = parser.parse_args(argv)
     if args.db is None:
         postgres = args.database_url and not args.database_url.startswith("sqlite")
@@ -595,10 +601,15 @@ def main(argv: list[str] | None = None) -> int:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps(document, indent=2) + "\n")
         print(f"Wrote {args.json_out}")
+    status = 0
     if not args.no_booking:
         print(flush=True)
-        return booking_rush(args)
-    return 0
+        status = booking_rush(args)
+    if not args.no_finance:
+        print(flush=True)
+        finance_status = finance_exports(args)
+        status = status or finance_status
+    return status
 
 
 def booking_rush(args: argparse.Namespace) -> int:
@@ -614,6 +625,20 @@ def booking_rush(args: argparse.Namespace) -> int:
     if args.keep:
         argv.append("--keep")
     return booking.main(argv)
+
+
+def finance_exports(args: argparse.Namespace) -> int:
+    """Last, bench/finance_export.py: 100,000 payments exported as CSV and XLSX beside `sqlite3 -csv` (and
+    `psql \\copy` where PostgreSQL is installed). Reports, never asserts: 0 measured, 1 harness failed, 2 no
+    sqlite3."""
+    import finance_export
+
+    argv = []
+    if args.json_out:
+        argv += ["--json-out", str(args.json_out.with_name(f"{args.json_out.stem}-finance.json"))]
+    if args.keep:
+        argv.append("--keep")
+    return finance_export.main(argv)
 
 
 if __name__ == "__main__":
