@@ -542,8 +542,9 @@ def on_screening_decided(screening: Screening, decision: str, clinician) -> list
     for booking in bookings:
         _lock_cohort_row(booking.cohort_id)
         if decision == "approved" and booking.status == "pending_review":
-            transition(booking, "held", reason="approved by a clinician", actor=clinician,
-                       hold_expires_at=now() + policy.HOLD_AFTER_APPROVAL)
+            # At least HOLD_AFTER_APPROVAL to pay; never shorter than the review hold it replaces.
+            hold = max(now() + policy.HOLD_AFTER_APPROVAL, booking.hold_expires_at or now())
+            transition(booking, "held", reason="approved by a clinician", actor=clinician, hold_expires_at=hold)
             outgoing.append(notify.enqueue(*emails.approved_to_pay(booking, manage_token(booking))))
         elif decision == "declined":
             paid = max(0, ledger.paid_cents(booking.id))
