@@ -15,6 +15,7 @@ from flask import current_app
 
 from retreat.booking import services
 from retreat.booking.models import BOOKING_STATUSES, HOLDING_STATUSES, Booking
+from retreat.booking.services import UNPRINTABLE
 from retreat.booking.states import CANCELLABLE_STATUSES
 from retreat.catalog.admin import BOOKING_STATUS_LABELS, CONTROL_CHARACTERS, CONTROL_CHARACTERS_MESSAGE
 from retreat.catalog.models import Cohort, Program
@@ -104,6 +105,7 @@ def list_bookings(*, cohort_id: int | None = None, status: str | None = None, pr
     if provider in PAYMENT_PROVIDERS:
         query = query.where(Booking.payment_provider == provider)
     words = " ".join((search or "").split())[:SEARCH_MAX_LENGTH]
+    words = UNPRINTABLE.sub("", words)
     if words:
         name = sa.func.lower(Booking.applicant_first_name + " " + Booking.applicant_last_name)
         query = query.where(sa.or_(
@@ -168,8 +170,6 @@ class BookingDetail:
 
 
 def get_booking(reference: str) -> Booking:
-    if not isinstance(reference, str) or len(reference) > 20:
-        raise NotFound("There is no booking with this reference.")
     return services.booking_by_reference(reference)
 
 
@@ -264,14 +264,14 @@ def mark_transfer_received(reference: str, *, amount_cents: object, bank_referen
     if booking.payment_provider != "offline":
         raise DomainError("This booking is paid by card: its payments are recorded when the card provider "
                           "reports them.", code="not_bank_transfer", status=409)
-    paid = ledger.paid_cents(booking.id)
+    paid = ledger.received_cents(booking.id)
     due = _transfer_due(booking, paid)
     if due is None:
         raise DomainError(NOT_DUE_MESSAGES.get(booking.status, "Nothing is owed on this booking."),
                           code="nothing_due", status=409)
     kind, _ = due
     errors: dict[str, list[str]] = {}
-    owed = max(0, booking.total_cents - paid)
+    owed = services.outstanding_cents(booking)
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents <= 0:
         errors["amount"] = ["Give the amount received, in dollars."]
     elif amount_cents > owed:

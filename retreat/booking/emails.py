@@ -115,6 +115,16 @@ def approved_to_pay(booking: Booking, token: str) -> Email:
             f"{_clinic()}: approved, please pay your deposit ({booking.reference})", body)
 
 
+def approved_without_seat(booking: Booking) -> Email:
+    body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
+            "A clinician has reviewed your pre-screen and approved it. We are sorry: the seat we held for you was "
+            "released when the review took longer than the hold, and these dates are now full or closed. Nothing "
+            "was charged. Please contact us, and we will help you find other dates or join a waitlist.\n\n"
+            f"{_signature()}")
+    return ("booking_approved_no_seat", booking.applicant_email,
+            f"{_clinic()}: approved, but your seat was released ({booking.reference})", body)
+
+
 def refund_issued(booking: Booking, refund_cents: int, reason: str) -> Email:
     way = ("It will be sent back by bank transfer; allow a few working days."
            if booking.payment_provider == "offline"

@@ -1,3 +1,4 @@
+import re
 import secrets
 from datetime import date, datetime
 
@@ -100,6 +101,15 @@ class WaitlistEntry(db.Model):
 
 
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: easy to read out on the phone
+
+
+# What a reference may look like when someone types or sends one (old ones and other formats included); anything
+# else is no reference and is not looked up (PostgreSQL refuses a NUL in text outright).
+PLAUSIBLE_REFERENCE = re.compile(r"[A-Za-z0-9-]{1,20}")
+
+
+def is_plausible_reference(value: object) -> bool:
+    return isinstance(value, str) and PLAUSIBLE_REFERENCE.fullmatch(value) is not None
 
 
 def new_booking_reference() -> str:

@@ -19,7 +19,13 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 
 from retreat.booking import emails, policy
-from retreat.booking.models import HOLDING_STATUSES, Booking, WaitlistEntry, new_booking_reference
+from retreat.booking.models import (
+    HOLDING_STATUSES,
+    Booking,
+    WaitlistEntry,
+    is_plausible_reference,
+    new_booking_reference,
+)
 from retreat.booking.states import CANCELLABLE_STATUSES, STATUS_MESSAGES, IllegalTransition, transition
 from retreat.catalog import services as catalog
 from retreat.catalog.models import Cohort
@@ -211,7 +217,7 @@ def booking_for_applicant(reference: object, token: object) -> Booking:
     """The booking a reference names, if `token` is its manage token (401 otherwise, alike for unknown
     references, so a guess learns nothing)."""
     booking = None
-    if isinstance(reference, str) and isinstance(token, str) and token:
+    if is_plausible_reference(reference) and isinstance(token, str) and token:
         booking = db.session.scalar(sa.select(Booking).where(Booking.reference == reference))
     if booking is None or booking.manage_token_hash is None or not hmac.compare_digest(
             booking.manage_token_hash, _hash(token)):
@@ -220,7 +226,9 @@ def booking_for_applicant(reference: object, token: object) -> Booking:
 
 
 def booking_by_reference(reference: str) -> Booking:
-    booking = db.session.scalar(sa.select(Booking).where(Booking.reference == reference))
+    booking = None
+    if is_plausible_reference(reference):
+        booking = db.session.scalar(sa.select(Booking).where(Booking.reference == reference))
     if booking is None:
         raise NotFound("There is no booking with this reference.")
     return booking
@@ -349,13 +357,16 @@ def create_booking(*, cohort_id: object, screening_token: object, lodging: objec
 # --- Payments --------------------------------------------------------------------------------------------------
 
 def outstanding_cents(booking: Booking) -> int:
-    return max(0, booking.total_cents - ledger.paid_cents(booking.id))
+    """What is still owed: the total less what was received (a goodwill refund is not owed again)."""
+    return max(0, booking.total_cents - ledger.received_cents(booking.id))
 
 
 def next_payment(booking: Booking) -> tuple[str, int] | None:
     """The payment the applicant can make now: (kind, cents), or None."""
+    if booking.cohort.status == "cancelled":
+        return None
     if booking.status == "held" and (booking.hold_expires_at is None or booking.hold_expires_at > now()):
-        return "deposit", max(0, booking.deposit_cents - ledger.paid_cents(booking.id)) or booking.deposit_cents
+        return "deposit", max(0, booking.deposit_cents - ledger.received_cents(booking.id)) or booking.deposit_cents
     if booking.status == "confirmed":
         left = outstanding_cents(booking)
         return ("balance", left) if left else None
@@ -401,57 +412,62 @@ def payment_received(reference: str, *, kind: str, amount_cents: int, provider: 
             booking, kind=kind, amount_cents=amount_cents, provider=provider, provider_reference=provider_reference,
             fee_cents=fee_cents, net_cents=net_cents, recorded_by=recorded_by, note=note, actor=actor)
         outgoing: list[OutboxEmail] = []
-        unplaced = False
+        returned = 0
         if card_on_file and booking.save_card_consent and not booking.stripe_payment_method_id:
             booking.stripe_customer_id, booking.stripe_payment_method_id = card_on_file
         if recorded.created:
-            unplaced = not _apply_payment(booking, actor or recorded_by)
-            if not unplaced:
+            returned = _apply_payment(booking, recorded.payment, actor or recorded_by)
+            if returned < recorded.payment.amount_cents:
                 outgoing.append(notify.enqueue(*emails.payment_receipt(booking, recorded.payment,
                                                                        manage_token(booking))))
+            if returned:
+                # In this transaction: if the provider cannot refund now, nothing is recorded and the payment's
+                # next sighting (Stripe's retry of the webhook, reconcile) tries again.
+                reason = ("paid beyond the booking's total" if returned < recorded.payment.amount_cents
+                          else "no seat for this payment")
+                outgoing += _issue_refunds(booking, returned, reason=reason, actor=actor or recorded_by,
+                                           only=recorded.payment)
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
     catalog.forget_cached_catalog()
     notify.send_now(*outgoing)
-    if unplaced:
-        _refund_unplaced(booking)
-    return PaymentOutcome(booking, recorded.payment, recorded.created, unplaced)
+    return PaymentOutcome(booking, recorded.payment, recorded.created, returned > 0)
 
 
-def _apply_payment(booking: Booking, actor) -> bool:
-    """Move the booking on after money arrived. False when the booking cannot take it (to be refunded)."""
-    paid = ledger.paid_cents(booking.id)
-    if booking.status in ("cancelled", "declined"):
-        return False
-    target = "paid_in_full" if paid >= booking.total_cents else "confirmed"
-    if booking.status in ("held", "pending_review", "expired"):
+def _apply_payment(booking: Booking, payment: Payment, actor) -> int:
+    """Move the booking on after `payment` arrived (caller holds the cohort lock). Returns how much of it must go
+    back: all of it when the booking cannot take it (cancelled, declined, its cohort cancelled, awaiting a
+    clinician, or its hold lapsed and the cohort filled), the excess when it pays beyond the total, else 0."""
+    if booking.status in ("cancelled", "declined", "pending_review") or booking.cohort.status == "cancelled":
+        return payment.amount_cents
+    received = ledger.received_cents(booking.id)
+    excess = min(payment.amount_cents, max(0, received - booking.total_cents))
+    if booking.status == "paid_in_full":
+        return excess
+    target = "paid_in_full" if received >= booking.total_cents else "confirmed"
+    if booking.status in ("held", "expired"):
         lapsed = booking.status == "expired" or (
             booking.hold_expires_at is not None and booking.hold_expires_at <= now())
         if lapsed and catalog.seats_left(booking.cohort) <= 0:
-            return False
-        if booking.status == "pending_review":
-            return False  # a clinician has not approved it yet: nothing may be charged
+            return payment.amount_cents
         transition(booking, target, reason="payment received", actor=actor)
     elif booking.status == "confirmed" and target == "paid_in_full":
         transition(booking, target, reason="balance paid", actor=actor)
-    return True
+    return excess
 
 
-def _refund_unplaced(booking: Booking) -> None:
-    """Return everything a booking without a seat has paid (its own transaction, after the payment's)."""
-    refunds = _issue_refunds(booking, ledger.paid_cents(booking.id), reason="no seat for this payment")
-    db.session.commit()
-    notify.send_now(*refunds)
-
-
-def _issue_refunds(booking: Booking, refund_cents: int, *, reason: str, actor=None) -> list[OutboxEmail]:
-    """Refund `refund_cents` across the booking's payments, newest first, through each payment's provider, and
-    record each refund in the ledger (caller's transaction). Returns the email telling the applicant."""
+def _issue_refunds(booking: Booking, refund_cents: int, *, reason: str, actor=None,
+                   only: Payment | None = None) -> list[OutboxEmail]:
+    """Refund `refund_cents` across the booking's payments (or `only` one of them), newest first, through each
+    payment's provider, and record each refund in the ledger (caller's transaction). Returns the email telling
+    the applicant."""
     left = refund_cents
     refunded = 0
     for payment, refundable_cents in ledger.refundable(booking.id):
+        if only is not None and payment.id != only.id:
+            continue
         if left <= 0:
             break
         cents = min(left, refundable_cents)
@@ -542,15 +558,22 @@ def on_screening_decided(screening: Screening, decision: str, clinician) -> list
     for booking in bookings:
         _lock_cohort_row(booking.cohort_id)
         if decision == "approved" and booking.status == "pending_review":
+            lapsed = booking.hold_expires_at is None or booking.hold_expires_at <= now()
+            if booking.cohort.status != "open" or (lapsed and catalog.seats_left(booking.cohort) <= 0):
+                # The seat went to someone else after the review hold lapsed (or the dates closed).
+                transition(booking, "expired", reason="approved after the seat was released", actor=clinician)
+                outgoing.append(notify.enqueue(*emails.approved_without_seat(booking)))
+                continue
             # At least HOLD_AFTER_APPROVAL to pay; never shorter than the review hold it replaces.
             hold = max(now() + policy.HOLD_AFTER_APPROVAL, booking.hold_expires_at or now())
-            transition(booking, "held", reason="approved by a clinician", actor=clinician, hold_expires_at=hold)
+            transition(booking, "held", reason="approved", actor=clinician, hold_expires_at=hold)
             outgoing.append(notify.enqueue(*emails.approved_to_pay(booking, manage_token(booking))))
         elif decision == "declined":
+            # Neutral words: finance staff read booking histories, and a decline is a clinical decision.
             paid = max(0, ledger.paid_cents(booking.id))
-            transition(booking, "declined", reason="declined by a clinician", actor=clinician)
+            transition(booking, "declined", reason="declined", actor=clinician)
             outgoing += _issue_refunds(booking, policy.full_refund(paid, "").refund_cents,
-                                       reason="declined after clinical review", actor=clinician)
+                                       reason="booking declined: everything paid is refunded", actor=clinician)
             outgoing += offer_freed_seats(booking.cohort)
     return outgoing
 
@@ -740,8 +763,9 @@ def send_balance_reminders(on: date | None = None) -> int:
     on = on or today()
     horizon = on + timedelta(days=max(policy.BALANCE_REMINDER_DAYS))
     bookings = db.session.scalars(
-        sa.select(Booking).where(Booking.status == "confirmed", Booking.balance_due_date <= horizon,
-                                 Booking.balance_due_date >= on)
+        sa.select(Booking).join(Cohort, Cohort.id == Booking.cohort_id).where(
+            Booking.status == "confirmed", Booking.balance_due_date <= horizon, Booking.balance_due_date >= on,
+            Cohort.status != "cancelled")
     ).all()
     outgoing = []
     for booking in bookings:
@@ -763,18 +787,23 @@ def send_balance_reminders(on: date | None = None) -> int:
 
 def charge_due_balances(on: date | None = None) -> tuple[int, int]:
     """Charge the saved card of each confirmed booking whose balance is due (the applicant consented when
-    paying the deposit). A declined card is told to the applicant, who pays from the manage page. Returns
-    (charged, failed)."""
+    paying the deposit). Each booking is read again just before its charge; a declined card is told to the
+    applicant, who pays from the manage page, and a provider failure leaves that booking for the next run.
+    Money that arrives for a booking cancelled meanwhile, or beyond its total, is refunded by payment_received.
+    Returns (charged, failed)."""
     on = on or today()
-    bookings = db.session.scalars(
-        sa.select(Booking).where(Booking.status == "confirmed", Booking.balance_due_date <= on,
-                                 Booking.save_card_consent, Booking.stripe_payment_method_id.is_not(None))
+    booking_ids = db.session.scalars(
+        sa.select(Booking.id).join(Cohort, Cohort.id == Booking.cohort_id).where(
+            Booking.status == "confirmed", Booking.balance_due_date <= on, Booking.save_card_consent,
+            Booking.stripe_payment_method_id.is_not(None), Cohort.status != "cancelled")
     ).all()
     db.session.rollback()
     charged = failed = 0
-    for booking in bookings:
+    for booking_id in booking_ids:
+        booking = db.session.get(Booking, booking_id, populate_existing=True)
         left = outstanding_cents(booking)
-        if left <= 0:
+        if booking.status != "confirmed" or left <= 0:
+            db.session.rollback()
             continue
         try:
             result = providers.provider("stripe").charge_saved_card(booking, left)
@@ -784,6 +813,11 @@ def charge_due_balances(on: date | None = None) -> tuple[int, int]:
                                                                  declined.message))
             db.session.commit()
             notify.send_now(email)
+            continue
+        except providers.ProviderUnavailable:
+            db.session.rollback()
+            current_app.logger.warning("Balance of %s not charged: the provider is unavailable", booking.reference)
+            failed += 1
             continue
         payment_received(booking.reference, kind="balance", amount_cents=left, provider="stripe",
                          provider_reference=result.provider_reference, fee_cents=result.fee_cents,

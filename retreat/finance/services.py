@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from retreat.booking.models import Booking
+from retreat.booking.models import Booking, is_plausible_reference
 from retreat.catalog.models import Cohort, Program
 from retreat.core import audit
 from retreat.core.clock import today
@@ -561,6 +561,8 @@ class BookingMoney:
 def booking_money(reference: str) -> BookingMoney:
     """A booking's price and every movement of its money, oldest first; NotFound for an unknown reference."""
     reference = reference.strip().upper()
+    if not is_plausible_reference(reference):
+        raise NotFound("There is no booking with this reference.")
     facts = db.session.execute(
         sa.select(Booking.id, Booking.reference, Booking.status, _payer_name(), Booking.applicant_email,
                   Program.name, Cohort.start_date,

@@ -75,6 +75,13 @@ def paid_cents(booking_id: int) -> int:
         sa.select(sa.func.coalesce(sa.func.sum(Payment.amount_cents), 0)).where(Payment.booking_id == booking_id))
 
 
+def received_cents(booking_id: int) -> int:
+    """What the booking has received (deposits and balances), before any refund."""
+    return db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Payment.amount_cents), 0))
+        .where(Payment.booking_id == booking_id, Payment.kind != "refund"))
+
+
 def refundable(booking_id: int) -> list[tuple[Payment, int]]:
     """Each payment of the booking with what is left to refund of it, newest first."""
     payments = payments_of(booking_id)

@@ -271,3 +271,96 @@ def test_tokens_that_cannot_be_ours_are_unknown(app, token):
     with pytest.raises(Exception) as unknown:
         services.booking_by_manage_token(token)
     assert unknown.value.status == 404
+
+
+def test_an_approval_after_the_review_hold_lapsed_and_the_seat_went_elsewhere_expires_the_booking(app, staff_user):
+    cohort = make_cohort(1)
+    waiting = book(cohort, review_token())
+    with time_machine.travel(waiting.hold_expires_at + timedelta(minutes=1), tick=False):
+        walk_in = book(cohort)
+        pay(walk_in)
+        review.decide(waiting.screening_id, "approved", "", staff_user("clinician"))
+        assert db.session.get(Booking, waiting.id).status == "expired"
+        assert len(emails("booking_approved_no_seat")) == 1
+        assert catalog.seats_left(cohort) == 0
+
+
+def test_an_approval_after_the_review_hold_lapsed_with_a_seat_still_free_holds_it(app, staff_user):
+    cohort = make_cohort(2)
+    waiting = book(cohort, review_token())
+    with time_machine.travel(waiting.hold_expires_at + timedelta(minutes=1), tick=False):
+        review.decide(waiting.screening_id, "approved", "", staff_user("clinician"))
+        approved = db.session.get(Booking, waiting.id)
+        assert approved.status == "held" and approved.hold_expires_at > now()
+
+
+def test_a_payment_after_cancellation_returns_that_payment_only_and_the_kept_fee_stays(app):
+    booking = book(make_cohort(starts_in_days=20))
+    pay(booking)
+    services.cancel_booking(booking)
+    assert ledger.paid_cents(booking.id) == 49_700  # half kept, 14-29 days before
+    stale_tab = pay(booking, "balance", cents=100_000, reference="demo_stale_tab")
+    assert stale_tab.refunded_unplaced
+    assert ledger.paid_cents(booking.id) == 49_700
+    assert db.session.get(Booking, booking.id).status == "cancelled"
+
+
+def test_paying_beyond_the_total_returns_the_excess(app):
+    booking = book(make_cohort())
+    pay(booking)
+    pay(booking, "balance")
+    twice = pay(booking, "balance", reference="demo_second_balance")
+    assert twice.created and twice.refunded_unplaced
+    assert ledger.paid_cents(booking.id) == 497_000
+    partial = book(make_cohort())
+    pay(partial)
+    over = pay(partial, "balance", cents=400_000, reference="demo_over")
+    assert over.refunded_unplaced and ledger.paid_cents(partial.id) == 497_000
+    assert db.session.get(Booking, partial.id).status == "paid_in_full"
+
+
+def test_a_goodwill_refund_is_not_owed_again(app):
+    booking = book(make_cohort())
+    pay(booking)
+    deposit = ledger.payments_of(booking.id)[0]
+    ledger.record_payment(booking, kind="refund", amount_cents=-5_000, provider="demo",
+                          provider_reference="demo_goodwill", refund_of=deposit)
+    db.session.commit()
+    assert services.outstanding_cents(booking) == 397_600
+
+
+def test_a_cancelled_cohort_takes_no_payment_and_sends_no_reminder(app):
+    cohort = make_cohort(starts_in_days=30)
+    booking = book(cohort)
+    pay(booking)
+    cohort.status = "cancelled"
+    db.session.commit()
+    assert services.next_payment(db.session.get(Booking, booking.id)) is None
+    assert services.send_balance_reminders(on=booking.balance_due_date - timedelta(days=7)) == 0
+    assert pay(booking, "balance").refunded_unplaced
+
+
+@pytest.mark.parametrize("reference", ["RT-\x00AAAA", "x" * 21, "", None, "RT-'; --"])
+def test_implausible_references_are_unknown(app, reference):
+    with pytest.raises(Exception) as unknown:
+        services.booking_by_reference(reference)
+    assert unknown.value.status == 404
+
+
+def test_money_that_must_go_back_is_not_recorded_until_the_provider_can_return_it(app, monkeypatch):
+    from retreat.payments import providers
+    booking = book(make_cohort())
+    pay(booking)
+    services.cancel_booking(db.session.get(Booking, booking.id), by="clinic")
+
+    def unreachable(self, payment, cents, *, idempotency_key):
+        raise providers.ProviderUnavailable("The card provider cannot be reached.")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(providers.DemoProvider, "refund", unreachable)
+        with pytest.raises(providers.ProviderUnavailable):
+            pay(booking, "balance", reference="demo_late")
+    assert ledger.find("demo", "demo_late") is None  # the webhook's retry will see it as new
+    retried = pay(booking, "balance", reference="demo_late")
+    assert retried.created and retried.refunded_unplaced
+    assert ledger.paid_cents(booking.id) == 0
