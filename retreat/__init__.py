@@ -1,5 +1,6 @@
 """Retreat: booking and cost estimation for ketamine-assisted psychotherapy retreats."""
 
+import logging
 from pathlib import Path
 
 from flask import Flask
@@ -59,6 +60,8 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
     app.config.from_object(config_class)
     app.config.update(overrides)
     config_class.init_app(app)
+    if not app.testing:
+        app.logger.setLevel(logging.INFO)  # development prints queued emails at INFO, in place of sending them
     app.url_map.converters["int"] = DatabaseIdConverter
     if app.config["PROXY_FIX_HOPS"]:
         hops = app.config["PROXY_FIX_HOPS"]

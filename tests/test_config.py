@@ -90,3 +90,20 @@ def test_rate_limit_flag_reads_false(monkeypatch):
     assert config._env_flag("RATELIMIT_ENABLED", True) is False
     monkeypatch.setenv("RATELIMIT_ENABLED", "")
     assert config._env_flag("RATELIMIT_ENABLED", True) is True
+
+
+def test_development_prints_emails_it_does_not_send(monkeypatch, tmp_path, caplog):
+    import logging
+
+    from retreat.notify import services as notify
+    monkeypatch.setattr(config, "INSTANCE_PATH", tmp_path)
+    app = create_app("development", SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'dev.sqlite3'}")
+    assert app.logger.getEffectiveLevel() == logging.INFO
+    with app.app_context(), caplog.at_level(logging.INFO, logger=app.logger.name):
+        from retreat.extensions import db
+        db.create_all()
+        email = notify.enqueue("booking_held", "applicant@example.org", "Your seat is held", "Reference RT-TEST22")
+        db.session.commit()
+        notify.send_now(email)
+        assert "Reference RT-TEST22" in caplog.text
+        db.session.remove()
