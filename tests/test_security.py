@@ -118,7 +118,7 @@ def test_staff_responses_carry_the_security_headers(app, client, login_as, staff
         client.get("/staff/users"),  # anonymous: sent to sign in
         sign_in(client, "clinician@clinic.example", "wrong password!"),
         sign_in(client, "clinician@clinic.example"),
-        client.get("/staff/"),
+        client.get("/staff/screenings"),
         client.get("/staff/users"),  # a clinician: 403
         client.get("/staff/password"),
     ]
