@@ -163,6 +163,16 @@ def waitlist_joined(entry: WaitlistEntry, position: int) -> Email:
     return ("waitlist_joined", entry.applicant_email, f"{_clinic()}: you are on the waitlist", body)
 
 
+def waitlist_cohort_cancelled(entry: WaitlistEntry) -> Email:
+    cohort = entry.cohort
+    body = (f"{_greeting(entry.applicant_first_name)}\n\n"
+            f"We are sorry: {cohort.program.name}, which was to start {cohort.start_date:%A %-d %B %Y}, will not run, "
+            "so its waitlist is closed. Nothing was charged. Your pre-screen can still be used to book other "
+            f"dates within 30 days of taking it; our dates are on our website: {external_url('catalog.home')}\n\n"
+            f"{_signature()}")
+    return ("waitlist_cohort_cancelled", entry.applicant_email, f"{_clinic()}: dates cancelled", body)
+
+
 def waitlist_offer(booking: Booking, token: str) -> Email:
     if booking.status == "pending_review":
         step = ("A clinician will review your pre-screen first; we hold the seat while they decide and email "

@@ -739,6 +739,23 @@ def offer_freed_seats(cohort: Cohort) -> list[OutboxEmail]:
     return outgoing
 
 
+def release_waitlist(cohort_id: int) -> int:
+    """Tell everyone still waiting for a cancelled cohort that it will not run, and take them off its waitlist
+    (their pre-screens stay usable for other dates). Returns how many were told."""
+    entries = db.session.scalars(
+        sa.select(WaitlistEntry).where(WaitlistEntry.cohort_id == cohort_id, WaitlistEntry.status == "waiting")
+    ).all()
+    outgoing = []
+    for entry in entries:
+        entry.status = "left"
+        outgoing.append(notify.enqueue(*emails.waitlist_cohort_cancelled(entry)))
+    if entries:
+        audit.record("waitlist.release", "cohort", cohort_id, {"count": len(entries)}, actor="system (waitlist)")
+    db.session.commit()
+    notify.send_now(*outgoing)
+    return len(outgoing)
+
+
 def offer_seats_of(cohort_id: int) -> int:
     """Offer a cohort's free seats to its waitlist in a transaction of its own (after capacity was raised).
     Returns how many seats were offered."""

@@ -677,4 +677,6 @@ def cancel_cohort(cohort_id: int, *, expected_fingerprint: str | None = None,
         audit.record(audit_action, "cohort", cohort.id, details)
         db.session.commit()
     catalog.forget_cached_catalog()
+    from retreat.booking import services as booking_services  # function level: booking imports catalog
+    booking_services.release_waitlist(cohort_id)
     return preview

@@ -364,3 +364,18 @@ def test_money_that_must_go_back_is_not_recorded_until_the_provider_can_return_i
     retried = pay(booking, "balance", reference="demo_late")
     assert retried.created and retried.refunded_unplaced
     assert ledger.paid_cents(booking.id) == 0
+
+
+def test_cancelling_a_cohort_tells_its_waitlist_and_closes_it(app):
+    from retreat.catalog import admin as catalog_admin
+    cohort = make_cohort(1)
+    book(cohort)
+    token = eligible_token()
+    waiting = services.join_waitlist(cohort_id=cohort.id, screening_token=token,
+                                     applicant={**APPLICANT, "email": "waiting@example.org"})
+    catalog_admin.cancel_cohort(cohort.id)
+    assert db.session.get(WaitlistEntry, waiting.entry.id).status == "left"
+    [told] = emails("waitlist_cohort_cancelled")
+    assert told.to_address == "waiting@example.org" and "will not run" in told.body
+    other = make_cohort(2)
+    assert book(other, token).status == "held"  # the pre-screen still books other dates
