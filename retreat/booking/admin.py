@@ -191,17 +191,11 @@ def owed_by_transfer_cents(payments: list[Payment]) -> int:
     return -sum(p.amount_cents for p in payments if p.kind == "refund" and p.status == "pending")
 
 
-def _transfer_due(booking: Booking, paid: int) -> tuple[str, int] | None:
-    """What a bank transfer would pay now: the deposit of a held booking (or of one whose hold lapsed: the
-    service confirms it if a seat is still free), the balance of a confirmed one; None otherwise."""
+def _transfer_due(booking: Booking) -> tuple[str, int] | None:
+    """What a bank transfer would pay now (see services.next_payment, lapsed holds included)."""
     if booking.payment_provider != "offline":
         return None
-    if booking.status in ("held", "expired"):
-        return "deposit", max(0, booking.deposit_cents - paid) or booking.deposit_cents
-    if booking.status == "confirmed":
-        left = max(0, booking.total_cents - paid)
-        return ("balance", left) if left else None
-    return None
+    return services.next_payment(booking, after_lapse=True)
 
 
 def booking_for_staff(reference: str) -> BookingDetail:
@@ -215,9 +209,9 @@ def booking_for_staff(reference: str) -> BookingDetail:
         ledger=tuple(LedgerLine(p, recorders.get(p.recorded_by_id)) for p in payments),
         history=tuple(booking_history(booking.reference)),
         paid_cents=paid,
-        outstanding_cents=max(0, booking.total_cents - paid),
+        outstanding_cents=services.outstanding_cents(booking),
         owed_by_transfer_cents=owed_by_transfer_cents(payments),
-        transfer_due=_transfer_due(booking, paid),
+        transfer_due=_transfer_due(booking),
         applicant_quote=services.cancellation_quote(booking, by="applicant") if cancellable else None,
         clinic_quote=services.cancellation_quote(booking, by="clinic") if cancellable else None,
     )
@@ -264,12 +258,11 @@ def mark_transfer_received(reference: str, *, amount_cents: object, bank_referen
     if booking.payment_provider != "offline":
         raise DomainError("This booking is paid by card: its payments are recorded when the card provider "
                           "reports them.", code="not_bank_transfer", status=409)
-    paid = ledger.received_cents(booking.id)
-    due = _transfer_due(booking, paid)
+    due = _transfer_due(booking)
     if due is None:
         raise DomainError(NOT_DUE_MESSAGES.get(booking.status, "Nothing is owed on this booking."),
                           code="nothing_due", status=409)
-    kind, _ = due
+    kind, due_cents = due
     errors: dict[str, list[str]] = {}
     owed = services.outstanding_cents(booking)
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents <= 0:
@@ -277,8 +270,8 @@ def mark_transfer_received(reference: str, *, amount_cents: object, bank_referen
     elif amount_cents > owed:
         errors["amount"] = [f"That is more than is owed ({format_usd(owed, show_cents=True)}). Record what is "
                             "owed and return the difference."]
-    elif kind == "deposit" and amount_cents < (deposit_due := max(0, booking.deposit_cents - paid)):
-        errors["amount"] = [f"The deposit due is {format_usd(deposit_due, show_cents=True)}: a smaller transfer "
+    elif kind == "deposit" and amount_cents < due_cents:
+        errors["amount"] = [f"The deposit due is {format_usd(due_cents, show_cents=True)}: a smaller transfer "
                             "cannot confirm the seat. Ask the applicant for the rest, and record the transfers "
                             "together once the deposit is complete."]
     bank_reference = _clean_text(bank_reference, "bank_reference", BANK_REFERENCE_MAX_LENGTH, errors)

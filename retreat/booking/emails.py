@@ -4,31 +4,17 @@ They say what happened and link to the private manage page; they never carry hea
 link is a secret: each email says to keep it to oneself.
 """
 
-from flask import current_app
 
 from retreat.booking.models import Booking, WaitlistEntry
 from retreat.core.links import external_url
 from retreat.core.money import format_usd
+from retreat.notify.services import clinic_contact, clinic_name
 
 Email = tuple[str, str, str, str]
 
 
-def _clinic() -> str:
-    return current_app.config.get("CLINIC_NAME") or "Retreat"
-
-
-def _contact_lines() -> str:
-    config = current_app.config
-    lines = []
-    if config.get("CLINIC_EMAIL"):
-        lines.append(f"Email: {config['CLINIC_EMAIL']}")
-    if config.get("CLINIC_PHONE"):
-        lines.append(f"Phone: {config['CLINIC_PHONE']}")
-    return "\n".join(lines) or f"Our contact details are on our website: {external_url('catalog.home')}"
-
-
 def _signature() -> str:
-    return (f"With warm regards,\nThe team at {_clinic()}\n\n{_contact_lines()}\n\n"
+    return (f"With warm regards,\nThe team at {clinic_name()}\n\n{clinic_contact()}\n\n"
             "If you are struggling right now: call or text 988 (Suicide & Crisis Lifeline, US). In immediate "
             "danger, call 911 or go to the nearest emergency room.\n")
 
@@ -72,7 +58,7 @@ def booking_held(booking: Booking, token: str) -> Email:
     body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n{middle}\n\n"
             f"Total price: {format_usd(booking.total_cents)} (fixed when you booked).\n\n"
             f"{_link_paragraph(token)}\n\n{_signature()}")
-    return ("booking_held", booking.applicant_email, f"{_clinic()}: your seat is held ({booking.reference})", body)
+    return ("booking_held", booking.applicant_email, f"{clinic_name()}: your seat is held ({booking.reference})", body)
 
 
 def payment_receipt(booking: Booking, payment, token: str) -> Email:
@@ -93,7 +79,7 @@ def payment_receipt(booking: Booking, payment, token: str) -> Email:
             "bill insurers, and you may submit a superbill yourself.\n\n"
             f"{_link_paragraph(token)}\n\n{_signature()}")
     return (f"receipt_{payment.kind}", booking.applicant_email,
-            f"{_clinic()}: receipt for your {what} ({booking.reference})", body)
+            f"{clinic_name()}: receipt for your {what} ({booking.reference})", body)
 
 
 def payment_failed(booking: Booking, token: str, message: str) -> Email:
@@ -102,7 +88,7 @@ def payment_failed(booking: Booking, token: str, message: str) -> Email:
             + (f"Your seat is still held until {_when(booking.hold_expires_at)}. " if booking.hold_expires_at else "")
             + f"You can try again with another card from your booking page.\n\n{_link_paragraph(token)}\n\n"
             f"{_signature()}")
-    return ("payment_failed", booking.applicant_email, f"{_clinic()}: your payment did not go through", body)
+    return ("payment_failed", booking.applicant_email, f"{clinic_name()}: your payment did not go through", body)
 
 
 def approved_to_pay(booking: Booking, token: str) -> Email:
@@ -112,7 +98,7 @@ def approved_to_pay(booking: Booking, token: str) -> Email:
             "This approval is not medical clearance: a medical evaluation at intake still decides whether "
             f"treatment is right for you.\n\n{_link_paragraph(token)}\n\n{_signature()}")
     return ("booking_approved", booking.applicant_email,
-            f"{_clinic()}: approved, please pay your deposit ({booking.reference})", body)
+            f"{clinic_name()}: approved, please pay your deposit ({booking.reference})", body)
 
 
 def approved_without_seat(booking: Booking) -> Email:
@@ -122,7 +108,7 @@ def approved_without_seat(booking: Booking) -> Email:
             "was charged. Please contact us, and we will help you find other dates or join a waitlist.\n\n"
             f"{_signature()}")
     return ("booking_approved_no_seat", booking.applicant_email,
-            f"{_clinic()}: approved, but your seat was released ({booking.reference})", body)
+            f"{clinic_name()}: approved, but your seat was released ({booking.reference})", body)
 
 
 def refund_issued(booking: Booking, refund_cents: int, reason: str) -> Email:
@@ -131,7 +117,7 @@ def refund_issued(booking: Booking, refund_cents: int, reason: str) -> Email:
            else "It goes back to the card you paid with; banks usually show it within 5 to 10 working days.")
     body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
             f"We have refunded {format_usd(refund_cents, show_cents=True)} ({reason}). {way}\n\n{_signature()}")
-    return ("refund_issued", booking.applicant_email, f"{_clinic()}: your refund ({booking.reference})", body)
+    return ("refund_issued", booking.applicant_email, f"{clinic_name()}: your refund ({booking.reference})", body)
 
 
 def booking_cancelled(booking: Booking, quote) -> Email:
@@ -142,7 +128,7 @@ def booking_cancelled(booking: Booking, quote) -> Email:
             f"Your booking is cancelled.\n{refund}\n\n"
             "If you did not ask for this, or would like to book other dates, contact us.\n\n"
             f"{_signature()}")
-    return ("booking_cancelled", booking.applicant_email, f"{_clinic()}: booking cancelled ({booking.reference})",
+    return ("booking_cancelled", booking.applicant_email, f"{clinic_name()}: booking cancelled ({booking.reference})",
             body)
 
 
@@ -151,7 +137,7 @@ def hold_expired(booking: Booking) -> Email:
             "The hold on your seat has lapsed, and the seat has been released. Nothing was charged. If you still "
             "wish to come, you are welcome to book again (your pre-screen may need to be taken again) or to "
             f"contact us.\n\n{_signature()}")
-    return ("booking_expired", booking.applicant_email, f"{_clinic()}: your seat hold has lapsed", body)
+    return ("booking_expired", booking.applicant_email, f"{clinic_name()}: your seat hold has lapsed", body)
 
 
 def waitlist_joined(entry: WaitlistEntry, position: int) -> Email:
@@ -160,7 +146,7 @@ def waitlist_joined(entry: WaitlistEntry, position: int) -> Email:
             f"You are on the waitlist for {cohort.program.name}, starting {cohort.start_date:%A %-d %B %Y}: number "
             f"{position} in line. If a seat frees, we email you and hold it for you for 24 hours.\n\n"
             f"{_signature()}")
-    return ("waitlist_joined", entry.applicant_email, f"{_clinic()}: you are on the waitlist", body)
+    return ("waitlist_joined", entry.applicant_email, f"{clinic_name()}: you are on the waitlist", body)
 
 
 def waitlist_cohort_cancelled(entry: WaitlistEntry) -> Email:
@@ -170,7 +156,7 @@ def waitlist_cohort_cancelled(entry: WaitlistEntry) -> Email:
             "so its waitlist is closed. Nothing was charged. Your pre-screen can still be used to book other "
             f"dates within 30 days of taking it; our dates are on our website: {external_url('catalog.home')}\n\n"
             f"{_signature()}")
-    return ("waitlist_cohort_cancelled", entry.applicant_email, f"{_clinic()}: dates cancelled", body)
+    return ("waitlist_cohort_cancelled", entry.applicant_email, f"{clinic_name()}: dates cancelled", body)
 
 
 def waitlist_offer(booking: Booking, token: str) -> Email:
@@ -184,7 +170,7 @@ def waitlist_offer(booking: Booking, token: str) -> Email:
             f"A seat has become free and it is yours if you want it.\n\n{_what(booking)}\n\n{step} "
             f"If you no longer want it, do nothing: the seat goes to the next person waiting.\n\n"
             f"Total price: {format_usd(booking.total_cents)}.\n\n{_link_paragraph(token)}\n\n{_signature()}")
-    return ("waitlist_offer", booking.applicant_email, f"{_clinic()}: a seat is free for you", body)
+    return ("waitlist_offer", booking.applicant_email, f"{clinic_name()}: a seat is free for you", body)
 
 
 def balance_reminder(booking: Booking, left_cents: int, token: str) -> Email:
@@ -195,7 +181,7 @@ def balance_reminder(booking: Booking, left_cents: int, token: str) -> Email:
             f"A reminder: the balance of {format_usd(left_cents, show_cents=True)} is due by "
             f"{booking.balance_due_date:%A %-d %B %Y}. {card}\n\n{_link_paragraph(token)}\n\n{_signature()}")
     return ("balance_reminder", booking.applicant_email,
-            f"{_clinic()}: your balance is due {booking.balance_due_date:%-d %B}", body)
+            f"{clinic_name()}: your balance is due {booking.balance_due_date:%-d %B}", body)
 
 
 def balance_charge_failed(booking: Booking, left_cents: int, token: str, message: str) -> Email:
@@ -203,4 +189,4 @@ def balance_charge_failed(booking: Booking, left_cents: int, token: str, message
             f"We could not charge the balance of {format_usd(left_cents, show_cents=True)} to your saved card: "
             f"{message}\nPlease pay it from your booking page.\n\n{_link_paragraph(token)}\n\n{_signature()}")
     return ("balance_charge_failed", booking.applicant_email,
-            f"{_clinic()}: please pay your balance ({booking.reference})", body)
+            f"{clinic_name()}: please pay your balance ({booking.reference})", body)

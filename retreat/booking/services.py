@@ -11,6 +11,8 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -29,7 +31,7 @@ from retreat.booking.models import (
 from retreat.booking.states import CANCELLABLE_STATUSES, STATUS_MESSAGES, IllegalTransition, transition
 from retreat.catalog import services as catalog
 from retreat.catalog.models import Cohort
-from retreat.core import audit
+from retreat.core import audit, crypto
 from retreat.core.clock import now, today
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
 from retreat.extensions import db
@@ -61,6 +63,31 @@ class ScreeningNotEligible(DomainError):
 class Unauthorized(DomainError):
     status = 401
     code = "unauthorized"
+
+
+# --- One change under the cohort lock ------------------------------------------------------------------------
+
+@contextmanager
+def _cohort_change(cohort_id: int) -> Iterator[tuple[Cohort, list[OutboxEmail]]]:
+    """One transaction holding the cohort lock: yields the cohort and a list for the emails the change queues.
+    Commits when the block ends (rolls back if it raises), then clears the cached catalog (seats changed) and
+    sends the emails, so an email only ever leaves for a change that committed."""
+    cohort = catalog.lock_cohort(cohort_id)
+    outgoing: list[OutboxEmail] = []
+    try:
+        yield cohort, outgoing
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    catalog.forget_cached_catalog()
+    notify.send_now(*outgoing)
+
+
+def _fresh(booking: Booking) -> Booking:
+    """The booking as it is now, read again inside the locked transaction."""
+    return db.session.scalar(sa.select(Booking).where(Booking.id == booking.id)
+                             .execution_options(populate_existing=True))
 
 
 # --- Input -----------------------------------------------------------------------------------------------------
@@ -198,16 +225,14 @@ def manage_token(booking: Booking) -> str:
 
 
 def manage_token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return crypto.secret_digest(token)
 
-
-_hash = manage_token_hash
 
 
 def booking_by_manage_token(token: object) -> Booking:
     booking = None
     if isinstance(token, str) and 20 <= len(token) <= 100 and token.isascii():
-        booking = db.session.scalar(sa.select(Booking).where(Booking.manage_token_hash == _hash(token)))
+        booking = db.session.scalar(sa.select(Booking).where(Booking.manage_token_hash == manage_token_hash(token)))
     if booking is None:
         raise NotFound("This booking link is not valid. Please contact the clinic.")
     return booking
@@ -220,7 +245,7 @@ def booking_for_applicant(reference: object, token: object) -> Booking:
     if is_plausible_reference(reference) and isinstance(token, str) and token:
         booking = db.session.scalar(sa.select(Booking).where(Booking.reference == reference))
     if booking is None or booking.manage_token_hash is None or not hmac.compare_digest(
-            booking.manage_token_hash, _hash(token)):
+            booking.manage_token_hash, manage_token_hash(token)):
         raise Unauthorized("Send the booking's manage token as 'Authorization: Bearer <manage_token>'.")
     return booking
 
@@ -277,7 +302,7 @@ def _new_booking(cohort: Cohort, screening: Screening, lodging: str, applicant: 
     db.session.add(booking)
     db.session.flush()
     token = manage_token(booking)
-    booking.manage_token_hash = _hash(token)
+    booking.manage_token_hash = manage_token_hash(token)
     return booking, token
 
 
@@ -299,58 +324,66 @@ def _use_screening_token(screening: Screening) -> None:
         raise ValidationFailed({"screening_token": ["This pre-screen was already used for a booking."]})
 
 
+def _collect(errors: dict[str, list[str]], check, *args):
+    """Run one check; its refusal's fields join `errors` (so every bad field is named at once) and None is
+    returned in place of its result."""
+    try:
+        return check(*args)
+    except ValidationFailed as refusal:
+        errors.update(refusal.fields)
+        return None
+
+
+@dataclass(frozen=True)
+class SeatRequest:
+    cohort: Cohort
+    screening: Screening
+    lodging: str
+    applicant: Applicant
+
+
+def _checked_seat_request(cohort_id: object, screening_token: object, lodging: object, applicant: object,
+                          errors: dict[str, list[str]], *, default_lodging: bool = False) -> SeatRequest | None:
+    """What a booking and a waitlist entry both ask for, checked; each bad field is added to `errors` (and None
+    returned). With `default_lodging`, a missing lodging is the program's first option."""
+    cohort = _collect(errors, _bookable_cohort, cohort_id)
+    if cohort is not None:
+        if lodging is None and default_lodging:
+            lodging = (tuple(cohort.program.lodging_options) or ("none",))[0]
+        _check_lodging(lodging, cohort, errors)
+    elif lodging not in LODGING_KINDS and not (lodging is None and default_lodging):
+        errors["lodging"] = [f"Choose one of: {', '.join(LODGING_KINDS)}."]
+    checked_applicant = _collect(errors, check_applicant, applicant)
+    screening = _collect(errors, _screening_for_booking, screening_token)
+    if errors:
+        return None
+    return SeatRequest(cohort, screening, lodging, checked_applicant)
+
+
 def create_booking(*, cohort_id: object, screening_token: object, lodging: object, applicant: object,
                    payment_provider: object = None, save_card: bool = False) -> Created:
     """Hold a seat for an applicant with a usable pre-screen: `held` while the deposit is paid, or
     `pending_review` while a clinician decides. A full cohort raises CohortFull and holds nothing."""
     errors: dict[str, list[str]] = {}
-    checked_applicant = None
-    cohort = None
-    try:
-        cohort = _bookable_cohort(cohort_id)
-    except ValidationFailed as refusal:
-        errors.update(refusal.fields)
-    if cohort is not None:
-        _check_lodging(lodging, cohort, errors)
-    elif lodging not in LODGING_KINDS:
-        errors["lodging"] = [f"Choose one of: {', '.join(LODGING_KINDS)}."]
-    try:
-        checked_applicant = check_applicant(applicant)
-    except ValidationFailed as refusal:
-        errors.update(refusal.fields)
-    try:
-        provider_name = _check_provider(payment_provider)
-    except ValidationFailed as refusal:
-        errors.update(refusal.fields)
-    try:
-        screening = _screening_for_booking(screening_token)
-    except ValidationFailed as refusal:
-        errors.update(refusal.fields)
+    seat = _checked_seat_request(cohort_id, screening_token, lodging, applicant, errors)
+    provider_name = _collect(errors, _check_provider, payment_provider)
     if errors:
         raise ValidationFailed(errors)
-
-    cohort = catalog.lock_cohort(cohort.id)
-    try:
+    with _cohort_change(seat.cohort.id) as (cohort, outgoing):
         if cohort.status != "open":
             raise DomainError("This cohort is not taking bookings.", code="cohort_closed", status=409)
         if catalog.seats_left(cohort) <= 0:
             raise CohortFull("This cohort is full. You can join its waitlist, or choose other dates.")
-        _use_screening_token(screening)
-        status = _initial_status(screening)
+        _use_screening_token(seat.screening)
+        status = _initial_status(seat.screening)
         if status == "pending_review":
-            _ask_for_review(screening)
-        booking, token = _new_booking(cohort, screening, lodging, checked_applicant, status=status,
+            _ask_for_review(seat.screening)
+        booking, token = _new_booking(cohort, seat.screening, seat.lodging, seat.applicant, status=status,
                                       provider_name=provider_name,
                                       hold_expires_at=_hold_until(status, provider_name), save_card=save_card)
         audit.record(f"booking.{status}", "booking", booking.reference,
                      {"to": status, "cohort_id": cohort.id, "total_cents": booking.total_cents}, actor="applicant")
-        email = notify.enqueue(*emails.booking_held(booking, token))
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    catalog.forget_cached_catalog()
-    notify.send_now(email)
+        outgoing.append(notify.enqueue(*emails.booking_held(booking, token)))
     return Created(booking, token)
 
 
@@ -361,11 +394,14 @@ def outstanding_cents(booking: Booking) -> int:
     return max(0, booking.total_cents - ledger.received_cents(booking.id))
 
 
-def next_payment(booking: Booking) -> tuple[str, int] | None:
-    """The payment the applicant can make now: (kind, cents), or None."""
+def next_payment(booking: Booking, *, after_lapse: bool = False) -> tuple[str, int] | None:
+    """The payment the applicant can make now: (kind, cents), or None. `after_lapse` also offers the deposit of
+    a hold that lapsed (money that reached the clinic anyway, such as a bank transfer: payment_received confirms
+    the booking if a seat is still free, and returns the money otherwise)."""
     if booking.cohort.status == "cancelled":
         return None
-    if booking.status == "held" and (booking.hold_expires_at is None or booking.hold_expires_at > now()):
+    live_hold = booking.status == "held" and (booking.hold_expires_at is None or booking.hold_expires_at > now())
+    if live_hold or (after_lapse and booking.status in ("held", "expired")):
         return "deposit", max(0, booking.deposit_cents - ledger.received_cents(booking.id)) or booking.deposit_cents
     if booking.status == "confirmed":
         left = outstanding_cents(booking)
@@ -404,14 +440,11 @@ def payment_received(reference: str, *, kind: str, amount_cents: int, provider: 
     being charged to the card when due.
     """
     booking = booking_by_reference(reference)
-    catalog.lock_cohort(booking.cohort_id)
-    try:
-        booking = db.session.scalar(sa.select(Booking).where(Booking.id == booking.id)
-                                    .execution_options(populate_existing=True))
+    with _cohort_change(booking.cohort_id) as (_, outgoing):
+        booking = _fresh(booking)
         recorded = ledger.record_payment(
             booking, kind=kind, amount_cents=amount_cents, provider=provider, provider_reference=provider_reference,
             fee_cents=fee_cents, net_cents=net_cents, recorded_by=recorded_by, note=note, actor=actor)
-        outgoing: list[OutboxEmail] = []
         returned = 0
         if card_on_file and booking.save_card_consent and not booking.stripe_payment_method_id:
             booking.stripe_customer_id, booking.stripe_payment_method_id = card_on_file
@@ -427,12 +460,6 @@ def payment_received(reference: str, *, kind: str, amount_cents: int, provider: 
                           else "no seat for this payment")
                 outgoing += _issue_refunds(booking, returned, reason=reason, actor=actor or recorded_by,
                                            only=recorded.payment)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    catalog.forget_cached_catalog()
-    notify.send_now(*outgoing)
     return PaymentOutcome(booking, recorded.payment, recorded.created, returned > 0)
 
 
@@ -514,10 +541,8 @@ def cancel_booking(booking: Booking, *, by: str = "applicant", actor=None, refun
     """Cancel a booking and refund what the policy gives (or, from staff, an audited override), in one
     transaction under the cohort lock; the freed seat is offered to the waitlist. A booking that cannot be
     cancelled raises IllegalTransition (409)."""
-    catalog.lock_cohort(booking.cohort_id)
-    try:
-        booking = db.session.scalar(sa.select(Booking).where(Booking.id == booking.id)
-                                    .execution_options(populate_existing=True))
+    with _cohort_change(booking.cohort_id) as (_, outgoing):
+        booking = _fresh(booking)
         if booking.status not in CANCELLABLE_STATUSES:
             raise IllegalTransition(STATUS_MESSAGES.get(booking.status, "This booking cannot be cancelled."),
                                     code="booking_not_cancellable")
@@ -533,15 +558,9 @@ def cancel_booking(booking: Booking, *, by: str = "applicant", actor=None, refun
             refund = refund_override_cents
             quote = CancellationQuote(booking, quote.paid_cents, refund, "set by staff", quote.days_before_start)
         transition(booking, "cancelled", reason=reason or f"cancelled by {by}", actor=actor or by)
-        outgoing = [notify.enqueue(*emails.booking_cancelled(booking, quote))]
+        outgoing.append(notify.enqueue(*emails.booking_cancelled(booking, quote)))
         outgoing += _issue_refunds(booking, refund, reason=f"cancellation: {quote.rule}", actor=actor or by)
         outgoing += offer_freed_seats(booking.cohort)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    catalog.forget_cached_catalog()
-    notify.send_now(*outgoing)
     return quote
 
 
@@ -595,27 +614,18 @@ def expire_lapsed_holds() -> int:
     db.session.rollback()
     expired = 0
     for cohort_id in cohort_ids:
-        cohort = catalog.lock_cohort(cohort_id)
-        try:
+        with _cohort_change(cohort_id) as (cohort, outgoing):
             lapsed = db.session.scalars(
                 sa.select(Booking).where(Booking.cohort_id == cohort_id, Booking.status.in_(HOLDING_STATUSES),
                                          Booking.hold_expires_at <= now())
                 .execution_options(populate_existing=True)
             ).all()
-            outgoing = []
             for booking in lapsed:
                 transition(booking, "expired", reason="hold lapsed unpaid", actor="system (hold expiry)")
                 _lapse_waitlist_offer(booking)
                 outgoing.append(notify.enqueue(*emails.hold_expired(booking)))
             outgoing += offer_freed_seats(cohort)
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            raise
         expired += len(lapsed)
-        notify.send_now(*outgoing)
-    if expired:
-        catalog.forget_cached_catalog()
     return expired
 
 
@@ -647,51 +657,26 @@ def join_waitlist(*, cohort_id: object, screening_token: object, applicant: obje
     """Put an applicant with a usable pre-screen on a full cohort's waitlist (once per pre-screen and
     cohort). The pre-screen stays unused until a seat is offered."""
     errors: dict[str, list[str]] = {}
-    cohort = None
-    checked_applicant = None
-    try:
-        cohort = _bookable_cohort(cohort_id)
-    except ValidationFailed as refusal:
-        errors.update(refusal.fields)
-    if cohort is not None:
-        if lodging is None:
-            lodging = (tuple(cohort.program.lodging_options) or ("none",))[0]
-        _check_lodging(lodging, cohort, errors)
-    try:
-        checked_applicant = check_applicant(applicant)
-    except ValidationFailed as refusal:
-        errors.update(refusal.fields)
-    try:
-        screening = _screening_for_booking(screening_token)
-    except ValidationFailed as refusal:
-        errors.update(refusal.fields)
+    seat = _checked_seat_request(cohort_id, screening_token, lodging, applicant, errors, default_lodging=True)
     if errors:
         raise ValidationFailed(errors)
-
-    cohort = catalog.lock_cohort(cohort.id)
-    try:
-        existing = db.session.scalar(sa.select(WaitlistEntry).where(
-            WaitlistEntry.cohort_id == cohort.id, WaitlistEntry.screening_id == screening.id,
+    with _cohort_change(seat.cohort.id) as (cohort, outgoing):
+        entry = db.session.scalar(sa.select(WaitlistEntry).where(
+            WaitlistEntry.cohort_id == cohort.id, WaitlistEntry.screening_id == seat.screening.id,
             WaitlistEntry.status == "waiting"))
-        if existing is not None:
-            db.session.rollback()
-            return Waiting(existing, waitlist_position(existing))
-        if catalog.seats_left(cohort) > 0:
-            raise DomainError("This cohort has seats free: book one instead of joining the waitlist.",
-                              code="seats_available", status=409)
-        entry = WaitlistEntry(
-            cohort_id=cohort.id, screening_id=screening.id, lodging=lodging,
-            applicant_first_name=checked_applicant.first_name, applicant_last_name=checked_applicant.last_name,
-            applicant_email=checked_applicant.email, applicant_phone=checked_applicant.phone, created_at=now())
-        db.session.add(entry)
-        db.session.flush()
-        audit.record("waitlist.join", "cohort", cohort.id, {"waitlist_entry_id": entry.id}, actor="applicant")
-        email = notify.enqueue(*emails.waitlist_joined(entry, waitlist_position(entry)))
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    notify.send_now(email)
+        if entry is None:  # joining twice keeps the first place in line
+            if catalog.seats_left(cohort) > 0:
+                raise DomainError("This cohort has seats free: book one instead of joining the waitlist.",
+                                  code="seats_available", status=409)
+            applicant = seat.applicant
+            entry = WaitlistEntry(
+                cohort_id=cohort.id, screening_id=seat.screening.id, lodging=seat.lodging,
+                applicant_first_name=applicant.first_name, applicant_last_name=applicant.last_name,
+                applicant_email=applicant.email, applicant_phone=applicant.phone, created_at=now())
+            db.session.add(entry)
+            db.session.flush()
+            audit.record("waitlist.join", "cohort", cohort.id, {"waitlist_entry_id": entry.id}, actor="applicant")
+            outgoing.append(notify.enqueue(*emails.waitlist_joined(entry, waitlist_position(entry))))
     return Waiting(entry, waitlist_position(entry))
 
 
@@ -759,16 +744,8 @@ def release_waitlist(cohort_id: int) -> int:
 def offer_seats_of(cohort_id: int) -> int:
     """Offer a cohort's free seats to its waitlist in a transaction of its own (after capacity was raised).
     Returns how many seats were offered."""
-    cohort = catalog.lock_cohort(cohort_id)
-    try:
-        outgoing = offer_freed_seats(cohort)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    if outgoing:
-        catalog.forget_cached_catalog()
-    notify.send_now(*outgoing)
+    with _cohort_change(cohort_id) as (cohort, outgoing):
+        outgoing += offer_freed_seats(cohort)
     return len(outgoing)
 
 

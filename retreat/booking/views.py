@@ -43,6 +43,7 @@ from retreat.core.clock import now, today
 from retreat.core.errors import DomainError, ValidationFailed
 from retreat.core.money import format_usd
 from retreat.notify.calendar import booking_calendar
+from retreat.notify.services import clinic_name
 from retreat.payments import ledger, providers, stripe_provider
 from retreat.pricing import estimator
 from retreat.pricing import services as pricing
@@ -340,7 +341,7 @@ def manage(token: str):
 @booking_bp.get("/manage/<token>/calendar.ics")
 def calendar(token: str):
     booking = services.booking_by_manage_token(token)
-    clinic = current_app.config.get("CLINIC_NAME") or "Retreat"
+    clinic = clinic_name()
     domain = urlsplit(current_app.config.get("PUBLIC_BASE_URL") or request.host_url).hostname or request.host
     body = booking_calendar(booking, clinic_name=clinic, uid_domain=domain, stamp=now())
     response = make_response(body)
@@ -418,8 +419,8 @@ def pay_demo(token: str):
 
 def _flash_outcome(booking: Booking, cents: int | None, *, refunded: bool = False, test: bool = False) -> None:
     if refunded:
-        flash("The hold on your seat had lapsed and the group has filled up, so your payment is being refunded "
-              "in full.", "error")
+        flash("This payment could not be taken for your booking (its seat is no longer held, or the booking was "
+              "already paid), so what could not be placed is being refunded to you.", "error")
     elif booking.status in ("confirmed", "paid_in_full"):
         what = f"your {'test ' if test else ''}payment" + (f" of {format_usd(cents)}" if cents else "")
         flash(f"Thank you: {what} is received.")

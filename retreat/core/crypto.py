@@ -6,6 +6,7 @@ production refuses to start without the setting. Nothing but this module and the
 the encrypted column.
 """
 
+import hashlib
 import json
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -47,3 +48,9 @@ def rotate(token: bytes) -> bytes:
 
 def generate_key() -> str:
     return Fernet.generate_key().decode()
+
+
+def secret_digest(secret: str) -> str:
+    """The stored form of a bearer secret (a pre-screen, manage or API token): its sha256, in hex. The secrets are
+    long random strings, so a plain hash is enough to find them by and useless to anyone reading the table."""
+    return hashlib.sha256(secret.encode()).hexdigest()

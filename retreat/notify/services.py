@@ -12,12 +12,25 @@ import sqlalchemy as sa
 from flask import current_app
 
 from retreat.core.clock import now
+from retreat.core.links import external_url
 from retreat.core.transactions import begin_locked_write
 from retreat.extensions import db
 from retreat.notify.models import OutboxEmail
 
 MAX_ATTEMPTS = 10
 CLAIM_EXPIRES = timedelta(minutes=5)  # a sender that died mid-send lets go after this
+
+
+def clinic_name() -> str:
+    return current_app.config.get("CLINIC_NAME") or "Retreat"
+
+
+def clinic_contact() -> str:
+    """How applicants reach the clinic, for the foot of an email: CLINIC_EMAIL and CLINIC_PHONE, or the website."""
+    config = current_app.config
+    lines = [f"{label}: {config[name]}" for label, name in (("Email", "CLINIC_EMAIL"), ("Phone", "CLINIC_PHONE"))
+             if config.get(name)]
+    return "\n".join(lines) or f"Our phone number and email address are on our website: {external_url('catalog.home')}"
 
 
 def enqueue(kind: str, to_address: str, subject: str, body: str) -> OutboxEmail:

@@ -361,7 +361,7 @@ def reconcile(since: datetime) -> Reconciled:
                 repairs.append(
                     f"{reference}: recorded the {payment.kind} of {format_usd(payment.amount_cents, show_cents=True)}"
                     f" ({intent.id}); the booking is {outcome.booking.status}"
-                    + (", and the payment was refunded: no seat was left" if outcome.refunded_unplaced else ""))
+                    + (", and what it could not take was refunded" if outcome.refunded_unplaced else ""))
         refunds = refunds_at_stripe(intent.id)
         if not refunds:
             continue

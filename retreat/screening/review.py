@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import current_app, has_request_context, url_for
 
 from retreat.booking import services as booking_services
 from retreat.core import audit, crypto
@@ -304,27 +303,6 @@ def decide(screening_id: int, decision: str, note: str, clinician) -> Screening:
     return screening
 
 
-def _clinic_name() -> str:
-    return current_app.config.get("CLINIC_NAME") or "Retreat"
-
-
-def _clinic_contact() -> str:
-    """How to reach the clinic, from configuration (CLINIC_EMAIL, CLINIC_PHONE) or the website."""
-    config = current_app.config
-    lines = []
-    if config.get("CLINIC_EMAIL"):
-        lines.append(f"Email: {config['CLINIC_EMAIL']}")
-    if config.get("CLINIC_PHONE"):
-        lines.append(f"Phone: {config['CLINIC_PHONE']}")
-    if not lines:
-        if has_request_context():
-            lines.append(f"Our phone number and email address are on our website: "
-                         f"{url_for('catalog.home', _external=True)}")
-        else:
-            lines.append("Our phone number and email address are on our website.")
-    return "\n".join(lines)
-
-
 CRISIS_LINES = (
     "If you are struggling right now: call or text 988 (Suicide & Crisis Lifeline, US), or chat at "
     "988lifeline.org. Veterans press 1; for Spanish press 2. In immediate danger, call 911 or go to the "
@@ -338,9 +316,9 @@ def decision_email(decision: str, screening: Screening, contact: dict,
     that fired or the clinician's note: email is not a private channel."""
     name = (contact.get("first_name") or "").strip()
     greeting = f"Dear {name}," if name else "Hello,"
-    clinic = _clinic_name()
+    clinic = notify.clinic_name()
     reference = f"pre-screen {screening.id}"
-    signature = f"With warm regards,\nThe clinical team at {clinic}\n\n{_clinic_contact()}"
+    signature = f"With warm regards,\nThe clinical team at {clinic}\n\n{notify.clinic_contact()}"
     if decision == "approved":
         subject = f"{clinic}: a clinician has reviewed your pre-screen"
         body = (

@@ -3,7 +3,6 @@
 Health answers pass through retreat.core.crypto on the way in and out; every staff read of them is audited.
 """
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,7 +37,7 @@ class Submitted:
 
 
 def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return crypto.secret_digest(token)
 
 
 def validate_answers(answers: object) -> dict:

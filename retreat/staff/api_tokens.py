@@ -8,7 +8,6 @@ the finance or admin role. Creating and revoking are audited.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
-from retreat.core import audit
+from retreat.core import audit, crypto
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
 from retreat.extensions import db
@@ -47,7 +46,7 @@ class TokenForbidden(DomainError):
 
 
 def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return crypto.secret_digest(token)
 
 
 def _clean_name(name: str | None) -> str:
