@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 from flask import g
 from hypothesis import HealthCheck, settings
 from werkzeug.serving import make_server
@@ -34,6 +35,19 @@ def pytest_runtest_makereport(item, call):
     if system.in_ci() and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"Skipped under CI, which must run every test: {report.longrepr}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_calendar():
+    """RETREAT_TEST_DATE (an ISO date-time, say 2028-02-28T23:30:00Z) runs the suite as if started then, the clock
+    ticking on: a test that fails on some dates shows itself without waiting for them. Unset, the real clock.
+    Tests that talk to localstripe need the real clock (Stripe signs its webhooks with it)."""
+    when = os.environ.get("RETREAT_TEST_DATE")
+    if not when:
+        yield
+        return
+    with time_machine.travel(when, tick=True):
+        yield
 
 
 @pytest.fixture(scope="session")

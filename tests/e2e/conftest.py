@@ -3,13 +3,25 @@
 `playwright install` cannot download browsers on these machines, so the launch points Playwright at
 /usr/bin/chromium. A machine without it skips these tests with the install hint (CI fails instead).
 Pages open on `live_server.url`; pytest-base-url's `base_url` is not used.
+
+Every browser test runs on the same calendar, whatever day it runs (`pinned_clock`), and its demo data holds the
+longest strings a real catalog shows (`longest_strings`): a program name of 95 characters, dates that span a new
+year with two-digit days on both sides, and a five-digit price.
 """
 
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import sqlalchemy as sa
+import time_machine
 
+from retreat.catalog.models import Cohort, Program
+from retreat.catalog.services import forget_cached_catalog
+from retreat.core.clock import today
+from retreat.extensions import db
+from retreat.pricing.admin import create_price_list_version
 from tests.support.system import require
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -23,6 +35,60 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+# A Monday morning in New York. The clock still ticks from here, so holds and links age as they would.
+PINNED_NOW = datetime(2027, 12, 6, 14, 0, tzinfo=UTC)
+
+LONGEST_PROGRAM_NAME = "IV Ketamine with Internal Family Systems Integration and Two Half-Day Intensives, Two Weeks"
+LONGEST_PROGRAM_SLUG = "iv-ifs-two-weeks-with-intensives"
+# Under the price list `longest_strings` saves ($815 an IFS intensive): 300 + 6 x 600 + 10 x 200 + 2 x 815 +
+# 13 x 190 for a private room.
+LONGEST_PRICE = "$10,000"
+
+
+@pytest.fixture(autouse=True)
+def pinned_clock():
+    """The app's clock (and the demo data made from it) starts at PINNED_NOW in every browser test."""
+    with time_machine.travel(PINNED_NOW, tick=True):
+        yield
+
+
+def year_spanning_start(today: date) -> date:
+    """The first 28 December at least two weeks away: a two-week cohort from it ends on 10 January."""
+    start = date(today.year, 12, 28)
+    return start if start - today >= timedelta(days=14) else date(today.year + 1, 12, 28)
+
+
+def add_longest_strings():
+    """A published program with the longest strings the catalog meets, priced at exactly $10,000 in a private
+    room; its one cohort runs from 28 December to 10 January. Returns the program."""
+    create_price_list_version({"price_intensive_ifs": "815"}, "IFS intensives now include a follow-up call.")
+    program = Program(
+        slug=LONGEST_PROGRAM_SLUG, name=LONGEST_PROGRAM_NAME, published=True,
+        summary="Six monitored IV infusions with ten Internal Family Systems sessions and two intensives.",
+        description="A longer program for people who want more integration time.",
+        location="Cedar House, 14 Orchard Lane, Asheville, NC", duration_days=14, ketamine_route="iv",
+        dosing_sessions=6, therapy_modality="ifs", integration_sessions=10, intensive_sessions=2,
+        lodging_options=["shared", "private"])
+    start = year_spanning_start(today())
+    db.session.add(program)
+    db.session.add(Cohort(program=program, start_date=start, end_date=start + timedelta(days=13), capacity=12))
+    db.session.commit()
+    forget_cached_catalog()
+    return program
+
+
+@pytest.fixture
+def demo(demo):
+    """The demo data of `flask demo seed` on the pinned calendar, with the longest strings added."""
+    add_longest_strings()
+    return demo
+
+
+@pytest.fixture
+def longest_program(demo) -> Program:
+    return db.session.scalars(sa.select(Program).where(Program.slug == LONGEST_PROGRAM_SLUG)).one()
+
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
          "device_scale_factor": 1}
