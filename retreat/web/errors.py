@@ -1,6 +1,7 @@
 """One place turns every error into a page or, under /api/, a JSON error with a stable code."""
 
 from flask import Flask, render_template, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from retreat.api.serialize import error_json
@@ -19,7 +20,10 @@ HTTP_CODES = {
     422: "validation_failed",
     429: "rate_limited",
     500: "server_error",
+    503: "service_unavailable",
 }
+# How long a client should wait before trying again when the database stayed busy (seconds).
+BUSY_RETRY_AFTER = "2"
 
 MESSAGES = {
     404: "We could not find that page.",
@@ -54,6 +58,16 @@ def register(app: Flask) -> None:
         if error.response is not None:
             headers += [(n, v) for n, v in error.response.headers.items() if n.lower() != "content-type"]
         return _render(status, HTTP_CODES.get(status, "error"), message, headers=headers)
+
+    @app.errorhandler(OperationalError)
+    def database_busy(error: OperationalError):
+        """The database stayed locked (SQLite's busy timeout ran out) or went away: nothing was saved, so the
+        client may simply try again: 503 with Retry-After, never a 500."""
+        db.session.rollback()
+        app.logger.warning("Database unavailable on %s %s: %s", request.method, request.path,
+                           str(error.orig).splitlines()[0] if error.orig else type(error).__name__)
+        return _render(503, "database_busy", "We are very busy just now and nothing was saved. Please try again "
+                       "in a moment.", headers=[("Retry-After", BUSY_RETRY_AFTER)])
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
