@@ -63,6 +63,13 @@ class Config:
     # How long a seat is held: while the deposit is paid, and while a clinician reviews (domain defaults).
     BOOKING_HOLD_MINUTES = int(os.environ.get("BOOKING_HOLD_MINUTES") or 30)
     REVIEW_HOLD_HOURS = int(os.environ.get("REVIEW_HOLD_HOURS") or 72)
+    # Against one script holding every seat: a hold longer than BOOKING_HOLD_MINUTES (bank transfer, review) is
+    # extended only once the applicant confirms their email address; and at most this many live unpaid holds
+    # per email address and per phone number (clinic-wide), and per client address in one cohort.
+    HOLD_LIMITS_ENABLED = _env_flag("HOLD_LIMITS_ENABLED", True)
+    HOLD_LIMIT_PER_EMAIL = int(os.environ.get("HOLD_LIMIT_PER_EMAIL") or 1)
+    HOLD_LIMIT_PER_PHONE = int(os.environ.get("HOLD_LIMIT_PER_PHONE") or 1)
+    HOLD_LIMIT_PER_ADDRESS_PER_COHORT = int(os.environ.get("HOLD_LIMIT_PER_ADDRESS_PER_COHORT") or 2)
     SCREENING_ENCRYPTION_KEYS = os.environ.get("SCREENING_ENCRYPTION_KEYS")
     ONCALL_CLINICIAN_EMAIL = os.environ.get("ONCALL_CLINICIAN_EMAIL")
     MAIL_SERVER = os.environ.get("MAIL_SERVER")
@@ -141,6 +148,7 @@ class TestingConfig(Config):
     ONCALL_CLINICIAN_EMAIL = None
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     RATELIMIT_ENABLED = False
+    HOLD_LIMITS_ENABLED = False  # tests of the limits switch them on; others book many seats with one applicant
     CATALOG_CACHE_SECONDS = 0  # tests of the cache itself switch it on
     ARGON2_PROFILE = "CHEAPEST"  # still argon2id; keeps hundreds of sign-ins in the tests fast
     WTF_CSRF_ENABLED = False

@@ -73,7 +73,7 @@ def _payment_to_make(booking: Booking) -> dict:
 @public_write_limit
 def create_booking():
     values = load(BOOKING_REQUEST, json_object())
-    booking = services.create_booking(**values).booking
+    booking = services.create_booking(**values, client_address=request.remote_addr).booking
     response = _private(jsonify(booking_json(booking, payment=_payment_to_make(booking))), 201)
     response.headers["Location"] = f"{request.script_root}{request.path}/{booking.reference}"
     return response

@@ -170,7 +170,10 @@ def _booking_paths(spec: APISpec) -> None:
             "`hold_expires_at` while the deposit is paid, as `payment` says (`requires_payment` with the card "
             "provider's fields, such as Stripe's `client_secret`; `awaiting_transfer` with bank transfer "
             "`instructions`). A `review` pre-screen gives `pending_review`: the seat is held while a clinician "
-            "decides, and `payment.status` is `awaiting_review` (nothing can be paid before approval). If the "
+            "decides, and `payment.status` is `awaiting_review` (nothing can be paid before approval). A hold that may "
+            "last longer than the card hold (a bank transfer, a review) starts as long as the card hold and is kept "
+            "once the applicant opens the link emailed to them (`email_confirmation_required`); a review is asked "
+            "of the clinicians only then. If the "
             "payment provider cannot be reached, the booking is still made and held (201) with `payment.status` "
             "`unavailable`: the applicant pays from `manage_url`. The pre-screen token is used up by the booking; "
             "a full cohort holds nothing and leaves it usable (for the waitlist). The price is frozen from the "
@@ -183,7 +186,11 @@ def _booking_paths(spec: APISpec) -> None:
             400: _error(400), 403: not_eligible,
             409: refusal("The cohort is full (join its waitlist), not taking bookings, or needs a custom quote.",
                          "cohort_full", "cohort_closed", "custom_quote_required"),
-            422: _error(422), 429: _error(429),
+            422: _error(422),
+            429: refusal("Too many requests from this address, or more live unpaid holds than the clinic allows: "
+                         "one per email address and one per phone number across the clinic, and a few per client "
+                         "address for one cohort. Nothing is held; pay for or cancel a held seat first.",
+                         "rate_limited", "too_many_holds"),
         },
     }})
     spec.path(path="/api/v1/bookings/{reference}", operations={"get": {

@@ -314,6 +314,10 @@ class BookingSchema(ResponseSchema):
     balance_due_date = fields.Date(required=True)
     hold_expires_at = fields.DateTime(required=True, allow_none=True, metadata={
         "description": "While `held` or `pending_review`: the seat is kept until then; null once confirmed."})
+    email_confirmation_required = fields.Boolean(required=True, metadata={
+        "description": "True while a hold that may last longer than the card hold (bank transfer, a clinician's "
+                       "review) waits for the applicant to open the link emailed to them: until then it lasts only "
+                       "until `hold_expires_at`, and a review is not yet asked for."})
     manage_token = fields.String(required=True, metadata={
         "description": "The secret to manage this booking with (`Authorization: Bearer <manage_token>`); the "
                        "applicant's emails carry it in `manage_url`. Keep it private."})

@@ -1,5 +1,6 @@
 """Plain dictionaries for API responses; their shapes are described by retreat.api.schemas."""
 
+from retreat.booking import holds
 from retreat.booking import services as booking_services
 from retreat.booking.emails import manage_url
 from retreat.booking.models import Booking
@@ -118,6 +119,7 @@ def booking_json(booking: Booking, payment: dict | None = None) -> dict:
         "paid_cents": ledger.paid_cents(booking.id),
         "balance_due_date": booking.balance_due_date.isoformat(),
         "hold_expires_at": booking.hold_expires_at.isoformat() if booking.hold_expires_at else None,
+        "email_confirmation_required": holds.needs_email_confirmation(booking),
         "manage_token": token,
         "manage_url": manage_url(token),
         "payment": payment if payment is not None else payment_state_json(booking),

@@ -5,6 +5,7 @@ link is a secret: each email says to keep it to oneself.
 """
 
 
+from retreat.booking.holds import email_confirmation_token, full_hold
 from retreat.booking.models import Booking, WaitlistEntry
 from retreat.core.links import external_url
 from retreat.core.money import format_usd
@@ -42,8 +43,32 @@ def _link_paragraph(token: str) -> str:
             "Keep this link to yourself: anyone with it can manage your booking.")
 
 
-def booking_held(booking: Booking, token: str) -> Email:
-    if booking.status == "pending_review":
+def confirm_email_url(booking: Booking) -> str:
+    return external_url("booking.confirm_email", reference=booking.reference,
+                        token=email_confirmation_token(booking))
+
+
+def _confirm_paragraph(booking: Booking) -> str:
+    """A long hold (a clinician's review, a bank transfer) starts short and is kept once the applicant shows that
+    this email reached them."""
+    kept = ("while a clinician reviews your pre-screen" if booking.status == "pending_review"
+            else f"for {full_hold(booking.status, booking.payment_provider).days} days while your transfer arrives")
+    return (f"Please confirm your email address by opening this link before {_when(booking.hold_expires_at)}:\n"
+            f"{confirm_email_url(booking)}\nOnce it is confirmed we keep your seat {kept}; if it is not, the "
+            "seat is released then.")
+
+
+def booking_held(booking: Booking, token: str, *, confirm: bool = False) -> Email:
+    """The seat is held. With `confirm`, the applicant is asked to confirm their address to keep a long hold."""
+    if confirm and booking.status == "pending_review":
+        middle = ("We are holding your seat while a clinician reviews your pre-screen. Nothing is charged until a "
+                  "clinician approves; we will email you as soon as they decide, with a link to pay the deposit.\n\n"
+                  + _confirm_paragraph(booking))
+    elif confirm:
+        middle = (f"We are holding your seat while your deposit of {format_usd(booking.deposit_cents)} arrives by "
+                  f"bank transfer. The bank details are on your booking page; quote {booking.reference} as the "
+                  f"transfer reference.\n\n{_confirm_paragraph(booking)}")
+    elif booking.status == "pending_review":
         middle = ("We are holding your seat while a clinician reviews your pre-screen (until "
                   f"{_when(booking.hold_expires_at)}). Nothing is charged until a clinician approves; we will "
                   "email you as soon as they decide, with a link to pay the deposit.")
@@ -138,6 +163,15 @@ def hold_expired(booking: Booking) -> Email:
             "wish to come, you are welcome to book again (your pre-screen may need to be taken again) or to "
             f"contact us.\n\n{_signature()}")
     return ("booking_expired", booking.applicant_email, f"{clinic_name()}: your seat hold has lapsed", body)
+
+
+def hold_released(booking: Booking) -> Email:
+    body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
+            "The clinic has released the hold on this seat, so it is no longer reserved for you. Nothing was "
+            "charged. If you did not expect this, or still wish to come, please contact us and we will help.\n\n"
+            f"{_signature()}")
+    return ("booking_hold_released", booking.applicant_email,
+            f"{clinic_name()}: your seat hold was released ({booking.reference})", body)
 
 
 def waitlist_joined(entry: WaitlistEntry, position: int) -> Email:

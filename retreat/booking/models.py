@@ -26,6 +26,8 @@ class Booking(db.Model):
         sa.CheckConstraint(_one_of("lodging", LODGING_KINDS), name="lodging"),
         sa.CheckConstraint("total_cents >= 0 AND deposit_cents >= 0 AND balance_cents >= 0", name="money"),
         sa.Index("ix_booking_cohort_status", "cohort_id", "status"),
+        sa.Index("ix_booking_applicant_email_key", "applicant_email_key"),
+        sa.Index("ix_booking_applicant_phone_key", "applicant_phone_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -37,6 +39,13 @@ class Booking(db.Model):
     applicant_last_name: Mapped[str] = mapped_column(sa.String(100))
     applicant_email: Mapped[str] = mapped_column(sa.String(254))
     applicant_phone: Mapped[str] = mapped_column(sa.String(40))
+    # The email address case-folded and the phone number in E.164, to count one applicant's holds however typed.
+    applicant_email_key: Mapped[str | None] = mapped_column(sa.String(254))
+    applicant_phone_key: Mapped[str | None] = mapped_column(sa.String(40))
+    # The address the booking was made from (the real client's behind a configured proxy), to limit its holds.
+    client_address: Mapped[str | None] = mapped_column(sa.String(64))
+    # When the applicant opened the link emailed to them: only then is a long hold (bank transfer, review) kept.
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     price_list_version: Mapped[int]
     total_cents: Mapped[int]
     deposit_cents: Mapped[int]

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 
-from retreat.booking import emails, policy
+from retreat.booking import emails, holds, policy
 from retreat.booking.models import (
     HOLDING_STATUSES,
     Booking,
@@ -175,15 +175,6 @@ def _ask_for_review(screening: Screening) -> None:
         screening.review_requested_at = now()
 
 
-def _hold_until(status: str, provider_name: str) -> datetime:
-    config = current_app.config
-    if status == "pending_review":
-        return now() + timedelta(hours=config["REVIEW_HOLD_HOURS"])
-    if provider_name == "offline":
-        return now() + policy.HOLD_FOR_BANK_TRANSFER
-    return now() + timedelta(minutes=config["BOOKING_HOLD_MINUTES"])
-
-
 def _check_lodging(lodging: object, cohort: Cohort, errors: dict[str, list[str]]) -> None:
     offered = tuple(cohort.program.lodging_options) or ("none",)
     if lodging not in LODGING_KINDS or lodging not in offered:
@@ -286,7 +277,8 @@ def balance_due_date(estimate: estimator.Estimate, cohort_start: date) -> date:
 
 
 def _new_booking(cohort: Cohort, screening: Screening, lodging: str, applicant: Applicant, *, status: str,
-                 provider_name: str, hold_expires_at: datetime, save_card: bool) -> tuple[Booking, str]:
+                 provider_name: str, hold_expires_at: datetime, save_card: bool,
+                 client_address: str | None = None) -> tuple[Booking, str]:
     """Add a booking with its price frozen from the current price list (caller holds the cohort lock)."""
     estimate = _price(cohort, lodging)
     due = balance_due_date(estimate, cohort.start_date)
@@ -294,7 +286,8 @@ def _new_booking(cohort: Cohort, screening: Screening, lodging: str, applicant: 
         reference=_unused_reference(), cohort_id=cohort.id, status=status, lodging=lodging,
         applicant_first_name=applicant.first_name, applicant_last_name=applicant.last_name,
         applicant_email=applicant.email, applicant_phone=applicant.phone,
-        price_list_version=estimate.price_list_version, total_cents=estimate.total_cents,
+        applicant_email_key=holds.email_key(applicant.email), applicant_phone_key=holds.phone_key(applicant.phone),
+        client_address=client_address, price_list_version=estimate.price_list_version, total_cents=estimate.total_cents,
         deposit_cents=estimate.deposit_cents, balance_cents=estimate.balance_cents, balance_due_date=due,
         hold_expires_at=hold_expires_at, screening_id=screening.id, payment_provider=provider_name,
         save_card_consent=bool(save_card) and provider_name == "stripe", balance_reminders_sent=[],
@@ -361,9 +354,12 @@ def _checked_seat_request(cohort_id: object, screening_token: object, lodging: o
 
 
 def create_booking(*, cohort_id: object, screening_token: object, lodging: object, applicant: object,
-                   payment_provider: object = None, save_card: bool = False) -> Created:
+                   payment_provider: object = None, save_card: bool = False,
+                   client_address: str | None = None) -> Created:
     """Hold a seat for an applicant with a usable pre-screen: `held` while the deposit is paid, or
-    `pending_review` while a clinician decides. A full cohort raises CohortFull and holds nothing."""
+    `pending_review` while a clinician decides. A full cohort raises CohortFull and holds nothing; so do the hold
+    limits (TooManyHolds, 429). A hold longer than the card hold starts as one and is kept once the applicant
+    confirms their email address (confirm_email); a review request reaches the clinicians only then."""
     errors: dict[str, list[str]] = {}
     seat = _checked_seat_request(cohort_id, screening_token, lodging, applicant, errors)
     provider_name = _collect(errors, _check_provider, payment_provider)
@@ -372,19 +368,75 @@ def create_booking(*, cohort_id: object, screening_token: object, lodging: objec
     with _cohort_change(seat.cohort.id) as (cohort, outgoing):
         if cohort.status != "open":
             raise DomainError("This cohort is not taking bookings.", code="cohort_closed", status=409)
+        holds.check_hold_limits(cohort.id, seat.applicant.email, seat.applicant.phone, client_address)
         if catalog.seats_left(cohort) <= 0:
             raise CohortFull("This cohort is full. You can join its waitlist, or choose other dates.")
         _use_screening_token(seat.screening)
         status = _initial_status(seat.screening)
-        if status == "pending_review":
-            _ask_for_review(seat.screening)
         booking, token = _new_booking(cohort, seat.screening, seat.lodging, seat.applicant, status=status,
                                       provider_name=provider_name,
-                                      hold_expires_at=_hold_until(status, provider_name), save_card=save_card)
+                                      hold_expires_at=holds.initial_hold_until(status, provider_name),
+                                      save_card=save_card, client_address=client_address)
+        confirm = holds.needs_email_confirmation(booking)
+        if status == "pending_review" and not confirm:
+            _ask_for_review(seat.screening)
         audit.record(f"booking.{status}", "booking", booking.reference,
                      {"to": status, "cohort_id": cohort.id, "total_cents": booking.total_cents}, actor="applicant")
-        outgoing.append(notify.enqueue(*emails.booking_held(booking, token)))
+        outgoing.append(notify.enqueue(*emails.booking_held(booking, token, confirm=confirm)))
     return Created(booking, token)
+
+
+def confirm_email(reference: object, token: object) -> Booking:
+    """The applicant opened the link emailed to them: their address is real. A long hold (review, bank transfer)
+    is kept for its full time from when it was made, and a review request reaches the clinicians. A hold that
+    lapsed before the link was opened is taken again only if a seat is still free. Opening it again changes
+    nothing. An unknown or wrong link is NotFound."""
+    booking = None
+    if is_plausible_reference(reference):
+        booking = db.session.scalar(sa.select(Booking).where(Booking.reference == reference))
+    if booking is None or not holds.is_email_confirmation_token(booking, token):
+        raise NotFound("This confirmation link is not valid. Please use the link in our latest email, or contact "
+                       "the clinic.")
+    with _cohort_change(booking.cohort_id) as (cohort, _):
+        booking = _fresh(booking)
+        if booking.email_confirmed_at is not None:
+            return booking
+        booking.email_confirmed_at = now()
+        audit.record("booking.email_confirmed", "booking", booking.reference, actor="applicant")
+        if booking.status not in HOLDING_STATUSES:
+            return booking
+        lapsed = booking.hold_expires_at is None or booking.hold_expires_at <= now()
+        if lapsed and (cohort.status != "open" or catalog.seats_left(cohort) <= 0):
+            return booking
+        extended = holds.confirmed_hold_until(booking)
+        if extended > (booking.hold_expires_at or now()):
+            audit.record("booking.hold_extended", "booking", booking.reference,
+                         {"until": extended.isoformat(), "reason": "email address confirmed"}, actor="applicant")
+            booking.hold_expires_at = extended
+        if booking.status == "pending_review":
+            _ask_for_review(db.session.get(Screening, booking.screening_id))
+    return booking
+
+
+def release_hold(reference: str, *, cohort_id: int, staff) -> Booking:
+    """A coordinator releases an unpaid hold (say, one made by a script): the seat is freed at once and offered
+    to the waitlist, and the applicant is told. Audited. Only a live hold of that cohort can be released."""
+    booking = booking_by_reference(reference)
+    if booking.cohort_id != cohort_id:
+        raise NotFound("There is no booking with this reference on these dates.")
+    with _cohort_change(booking.cohort_id) as (cohort, outgoing):
+        booking = _fresh(booking)
+        if booking.status not in HOLDING_STATUSES or booking.hold_expires_at is None or \
+                booking.hold_expires_at <= now():
+            raise DomainError("This booking is not holding a seat now, so there is nothing to release.",
+                              code="not_a_live_hold", status=409)
+        audit.record("booking.hold_released", "booking", booking.reference,
+                     {"cohort_id": cohort.id, "status": booking.status}, actor=staff)
+        transition(booking, "expired", reason="hold released by staff", actor=staff)
+        _lapse_waitlist_offer(booking)
+        outgoing.append(notify.enqueue(*emails.hold_released(booking)))
+        outgoing += offer_freed_seats(cohort)
+    return booking
 
 
 # --- Payments --------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
     GET  /bookings/new/<screening token>              the dates to choose from; with ?cohort= the booking form
     POST /bookings/new/<screening token>              hold a seat, then the payment page (or the manage page)
     POST /bookings/new/<screening token>/waitlist     join a full cohort's waitlist, then its position
+    GET  /bookings/confirm/<reference>/<secret>       the emailed link that confirms the applicant's address
     GET  /bookings/manage/<token>                     status, price, payments and what can be done next
     GET  /bookings/manage/<token>/calendar.ics        the retreat's dates as a calendar file
     GET  /bookings/manage/<token>/pay                 the payment due now, by the booking's provider
@@ -32,7 +33,7 @@ from flask import (
     url_for,
 )
 
-from retreat.booking import services
+from retreat.booking import holds, services
 from retreat.booking.forms import PROVIDER_LABELS, BookingForm, CancelForm, PaymentForm, WaitlistForm
 from retreat.booking.models import HOLDING_STATUSES, Booking
 from retreat.booking.policy import HOLD_FOR_BANK_TRANSFER
@@ -263,10 +264,14 @@ def create(token: str):
             cohort_id=_as_id(form.cohort.data), screening_token=token, lodging=form.lodging.data,
             applicant=form.applicant(),
             payment_provider=form.payment_provider.data if "payment_provider" in form else None,
-            save_card=bool(form.save_card.data) if "save_card" in form else False)
+            save_card=bool(form.save_card.data) if "save_card" in form else False,
+            client_address=request.remote_addr)
     except ValidationFailed as refused:
         _refused(form, refused)
         return _render_booking_form(token, screening, offer, form, 422)
+    except holds.TooManyHolds as refusal:
+        form.form_errors.append(refusal.message)
+        return _render_booking_form(token, screening, offer, form, 429)
     except services.CohortFull:
         offer = offer.with_full(cohort.id)
         waitlist = _waitlist_form(offer, cohort, lodging=form.lodging.data, **form.applicant())
@@ -335,7 +340,22 @@ def manage(token: str):
         minutes_left=_minutes_left(booking),
         can_cancel=booking.status in CANCELLABLE_STATUSES and not _hold_lapsed(booking),
         has_calendar=booking.status in services.ACTIVE_STATUSES and not _hold_lapsed(booking),
+        confirm_email=holds.needs_email_confirmation(booking) and not _hold_lapsed(booking),
     )
+
+
+@booking_bp.get("/confirm/<reference>/<token>")
+@public_write_limit
+def confirm_email(reference: str, token: str):
+    """The link in the "seat held" email: the applicant's address is real, so a long hold is kept (a GET, as mail
+    readers open links; opening it twice changes nothing)."""
+    booking = services.confirm_email(reference, token)
+    if booking.status in HOLDING_STATUSES and not _hold_lapsed(booking):
+        flash("Thank you: your email address is confirmed, and your seat is held until "
+              f"{booking.hold_expires_at:%-d %B %Y at %H:%M} UTC.")
+    else:
+        flash("Thank you: your email address is confirmed.")
+    return redirect(url_for("booking.manage", token=services.manage_token(booking)), code=303)
 
 
 @booking_bp.get("/manage/<token>/calendar.ics")

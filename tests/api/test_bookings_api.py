@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import time_machine
 
 from retreat import create_app
-from retreat.booking import policy, services
+from retreat.booking import holds, policy, services
 from retreat.booking.models import Booking
 from retreat.core.clock import now, today
 from retreat.extensions import db
@@ -36,7 +36,7 @@ DROP = object()
 
 BOOKING_FIELDS = {"reference", "status", "cohort_id", "lodging", "currency", "total_cents", "deposit_cents",
                   "balance_cents", "paid_cents", "balance_due_date", "hold_expires_at", "manage_token", "manage_url",
-                  "payment", "payments"}
+                  "payment", "payments", "email_confirmation_required"}
 PAYMENT_FIELDS = {"id", "kind", "amount_cents", "currency", "status", "provider", "created_at"}
 # The test program (tests/booking/support.py) with a shared room: $4,970, deposit 20% = $994.
 TOTAL, DEPOSIT = 497000, 99400
@@ -82,22 +82,22 @@ def pay_deposit(created: dict) -> None:
 
 # --- 201 ------------------------------------------------------------------------------------------------------
 
-# token, status, payment, how long the seat is held
+# token, status, payment, how long the seat is held at first, whether the email must be confirmed to keep it longer
 CREATED_CASES = {
     "eligible": (eligible_token, "held",
                  {"provider": "demo", "status": "requires_payment", "kind": "deposit", "amount_cents": DEPOSIT},
-                 timedelta(minutes=30)),
+                 timedelta(minutes=30), False),
     "review": (review_token, "pending_review", {"provider": "demo", "status": "awaiting_review"},
-               timedelta(hours=72)),
+               timedelta(minutes=30), True),
     "approved_review": (lambda: review_token(approved=True), "held",
                         {"provider": "demo", "status": "requires_payment", "kind": "deposit",
-                         "amount_cents": DEPOSIT}, timedelta(minutes=30)),
+                         "amount_cents": DEPOSIT}, timedelta(minutes=30), False),
 }
 
 
 @pytest.mark.parametrize("case", list(CREATED_CASES))
 def test_a_usable_pre_screen_holds_a_seat(client, case):
-    make_token, status, payment, held_for = CREATED_CASES[case]
+    make_token, status, payment, held_for, confirm = CREATED_CASES[case]
     cohort = make_cohort(3, starts_in_days=60)
     token = make_token()
     moment = now()
@@ -119,6 +119,7 @@ def test_a_usable_pre_screen_holds_a_seat(client, case):
     assert body["balance_due_date"] == (cohort.start_date - timedelta(days=14)).isoformat()
     assert ISO_UTC.fullmatch(body["hold_expires_at"])
     assert datetime.fromisoformat(body["hold_expires_at"]) == moment + held_for
+    assert body["email_confirmation_required"] is confirm
     assert isinstance(body["manage_token"], str) and len(body["manage_token"]) >= 40
     assert body["manage_url"].endswith(f"/bookings/manage/{body['manage_token']}")
     assert {key: body["payment"][key] for key in payment} == payment
@@ -148,7 +149,13 @@ def test_bank_transfer_can_be_chosen_where_the_clinic_offers_it(app, client):
         "provider": "offline", "status": "awaiting_transfer", "kind": "deposit", "amount_cents": DEPOSIT,
         "instructions": "Pay to Clinic LLC, account 12345678, routing 021000021.",
         "transfer_reference": body["reference"]}
-    assert datetime.fromisoformat(body["hold_expires_at"]) == moment + policy.HOLD_FOR_BANK_TRANSFER
+    # Held as long as a card payment until the applicant confirms the address the bank details went to.
+    assert datetime.fromisoformat(body["hold_expires_at"]) == moment + timedelta(minutes=30)
+    assert body["email_confirmation_required"] is True
+    booking = db.session.scalar(sa.select(Booking).where(Booking.reference == body["reference"]))
+    with time_machine.travel(moment + timedelta(minutes=5), tick=False):
+        services.confirm_email(booking.reference, holds.email_confirmation_token(booking))
+    assert db.session.get(Booking, booking.id).hold_expires_at == booking.created_at + policy.HOLD_FOR_BANK_TRANSFER
 
 
 def test_save_card_is_accepted_and_kept_only_for_stripe(client):

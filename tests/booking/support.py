@@ -60,3 +60,9 @@ def booking_body(cohort: Cohort, token: str, **changes) -> dict:
     body = {"cohort_id": cohort.id, "screening_token": token, "lodging": "shared", "applicant": dict(APPLICANT)}
     body.update(changes)
     return body
+
+
+def confirm_email(booking) -> None:
+    """What the applicant does with the link in the "seat held" email (a long hold needs it to last)."""
+    from retreat.booking import holds, services
+    services.confirm_email(booking.reference, holds.email_confirmation_token(booking))

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from retreat.booking import services
+from retreat.booking import holds, services
 from retreat.booking.models import Booking, WaitlistEntry
 from retreat.booking.states import IllegalTransition
 from retreat.catalog import services as catalog
@@ -22,6 +22,7 @@ from retreat.screening import review
 from retreat.screening.models import Screening
 from tests.booking.support import (
     APPLICANT,
+    confirm_email,
     eligible_token,
     ineligible_token,
     make_cohort,
@@ -67,13 +68,21 @@ def pricing_admin_edit_shared_room(cents: int) -> None:
     pricing_admin.create_price_list_version({"price_lodging_shared": f"{cents / 100:.2f}"}, "Shared rooms cost more")
 
 
-def test_a_review_screening_holds_the_seat_for_72_hours_and_enters_the_queue(app):
-    booking = book(make_cohort(), review_token())
+def test_a_review_screening_holds_the_seat_for_72_hours_and_enters_the_queue_once_the_email_is_confirmed(app):
+    start = now()
+    with time_machine.travel(start, tick=False):
+        booking = book(make_cohort(), review_token())
     assert booking.status == "pending_review"
-    assert timedelta(hours=71) < booking.hold_expires_at - now() <= timedelta(hours=72)
+    assert booking.hold_expires_at == start + timedelta(minutes=30)  # as long as a card hold, at first
     screening = db.session.get(Screening, booking.screening_id)
-    assert screening.review_status == "pending"
+    assert screening.review_status is None  # a clinician is not asked before the address is shown to be real
     assert services.next_payment(booking) is None  # nothing can be charged before a clinician approves
+
+    with time_machine.travel(start + timedelta(minutes=10), tick=False):
+        services.confirm_email(booking.reference, holds.email_confirmation_token(booking))
+    booking = db.session.get(Booking, booking.id)
+    assert booking.hold_expires_at == start + timedelta(hours=72)
+    assert db.session.get(Screening, booking.screening_id).review_status == "pending"
 
 
 @pytest.mark.parametrize(("make_token", "code", "status"), [
@@ -175,6 +184,7 @@ def test_staff_override_of_the_refund_is_audited(app, staff_user):
 def test_a_clinician_approval_lets_the_applicant_pay_and_a_decline_refunds_everything(app, staff_user):
     clinician = staff_user("clinician")
     approved = book(make_cohort(), review_token())
+    confirm_email(approved)
     review.decide(approved.screening_id, "approved", "", clinician)
     approved = db.session.get(Booking, approved.id)
     assert approved.status == "held" and services.next_payment(approved)[0] == "deposit"
@@ -276,6 +286,8 @@ def test_tokens_that_cannot_be_ours_are_unknown(app, token):
 def test_an_approval_after_the_review_hold_lapsed_and_the_seat_went_elsewhere_expires_the_booking(app, staff_user):
     cohort = make_cohort(1)
     waiting = book(cohort, review_token())
+    confirm_email(waiting)
+    waiting = db.session.get(Booking, waiting.id)
     with time_machine.travel(waiting.hold_expires_at + timedelta(minutes=1), tick=False):
         walk_in = book(cohort)
         pay(walk_in)
@@ -288,6 +300,8 @@ def test_an_approval_after_the_review_hold_lapsed_and_the_seat_went_elsewhere_ex
 def test_an_approval_after_the_review_hold_lapsed_with_a_seat_still_free_holds_it(app, staff_user):
     cohort = make_cohort(2)
     waiting = book(cohort, review_token())
+    confirm_email(waiting)
+    waiting = db.session.get(Booking, waiting.id)
     with time_machine.travel(waiting.hold_expires_at + timedelta(minutes=1), tick=False):
         review.decide(waiting.screening_id, "approved", "", staff_user("clinician"))
         approved = db.session.get(Booking, waiting.id)

@@ -24,9 +24,9 @@ LONG_APPLICANT = {"first_name": "Maximiliana-Evangelina", "last_name": "Wolfesch
                   "phone": "+1 (555) 013-4477"}
 
 
-def _booking(cohort: Cohort, lodging: str = "private") -> booking_services.Created:
-    return booking_services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(), lodging=lodging,
-                                           applicant=LONG_APPLICANT)
+def _booking(cohort: Cohort, lodging: str = "private", token: str | None = None) -> booking_services.Created:
+    return booking_services.create_booking(cohort_id=cohort.id, screening_token=token or eligible_token(),
+                                           lodging=lodging, applicant=LONG_APPLICANT)
 
 
 def public_pages(longest_program) -> dict[str, str]:
@@ -42,6 +42,7 @@ def public_pages(longest_program) -> dict[str, str]:
     booking_services.payment_received(confirmed.booking.reference, kind="deposit",
                                       amount_cents=confirmed.booking.deposit_cents, provider="demo",
                                       provider_reference="demo_layout_deposit", actor="test")
+    awaiting_review = _booking(cohort, "shared", review_token())
     cancelled = _booking(cohort, "shared")
     booking_services.cancel_booking(cancelled.booking)
     pages = {
@@ -60,6 +61,7 @@ def public_pages(longest_program) -> dict[str, str]:
         "manage-held": f"/bookings/manage/{held.manage_token}",
         "pay": f"/bookings/manage/{held.manage_token}/pay",
         "manage-confirmed": f"/bookings/manage/{confirmed.manage_token}",
+        "manage-review-unconfirmed": f"/bookings/manage/{awaiting_review.manage_token}",
         "cancel": f"/bookings/manage/{confirmed.manage_token}/cancel",
         "manage-cancelled": f"/bookings/manage/{cancelled.manage_token}",
         "waitlist": f"/bookings/new/{eligible}?cohort={full.id}",

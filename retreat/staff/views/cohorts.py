@@ -5,6 +5,8 @@ from flask import Response, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from retreat.booking import admin as booking_admin
+from retreat.booking import holds
+from retreat.booking import services as booking_services
 from retreat.catalog import admin
 from retreat.catalog.forms import CancelCohortForm, CapacityForm, CohortDatesForm, CohortForm
 from retreat.core.errors import DomainError, ValidationFailed
@@ -62,7 +64,7 @@ def _cohort_page(cohort_id: int, *, dates_form=None, capacity_form=None, refund_
     return render_template(
         "staff/cohorts/detail.html", detail=detail, cohort=cohort, program=cohort.program,
         dates_form=dates_form, capacity_form=capacity_form, confirm=ConfirmForm(), to_contact=to_contact,
-        status_labels=admin.BOOKING_STATUS_LABELS, refunds=refunds,
+        status_labels=admin.BOOKING_STATUS_LABELS, refunds=refunds, live_holds=holds.live_holds(cohort.id),
         refund_form=refund_form or CancelCohortBookingsForm(formdata=None),
     ), status
 
@@ -121,6 +123,21 @@ def _status_action(cohort_id: int, action, done: str):
             flash(refusal.message, "error")
         else:
             flash(done)
+    return _to_cohort(cohort_id)
+
+
+@staff_bp.post("/cohorts/<int:cohort_id>/holds/<reference>/release")
+@roles_required(*COORDINATION)
+def cohort_release_hold(cohort_id: int, reference: str):
+    """Free a seat held unpaid (a script's, or one an applicant abandoned); the applicant is emailed."""
+    admin.get_cohort(cohort_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            booking = booking_services.release_hold(reference, cohort_id=cohort_id, staff=current_user)
+        except DomainError as refusal:
+            flash(refusal.message, "error")
+        else:
+            flash(f"The hold {booking.reference} is released: the seat is free again and the applicant is emailed.")
     return _to_cohort(cohort_id)
 
 
