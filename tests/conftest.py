@@ -83,8 +83,15 @@ def _empty_all_tables() -> None:
         names = ", ".join(f'"{table.name}"' for table in tables)
         db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     else:
+        # SQLite has no TRUNCATE, and its triggers refuse DELETE on the append-only tables (audit log, ledger):
+        # they are set aside while the tables are emptied and made again from their own SQL.
+        triggers = db.session.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()
+        for name, _ in triggers:
+            db.session.execute(sa.text(f'DROP TRIGGER "{name}"'))
         for table in reversed(tables):
             db.session.execute(table.delete())
+        for _, sql in triggers:
+            db.session.execute(sa.text(sql))
     db.session.commit()
 
 

@@ -27,6 +27,7 @@ from retreat.core import audit
 from retreat.core.clock import now, today
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
 from retreat.core.spreadsheets import csv_bytes
+from retreat.core.transactions import unit_of_work
 from retreat.extensions import db
 from retreat.pricing.estimator import validate_configuration
 from retreat.pricing.rules import LODGING_KINDS, Bounds
@@ -245,17 +246,18 @@ def roster_filename(cohort: Cohort) -> str:
 
 
 def export_roster(cohort_id: int) -> tuple[str, bytes]:
-    """The roster as CSV (file name, bytes), formula cells neutralised; the export is audited."""
-    cohort = get_cohort(cohort_id)
-    rows = _roster_rows(cohort.id)
-    content = csv_bytes(ROSTER_HEADER, (
-        (r.reference, r.first_name, r.last_name, r.email, r.phone, r.status_label,
-         LODGING_EXPORT_LABELS.get(r.lodging, r.lodging), r.created_at)
-        for r in rows
-    ))
-    filename = roster_filename(cohort)
-    audit.record("cohort.roster_export", "cohort", cohort.id, {"rows": len(rows), "filename": filename})
-    db.session.commit()
+    """The roster as CSV (file name, bytes), formula cells neutralised; the export is audited, in one unit of work
+    with the rows it names (the write lock first, so exports side by side never fail to upgrade a read lock)."""
+    with unit_of_work():
+        cohort = get_cohort(cohort_id)
+        rows = _roster_rows(cohort.id)
+        content = csv_bytes(ROSTER_HEADER, (
+            (r.reference, r.first_name, r.last_name, r.email, r.phone, r.status_label,
+             LODGING_EXPORT_LABELS.get(r.lodging, r.lodging), r.created_at)
+            for r in rows
+        ))
+        filename = roster_filename(cohort)
+        audit.record("cohort.roster_export", "cohort", cohort.id, {"rows": len(rows), "filename": filename})
     return filename, content
 
 

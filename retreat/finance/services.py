@@ -25,6 +25,7 @@ from retreat.catalog.models import Cohort, Program
 from retreat.core import audit
 from retreat.core.clock import today
 from retreat.core.errors import NotFound, ValidationFailed
+from retreat.core.transactions import unit_of_work
 from retreat.core.types import UTCDateTime
 from retreat.extensions import db
 from retreat.payments.models import PAYMENT_KINDS, PAYMENT_PROVIDERS, PAYMENT_STATUSES, Payment
@@ -337,10 +338,11 @@ def export_basename(filters: LedgerFilters) -> str:
 
 def record_export(filters: LedgerFilters, export_format: str, rows: int, *, actor=None,
                   via: str = "console") -> None:
-    """The audit entry of an export: who exported which period, in which format, through what. Committed."""
-    audit.record("finance.export", "payments", filters.period,
-                 {"format": export_format, "rows": rows, "via": via, **filters.describe()}, actor=actor)
-    db.session.commit()
+    """The audit entry of an export: who exported which period, in which format, through what. Committed in a
+    unit of work of its own (the write lock first: exports run side by side), before the rows stream."""
+    with unit_of_work():
+        audit.record("finance.export", "payments", filters.period,
+                     {"format": export_format, "rows": rows, "via": via, **filters.describe()}, actor=actor)
 
 
 # --- The console: a page of rows, totals, the chart -------------------------------------------------------
