@@ -1,5 +1,6 @@
 """A coordinator's day in real Chromium: sign in, add dates to a program, raise the seats, try to lower them
-below the seats already taken and see the refusal; screenshots of the dashboard and the cohort page."""
+below the seats already taken and see the refusal, see the seats held unpaid and release one; screenshots of the
+dashboard and the cohort page."""
 
 import re
 from datetime import timedelta
@@ -8,10 +9,12 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
+from retreat.booking import services as booking_services
 from retreat.booking.models import Booking
 from retreat.catalog.models import Cohort, Program
 from retreat.core.clock import today
 from retreat.extensions import db
+from tests.booking.support import APPLICANT, eligible_token, review_token
 from tests.conftest import STAFF_PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -72,6 +75,26 @@ def test_coordinator_adds_dates_and_cannot_lower_seats_below_those_taken(demo, s
     db.session.rollback()
     assert db.session.get(Cohort, cohort_id).capacity == 6
     screenshots(page, "staff-cohort-capacity-refused.png")
+
+    # Two seats held unpaid: one by an applicant paying by card, one awaiting review whose email is unconfirmed.
+    card = booking_services.create_booking(cohort_id=cohort_id, screening_token=eligible_token(), lodging="shared",
+                                           applicant=dict(APPLICANT)).booking
+    review = booking_services.create_booking(
+        cohort_id=cohort_id, screening_token=review_token(), lodging="shared",
+        applicant={**APPLICANT, "email": "scripted@example.org", "phone": "+1 555 019 0000"}).booking
+    page.goto(f"{live_server.url}/staff/cohorts/{cohort_id}")
+    holds = page.get_by_role("table", name=re.compile("Seats held and not yet paid"))
+    expect(holds.locator("tbody tr")).to_have_count(2)
+    expect(holds.locator("tbody tr").nth(0)).to_contain_text("Card payment")
+    expect(holds.locator("tbody tr").nth(1)).to_contain_text("Awaiting a clinician's review")
+    expect(holds.locator("tbody tr").nth(1)).to_contain_text("Not confirmed")
+    screenshots(page, "staff-cohort-holds.png")
+    page.get_by_role("button", name=f"Release the hold {review.reference}").click()
+    expect(page.get_by_role("status")).to_contain_text(f"The hold {review.reference} is released")
+    expect(page.get_by_role("table", name=re.compile("Seats held")).locator("tbody tr")).to_have_count(1)
+    db.session.rollback()
+    assert db.session.get(Booking, review.id).status == "expired"
+    assert db.session.get(Booking, card.id).status == "held"
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
     expect(page.get_by_text(program.name).first).to_be_visible()
