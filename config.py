@@ -104,6 +104,10 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # Staff sessions end server-side (retreat/staff/sessions.py): after this long without a request, and this long
+    # after sign-in whatever happens. The cookie itself has no expiry date (it goes when the browser closes).
+    STAFF_SESSION_IDLE_MINUTES = int(os.environ.get("STAFF_SESSION_IDLE_MINUTES") or 30)
+    STAFF_SESSION_MAX_HOURS = int(os.environ.get("STAFF_SESSION_MAX_HOURS") or 12)
 
     @classmethod
     def check(cls) -> None:

@@ -312,6 +312,7 @@ def csrf_admin(csrf_app, staff_user):
     token = csrf_token_of(client.get("/staff/login"))
     assert client.post("/staff/login", data={"email": admin.email, "password": STAFF_PASSWORD,
                                              "csrf_token": token}).status_code == 302
+    token = csrf_token_of(client.get("/staff/password"))  # sign-in starts a new session, with a new CSRF token
     return client, clinician.id, token
 
 
@@ -329,7 +330,7 @@ ADMIN_FORMS = {
 
 def staff_state():
     db.session.rollback()
-    return [(user.email, user.roles, user.active, user.password_hash, user.session_version)
+    return [(user.email, user.roles, user.active, user.password_hash)
             for user in db.session.scalars(sa.select(StaffUser).order_by(StaffUser.id))]
 
 

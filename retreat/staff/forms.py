@@ -15,8 +15,9 @@ class LoginForm(FlaskForm):
 
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField("Current password", validators=[DataRequired("Give your current password.")])
-    new_password = PasswordField("New password", description="At least 12 characters.",
-                                 validators=[DataRequired("Choose a new password.")])
+    new_password = PasswordField(
+        "New password", description="At least 12 characters, and not easy to guess: a few uncommon words work well.",
+        validators=[DataRequired("Choose a new password.")])
     confirm_password = PasswordField("New password again", validators=[
         DataRequired("Type the new password again."), EqualTo("new_password", message="The two passwords differ.")])
     submit = SubmitField("Change password")

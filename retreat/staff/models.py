@@ -28,17 +28,24 @@ class StaffUser(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     # Set for one-time passwords given by an admin or the demo seed; the user picks their own at first login.
     must_change_password: Mapped[bool] = mapped_column(default=False)
-    # Changing it logs out every other session of this user (it is part of the session's user id).
-    session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An admin's unlock: failed sign-ins for this account up to this moment no longer count (staff/throttle.py).
+    throttle_cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # The token of the staff session this request runs in (set by staff.sessions), never stored as such.
+    session_token = None
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
 
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_version}"
+        """Flask-Login keeps this in the signed session cookie: the session's token, not the user's id, so that
+        the cookie is worth nothing once its session has ended server-side (Flask-Login's "alternative token")."""
+        if not self.session_token:
+            raise RuntimeError("A staff user is signed in only through staff.sessions.start")
+        return self.session_token
 
     def has_any_role(self, roles) -> bool:
         return bool(set(self.roles) & set(roles))
@@ -61,6 +68,24 @@ class LoginAttempt(db.Model):
     ip_address: Mapped[str] = mapped_column(sa.String(64))
     succeeded: Mapped[bool]
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class StaffSession(db.Model):
+    """One signed-in browser of a staff user. The cookie carries a random token; only its sha256 is stored. A
+    session works while it has not ended, its user is active, and it is within the idle and absolute limits."""
+
+    __tablename__ = "staff_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_user.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    ip_address: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    # Written at most once a minute (staff.sessions.TOUCH_EVERY), for the idle limit.
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # signed_out, password_changed, password_reset, roles_changed, disabled, idle, expired
+    end_reason: Mapped[str | None] = mapped_column(sa.String(30))
 
 
 class StaffApiToken(db.Model):

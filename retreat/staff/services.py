@@ -1,12 +1,19 @@
-"""Staff accounts: create, sign in (throttled), change password, re-role, disable. Every change is audited."""
+"""Staff accounts: create, sign in (throttled), change password, re-role, disable, unlock. Every change is audited.
+
+Each change is one unit of work (core.transactions), joined to the caller's when there is one: the write lock is
+taken before the rows it depends on are read. Passwords are hashed and verified outside it (argon2 is slow on
+purpose and no lock is held meanwhile), then the unit checks that the password it worked from is still the
+stored one.
+"""
 
 import sqlalchemy as sa
 
 from retreat.core import audit
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
+from retreat.core.transactions import TransactionOrderError, in_unit_of_work, unit_of_work
 from retreat.extensions import db
-from retreat.staff import passwords, throttle
+from retreat.staff import passwords, sessions, throttle
 from retreat.staff.models import ROLES, StaffUser
 
 
@@ -49,16 +56,36 @@ def list_users() -> list[StaffUser]:
     return list(db.session.scalars(sa.select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.email)))
 
 
+def _lock_user(user_id: int) -> StaffUser:
+    """The user's row, read afresh and locked until the unit of work ends (SQLite: the unit's write lock)."""
+    user = db.session.scalar(sa.select(StaffUser).where(StaffUser.id == user_id).with_for_update()
+                             .execution_options(populate_existing=True))
+    if user is None:
+        raise NotFound("There is no such staff user.")
+    return user
+
+
+def _lock_user_and_admins(user_id: int) -> StaffUser:
+    """Lock the user and every active user, in id order (so two admins changing each other cannot deadlock, nor
+    both remove the last other admin), and return the user."""
+    rows = db.session.scalars(sa.select(StaffUser).where(sa.or_(StaffUser.active, StaffUser.id == user_id))
+                              .order_by(StaffUser.id).with_for_update()
+                              .execution_options(populate_existing=True)).all()
+    for user in rows:
+        if user.id == user_id:
+            return user
+    raise NotFound("There is no such staff user.")
+
+
 def create_user(email: str, name: str, roles, password: str | None = None) -> tuple[StaffUser, str | None]:
     """Create a staff user. Without a password a one-time password is made, returned once, and must be
     changed at first sign-in."""
     email = normalise_email(email)
+    name = name.strip()
     errors: dict[str, list[str]] = {}
     if "@" not in email or len(email) > 254:
         errors["email"] = ["Give a valid email address."]
-    elif find_by_email(email):
-        errors["email"] = ["A staff user with this email exists already."]
-    if not name.strip():
+    if not name:
         errors["name"] = ["Give the person's name."]
     try:
         roles = _check_roles(roles)
@@ -67,99 +94,148 @@ def create_user(email: str, name: str, roles, password: str | None = None) -> tu
     one_time = None
     if password is None:
         password = one_time = passwords.one_time_password()
-    elif problems := passwords.password_problems(password, email=email):
+    elif problems := passwords.password_problems(password, email=email, name=name):
         errors["password"] = problems
-    if errors:
-        raise ValidationFailed(errors)
-    user = StaffUser(email=email, name=name.strip(), roles=roles, password_hash=passwords.hash_password(password),
-                     must_change_password=one_time is not None)
-    db.session.add(user)
-    db.session.flush()
-    audit.record("staff.create", "staff_user", user.id, {"email": email, "roles": roles})
-    db.session.commit()
+    password_hash = None if errors else passwords.hash_password(password)
+    with unit_of_work():
+        if "email" not in errors and find_by_email(email):
+            errors["email"] = ["A staff user with this email exists already."]
+        if errors:
+            raise ValidationFailed(errors)
+        user = StaffUser(email=email, name=name, roles=roles, password_hash=password_hash,
+                         must_change_password=one_time is not None)
+        db.session.add(user)
+        try:
+            db.session.flush()
+        except sa.exc.IntegrityError:  # made at the same moment by someone else (PostgreSQL)
+            raise ValidationFailed({"email": ["A staff user with this email exists already."]}) from None
+        audit.record("staff.create", "staff_user", user.id, {"email": email, "roles": roles})
     return user, one_time
 
 
+REFUSED = "That email and password do not match an active staff account."
+
+
 def sign_in(email: str, password: str, ip_address: str) -> StaffUser:
-    """Check a password, throttled per account and per address; every attempt is recorded."""
+    """Check a password, throttled per account and per address; every checked attempt is recorded. Returns the
+    user with a new session started (`user.session_token`, for the cookie).
+
+    Three steps, never inside another unit of work: (1) under the account's and the address's lock, count and
+    record the attempt as failed, or refuse it unchecked when it must wait; (2) verify the password, holding no
+    lock; (3) on a match, mark the attempt succeeded and start the session, with the user's row locked.
+    """
+    if in_unit_of_work():
+        raise TransactionOrderError("sign_in commits its attempt before checking the password: call it at the top")
     email = normalise_email(email)
-    wait = throttle.throttled(email, ip_address)
-    if wait:
-        raise SignInThrottled(wait.message)
-    user = find_by_email(email)
-    valid = passwords.verify_password(user.password_hash if user else None, password)
-    succeeded = bool(valid and user and user.active)
-    throttle.record_attempt(email, ip_address, succeeded)
-    if not succeeded:
-        db.session.commit()
-        raise SignInRefused("That email and password do not match an active staff account.")
-    if passwords.needs_rehash(user.password_hash):
-        user.password_hash = passwords.hash_password(password)
-    user.last_login_at = now()
-    audit.record("staff.sign_in", "staff_user", user.id, actor=user)
-    db.session.commit()
+    with unit_of_work():
+        throttle.lock(email, ip_address)
+        user = find_by_email(email)
+        wait = throttle.throttled(email, ip_address, cleared_at=user.throttle_cleared_at if user else None)
+        if wait:
+            raise SignInThrottled(wait.message)
+        attempt_id = throttle.reserve(email, ip_address)
+        user_id, password_hash = (user.id, user.password_hash) if user else (None, None)
+
+    if not passwords.verify_password(password_hash, password) or user_id is None:
+        raise SignInRefused(REFUSED)
+    new_hash = passwords.hash_password(password) if passwords.needs_rehash(password_hash) else None
+
+    with unit_of_work():
+        user = _lock_user(user_id)
+        if not user.active or user.password_hash != password_hash:  # disabled or changed meanwhile
+            raise SignInRefused(REFUSED)
+        throttle.mark_succeeded(attempt_id)
+        if new_hash:
+            user.password_hash = new_hash
+        user.last_login_at = now()
+        sessions.start(user, ip_address)
+        audit.record("staff.sign_in", "staff_user", user.id, actor=user)
     return user
 
 
-def change_password(user: StaffUser, current: str, new: str) -> None:
+def sign_out(session_token: str | None) -> None:
+    sessions.end(session_token, "signed_out")
+
+
+def change_password(user: StaffUser, current: str, new: str, *, keep_session: str | None = None) -> None:
+    """Replace the user's password; every session of theirs ends but `keep_session` (the one they changed it in)."""
+    user_id, email, name, old_hash = user.id, user.email, user.name, user.password_hash
     errors: dict[str, list[str]] = {}
-    if not passwords.verify_password(user.password_hash, current):
+    if not passwords.verify_password(old_hash, current):
         errors["current_password"] = ["This is not your current password."]
-    if problems := passwords.password_problems(new, email=user.email):
+    if problems := passwords.password_problems(new, email=email, name=name):
         errors["new_password"] = problems
     elif current == new:
         errors["new_password"] = ["Choose a password different from the current one."]
     if errors:
         raise ValidationFailed(errors)
-    user.password_hash = passwords.hash_password(new)
-    user.must_change_password = False
-    user.session_version += 1
-    audit.record("staff.change_password", "staff_user", user.id, actor=user)
-    db.session.commit()
+    new_hash = passwords.hash_password(new)
+    with unit_of_work():
+        user = _lock_user(user_id)
+        if user.password_hash != old_hash:
+            raise ValidationFailed({"current_password": ["Your password was changed meanwhile. Try again."]})
+        user.password_hash = new_hash
+        user.must_change_password = False
+        sessions.end_all(user.id, "password_changed", keep_token=keep_session)
+        audit.record("staff.change_password", "staff_user", user.id, actor=user)
 
 
-def _other_active_admins(user: StaffUser) -> int:
-    return sum(1 for other in list_users() if other.id != user.id and other.active and "admin" in other.roles)
+def _other_active_admins(user: StaffUser, users) -> int:
+    return sum(1 for other in users if other.id != user.id and other.active and "admin" in other.roles)
 
 
 def set_roles(user: StaffUser, roles) -> None:
     roles = _check_roles(roles)
-    if "admin" in user.roles and "admin" not in roles and not _other_active_admins(user):
-        raise ValidationFailed({"roles": ["Keep at least one active admin."]})
-    previous = list(user.roles)
-    user.roles = roles
-    user.session_version += 1
-    audit.record("staff.set_roles", "staff_user", user.id, {"from": previous, "to": roles})
-    db.session.commit()
+    with unit_of_work():
+        user = _lock_user_and_admins(user.id)
+        if "admin" in user.roles and "admin" not in roles and not _other_active_admins(user, list_users()):
+            raise ValidationFailed({"roles": ["Keep at least one active admin."]})
+        previous = list(user.roles)
+        user.roles = roles
+        sessions.end_all(user.id, "roles_changed")
+        audit.record("staff.set_roles", "staff_user", user.id, {"from": previous, "to": roles})
 
 
 def set_active(user: StaffUser, active: bool) -> None:
-    if not active and "admin" in user.roles and not _other_active_admins(user):
-        raise DomainError("Keep at least one active admin.", code="last_admin")
-    user.active = active
-    user.session_version += 1
-    audit.record("staff.enable" if active else "staff.disable", "staff_user", user.id)
-    db.session.commit()
+    with unit_of_work():
+        user = _lock_user_and_admins(user.id)
+        if not active and "admin" in user.roles and not _other_active_admins(user, list_users()):
+            raise DomainError("Keep at least one active admin.", code="last_admin")
+        user.active = active
+        if not active:
+            sessions.end_all(user.id, "disabled")
+        audit.record("staff.enable" if active else "staff.disable", "staff_user", user.id)
 
 
 def reset_password(user: StaffUser) -> str:
-    """Give a user a new one-time password (returned once); they must change it at sign-in."""
+    """Give a user a new one-time password (returned once); they must change it at sign-in. Ends their sessions."""
     one_time = passwords.one_time_password()
-    user.password_hash = passwords.hash_password(one_time)
-    user.must_change_password = True
-    user.session_version += 1
-    audit.record("staff.reset_password", "staff_user", user.id)
-    db.session.commit()
+    new_hash = passwords.hash_password(one_time)
+    with unit_of_work():
+        user = _lock_user(user.id)
+        user.password_hash = new_hash
+        user.must_change_password = True
+        sessions.end_all(user.id, "password_reset")
+        audit.record("staff.reset_password", "staff_user", user.id)
     return one_time
 
 
-def load_session_user(session_id: str) -> StaffUser | None:
-    """Flask-Login's user loader: the id and session version must both match, and the user be active."""
-    try:
-        user_id, version = (int(part) for part in session_id.split(":"))
-    except ValueError:
-        return None
-    user = db.session.get(StaffUser, user_id)
-    if user is None or user.session_version != version or not user.active:
-        return None
-    return user
+def sign_in_failures(user: StaffUser) -> int:
+    """Failed sign-ins for the account in the last hour that still count (since the last unlock)."""
+    return throttle.recent_failures(user.email, since=user.throttle_cleared_at)
+
+
+def unlock_sign_in(user: StaffUser) -> int:
+    """An admin clears the account's sign-in throttle: its failed sign-ins so far no longer count, from any
+    address. Returns how many recent failures were cleared. Audited."""
+    with unit_of_work():
+        user = _lock_user(user.id)
+        cleared = throttle.recent_failures(user.email, since=user.throttle_cleared_at)
+        user.throttle_cleared_at = now()
+        audit.record("staff.unlock_sign_in", "staff_user", user.id, {"recent_failures_cleared": cleared})
+    return cleared
+
+
+def load_session_user(session_token: str) -> StaffUser | None:
+    """Flask-Login's user loader: the active user of a live staff session (staff.sessions)."""
+    return sessions.load(session_token)

@@ -1,4 +1,4 @@
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from retreat.core.errors import ValidationFailed
@@ -33,7 +33,8 @@ def login():
             error = refusal.message
             status = refusal.status
         else:
-            login_user(user)
+            session.clear()  # nothing of the browser's session before sign-in carries over
+            login_user(user)  # the cookie holds only the new server-side session's token
             return redirect(safe_next(request.args.get("next")) or url_for("staff.home"))
         return render_template("staff/login.html", form=form, error=error), status
     return render_template("staff/login.html", form=form, error=error), 422 if form.errors else 200
@@ -43,7 +44,9 @@ def login():
 @roles_required(*ANY_STAFF)
 def logout():
     if ConfirmForm().validate_on_submit():
+        services.sign_out(current_user.get_id())
         logout_user()
+        session.clear()
         flash("You are signed out.")
     return redirect(url_for("staff.login"))
 
@@ -54,11 +57,11 @@ def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
-            services.change_password(current_user, form.current_password.data, form.new_password.data)
+            services.change_password(current_user, form.current_password.data, form.new_password.data,
+                                     keep_session=current_user.get_id())
         except ValidationFailed as refusal:
             attach_errors(form, refusal)
         else:
-            login_user(current_user)  # the session version changed: keep this session, end the others
             flash("Your password is changed.")
             return redirect(url_for("staff.home"))
     return render_template("staff/change_password.html", form=form), 422 if form.errors else 200

@@ -3,7 +3,7 @@
 from flask import flash, redirect, render_template, url_for
 
 from retreat.core.errors import DomainError, ValidationFailed
-from retreat.staff import services
+from retreat.staff import services, sessions
 from retreat.staff.access import roles_required
 from retreat.staff.blueprint import staff_bp
 from retreat.staff.forms import ConfirmForm, RolesForm, StaffUserForm
@@ -41,8 +41,13 @@ def user_detail(user_id: int):
         else:
             flash(f"Roles of {user.email} saved.")
             return redirect(url_for("staff.user_detail", user_id=user.id))
-    return render_template("staff/user_detail.html", user=user, form=form, confirm=ConfirmForm()), \
-        422 if form.errors else 200
+    return _detail_page(user, form), 422 if form.errors else 200
+
+
+def _detail_page(user, form, **extra):
+    return render_template("staff/user_detail.html", user=user, form=form, confirm=ConfirmForm(),
+                           failures=services.sign_in_failures(user), live_sessions=sessions.live_count(user.id),
+                           **extra)
 
 
 @staff_bp.post("/users/<int:user_id>/active")
@@ -64,5 +69,16 @@ def set_user_active(user_id: int):
 def reset_user_password(user_id: int):
     user = services.get_user(user_id)
     one_time = services.reset_password(user) if ConfirmForm().validate_on_submit() else None
-    return render_template("staff/user_detail.html", user=user, form=RolesForm(data={"roles": user.roles}),
-                           confirm=ConfirmForm(), one_time=one_time)
+    return _detail_page(user, RolesForm(data={"roles": user.roles}), one_time=one_time)
+
+
+@staff_bp.post("/users/<int:user_id>/unlock")
+@roles_required("admin")
+def unlock_user_sign_in(user_id: int):
+    """Clear the account's sign-in throttle (after a lock-out, say): its failed sign-ins so far stop counting."""
+    user = services.get_user(user_id)
+    if ConfirmForm().validate_on_submit():
+        cleared = services.unlock_sign_in(user)
+        flash(f"Sign-in for {user.email} is unlocked ({cleared} recent failed sign-in"
+              f"{'' if cleared == 1 else 's'} cleared).")
+    return redirect(url_for("staff.user_detail", user_id=user.id))
