@@ -275,3 +275,25 @@ def test_flask_screening_purge_prints_the_count(app, runner, clinician):
     assert reload(pending).answers_encrypted is not None, "a review still pending is kept"
 
     assert runner.invoke(args=["screening", "purge", "--older-than-days", "0"]).exit_code == 2
+
+
+@pytest.mark.parametrize("kind", ["review", "crisis"])
+def test_a_purged_result_page_says_so_and_shows_nothing_of_the_result(app, client, clinician, kind):
+    answers = review_answers() if kind == "review" else valid_answers(cssrs=CRISIS)
+    with time_machine.travel(now() - 120 * DAY, tick=False):
+        submitted = services.submit(answers)
+        codes = [reason["code"] for reason in submitted.findings.reasons]
+        if kind == "crisis":
+            review.decide(submitted.screening.id, "declined", NOTE_DECLINED, clinician)
+    assert services.purge_old_answers() == 1
+
+    response = client.get(f"/screening/result/{submitted.token}")
+    assert response.status_code == 410
+    assert response.headers["Cache-Control"] == "no-store" and response.headers["Referrer-Policy"] == "no-referrer"
+    html = response.get_data(as_text=True)
+    assert "This pre-screen has been deleted" in html and 'href="/screening/"' in html
+    assert 'href="tel:988"' in html, "the crisis resources are on every result page"
+    for code in codes:
+        assert code not in html
+    assert "PHQ-9" not in html
+    assert ("Please reach out now" in html) is (kind == "crisis"), "a crisis result still opens with the resources"
