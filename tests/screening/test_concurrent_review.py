@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from retreat.core.audit import AuditEntry
 from retreat.core.clock import now
 from retreat.extensions import db
+from retreat.notify.models import OutboxEmail
 from retreat.screening import services
 from retreat.screening.models import Screening
 from tests.conftest import STAFF_PASSWORD
@@ -123,3 +124,21 @@ def test_answer_views_racing_a_decision_a_review_request_a_new_screen_and_the_pu
     assert db.session.get(Screening, ids["pending"]).review_status == "declined"
     assert db.session.get(Screening, ids["asking"]).review_status == "pending"
     assert db.session.get(Screening, ids["old"]).answers_encrypted is None
+
+
+def test_clinicians_deciding_one_pre_screen_at_once_record_one_decision_and_the_others_see_it(app, staff_user):
+    screening = make_screening(review_answers(), contact=CONTACT, pending=True)
+    screening_id = screening.id
+    url = f"/staff/screenings/{screening_id}"
+    clients = signed_in_clients(app, staff_user, 5)
+    decisions = ["approved", "declined", "approved", "declined", "approved"]  # final decisions: one stands
+
+    outcomes = race([post(client, url, {"decision": decision, "note": "Reached by phone."})
+                     for client, decision in zip(clients, decisions, strict=True)])
+
+    assert Counter(outcomes) == {302: 1, 409: 4}, outcomes
+    assert audit_count("screening.decide") == 1
+    winner = decisions[outcomes.index(302)]
+    assert db.session.get(Screening, screening_id).review_status == winner
+    emails = db.session.scalars(sa.select(OutboxEmail).where(OutboxEmail.kind.startswith("screening_"))).all()
+    assert [email.kind for email in emails] == [f"screening_{winner}"], "one email, of the decision that stands"
