@@ -58,16 +58,19 @@ def estimate_json(issued: IssuedEstimate) -> dict:
 
 
 def screening_json(submitted: Submitted) -> dict:
+    """The applicant's own result, in the 201 of the request that submitted it: the findings come from memory
+    (the stored copy is encrypted)."""
     screening = submitted.screening
+    findings = submitted.findings
     return {
         "id": screening.id,
         "token": submitted.token,
         "outcome": screening.outcome,
         "rules_version": screening.rules_version,
-        "reasons": screening.reasons,
+        "reasons": list(findings.reasons),
         "urgent": screening.urgent,
-        "phq9_total": screening.phq9_total,
-        "phq9_severity": screening.phq9_severity,
+        "phq9_total": findings.phq9_total,
+        "phq9_severity": findings.phq9_severity,
         "crisis_resources": list(crisis_resources()),
         "valid_until": screening.expires_at.isoformat(),
     }

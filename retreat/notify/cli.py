@@ -1,7 +1,7 @@
 import click
 from flask.cli import AppGroup
 
-from retreat.notify.services import send_pending
+from retreat.notify.services import KEEP_SENT_BODY_DAYS, purge_sent_bodies, send_pending
 
 notify_cli = AppGroup("notify", help="Outbound email.")
 
@@ -11,3 +11,13 @@ notify_cli = AppGroup("notify", help="Outbound email.")
 def send(limit: int):
     """Send queued emails; failures stay queued for the next run (run it from cron every minute)."""
     click.echo(f"Sent {send_pending(limit)} email(s).")
+
+
+@notify_cli.command("purge")
+@click.option("--older-than-days", default=KEEP_SENT_BODY_DAYS, show_default=True, type=click.IntRange(min=1),
+              help="Empty the bodies of emails sent longer ago than this.")
+def purge(older_than_days: int):
+    """Empty the bodies of sent emails older than this (they hold live manage and approval links); subject,
+    recipient, kind and times stay. Unsent emails are kept whole. Run it daily from cron."""
+    count = purge_sent_bodies(older_than_days)
+    click.echo(f"Emptied the bodies of {count} email(s) sent more than {older_than_days} days ago.")

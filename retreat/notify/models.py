@@ -16,7 +16,8 @@ class OutboxEmail(db.Model):
     kind: Mapped[str] = mapped_column(sa.String(40))
     to_address: Mapped[str] = mapped_column(sa.String(254))
     subject: Mapped[str] = mapped_column(sa.String(200))
-    body: Mapped[str] = mapped_column(sa.Text)
+    # None once purged (services.purge_sent_bodies): a sent email's body holds live manage and approval links.
+    body: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(default=0)

@@ -1,7 +1,9 @@
 """Queue emails with the change they belong to; send them after commit, retrying what failed.
 
 Without MAIL_SERVER (development) a message is written to the log instead of sent. Emails never carry health
-answers: they say what happened and link to a page that checks access.
+answers: they say what happened and link to a page that checks access. Those links are live secrets (a booking's
+manage link, a clinician's approval link), so a sent email's body is kept 30 days, then emptied
+(`purge_sent_bodies`, `flask notify purge` from cron): subject, recipient, kind and times stay.
 """
 
 import smtplib
@@ -11,14 +13,16 @@ from email.message import EmailMessage
 import sqlalchemy as sa
 from flask import current_app
 
+from retreat.core import audit
 from retreat.core.clock import now
 from retreat.core.links import external_url
-from retreat.core.transactions import begin_locked_write
+from retreat.core.transactions import begin_locked_write, unit_of_work
 from retreat.extensions import db
 from retreat.notify.models import OutboxEmail
 
 MAX_ATTEMPTS = 10
 CLAIM_EXPIRES = timedelta(minutes=5)  # a sender that died mid-send lets go after this
+KEEP_SENT_BODY_DAYS = 30
 
 
 def clinic_name() -> str:
@@ -115,3 +119,20 @@ def send_now(*emails: OutboxEmail) -> None:
         except Exception:  # noqa: BLE001
             db.session.rollback()
             current_app.logger.exception("Email %s could not be sent at once; it stays queued", email.id)
+
+
+def purge_sent_bodies(older_than_days: int = KEEP_SENT_BODY_DAYS) -> int:
+    """Empty the body of every email sent longer ago than this (it holds live manage and approval links); the
+    subject, recipient, kind and times stay as the record of what was sent. Unsent emails are untouched, so a
+    retry still has its body. One unit of work; returns how many bodies were emptied."""
+    with unit_of_work():
+        cutoff = now() - timedelta(days=older_than_days)
+        count = db.session.execute(
+            sa.update(OutboxEmail)
+            .where(OutboxEmail.sent_at.is_not(None), OutboxEmail.sent_at < cutoff, OutboxEmail.body.is_not(None))
+            .values(body=None)
+        ).rowcount
+        if count:
+            audit.record("outbox.purge_bodies", "outbox_email", "many", {"count": count,
+                                                                       "cutoff": cutoff.isoformat()})
+    return count

@@ -9,18 +9,20 @@ screening_cli = AppGroup("screening", help="Pre-screens.")
 
 @screening_cli.command("purge")
 @click.option("--older-than-days", default=services.PURGE_AFTER_DAYS, show_default=True,
-              type=click.IntRange(min=1), help="Purge screens submitted longer ago than this.")
+              type=click.IntRange(min=1),
+              help="Purge decided screens whose last step (submission or decision) is older than this.")
 def purge(older_than_days: int):
-    """Remove the raw answers and contact details of screens that led to no booking (run it daily from cron).
-    Outcome, reasons and times stay."""
+    """Remove the health data (answers, reasons, PHQ-9 score, contact details, clinician notes) of decided screens
+    that led to no booking (run it daily from cron). A review still pending or waiting for records is never
+    purged. Outcome, urgency, review status and times stay."""
     count = services.purge_old_answers(older_than_days)
     click.echo(f"Purged the answers of {count} screening(s) older than {older_than_days} days.")
 
 
 @screening_cli.command("rotate-keys")
 def rotate_keys():
-    """Re-encrypt answers, contact details and notes under the newest key, the first of
-    SCREENING_ENCRYPTION_KEYS. Afterwards the older keys can be removed from the configuration."""
+    """Re-encrypt answers, findings (reasons and PHQ-9 score), contact details and notes under the newest key, the
+    first of SCREENING_ENCRYPTION_KEYS. Afterwards the older keys can be removed from the configuration."""
     try:
         count = review.rotate_encryption()
     except DecryptionError as error:

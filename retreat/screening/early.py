@@ -14,7 +14,7 @@ from marshmallow import ValidationError
 from retreat.core import crypto
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, ValidationFailed, flatten_field_errors
-from retreat.core.transactions import begin_locked_write
+from retreat.core.transactions import unit_of_work
 from retreat.extensions import db
 from retreat.screening import rules, services
 from retreat.screening.models import Screening
@@ -107,19 +107,16 @@ def request_review(screening: Screening, contact: dict[str, str]) -> Screening:
                  if not isinstance(contact.get(name), str) or not contact[name].strip()}
     if problems:
         raise ValidationFailed(problems)
-    # Under the same lock as a clinician's decision, so a decision made meanwhile is never overwritten.
-    begin_locked_write()
-    screening = db.session.scalar(
-        sa.select(Screening).where(Screening.id == screening.id).with_for_update()
-        .execution_options(populate_existing=True))
-    try:
+    screening_id = screening.id
+    # Under the same lock as a clinician's decision (a locked write from the start), so a decision made meanwhile
+    # is never overwritten; a refusal rolls the unit back.
+    with unit_of_work():
+        screening = db.session.scalar(
+            sa.select(Screening).where(Screening.id == screening_id).with_for_update()
+            .execution_options(populate_existing=True))
         ensure_review_can_be_requested(screening)
-    except DomainError:
-        db.session.rollback()
-        raise
-    screening.contact_encrypted = crypto.encrypt_json({name: contact[name] for name in CONTACT_FIELDS})
-    screening.review_status = "pending"
-    if screening.review_requested_at is None:  # an urgent screen is pending from its submission on
-        screening.review_requested_at = now()
-    db.session.commit()
+        screening.contact_encrypted = crypto.encrypt_json({name: contact[name] for name in CONTACT_FIELDS})
+        screening.review_status = "pending"
+        if screening.review_requested_at is None:  # an urgent screen is pending from its submission on
+            screening.review_requested_at = now()
     return screening

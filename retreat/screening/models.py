@@ -15,8 +15,14 @@ OPEN_REVIEW_STATUSES = ("pending", "records_requested")
 
 
 class Screening(db.Model):
-    """One pre-screen. Answers, contact details and clinician notes are stored encrypted (retreat.core.crypto);
-    outcome, reasons and times stay readable, and remain after the answers are purged."""
+    """One pre-screen.
+
+    Health data is stored encrypted (retreat.core.crypto) and purged together (services.purge_old_answers): the
+    answers, the applicant's contact details, the clinician's note, and the findings (every rule that fired, with
+    its code and wording, and the PHQ-9 total and band). Readable columns hold only what routing and ordering
+    need: the outcome (which result page, whether a booking path exists, what a clinician may decide), the urgent
+    flag (the clinician queue's order and the on-call alert), the review status and the times (the queue, the
+    token's validity, retention). They remain after a purge."""
 
     __tablename__ = "screening"
     __table_args__ = (
@@ -37,10 +43,9 @@ class Screening(db.Model):
     approval_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     rules_version: Mapped[int]
     outcome: Mapped[str] = mapped_column(sa.String(20))
-    reasons: Mapped[list[dict]] = mapped_column(sa.JSON)
     urgent: Mapped[bool]
-    phq9_total: Mapped[int | None]
-    phq9_severity: Mapped[str | None] = mapped_column(sa.String(20))
+    # {"reasons": [{code, message, outcome}], "phq9_total", "phq9_severity"}, encrypted; None once purged.
+    findings_encrypted: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     answers_encrypted: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     answers_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     contact_encrypted: Mapped[bytes | None] = mapped_column(sa.LargeBinary)

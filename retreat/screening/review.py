@@ -1,8 +1,9 @@
 """Clinician review of pre-screens: the queue, the decision (approve, decline, ask for records) with its email to
 the applicant, and re-encryption of every encrypted column under the newest key.
 
-The queue carries no answers; answers are read only through services.read_answers, which audits the read.
-Neither the audit log nor an email ever carries answers or the clinician's note.
+The queue and the review page are for clinicians only. The queue carries no answers; answers are read only
+through services.read_answers, which audits the read. Neither the audit log nor an email ever carries answers,
+findings or the clinician's note.
 """
 
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from retreat.core import audit, crypto
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
 from retreat.core.links import external_url
-from retreat.core.transactions import begin_locked_write
+from retreat.core.transactions import after_commit, unit_of_work
 from retreat.extensions import db
 from retreat.notify import services as notify
 from retreat.screening import questions, rules
@@ -74,29 +75,22 @@ class QueueItem:
         return PHQ9_BAND_LABELS.get(self.phq9_severity, self.phq9_severity) if self.phq9_severity else None
 
 
-def review_queue(*, for_clinician: bool = True) -> list[QueueItem]:
-    """Screenings awaiting a clinician's decision: urgent ones first, then the oldest first.
-
-    Staff who are not clinicians (coordinators) see outcomes only: oldest first, with no reasons, PHQ-9 or
-    urgency, so neither the page nor its order tells them who gave a risk answer."""
-    order = [Screening.created_at, Screening.id]
-    if for_clinician:
-        order.insert(0, Screening.urgent.desc())
-    rows = db.session.execute(
-        sa.select(Screening.id, Screening.outcome, Screening.urgent, Screening.reasons, Screening.phq9_total,
-                  Screening.phq9_severity, Screening.created_at, Screening.review_requested_at,
-                  Screening.review_status)
+def review_queue() -> list[QueueItem]:
+    """Screenings awaiting a clinician's decision, for clinicians only: urgent ones first, then the oldest first,
+    with their findings decrypted."""
+    screenings = db.session.scalars(
+        sa.select(Screening)
         .where(Screening.review_status.in_(OPEN_REVIEW_STATUSES))
-        .order_by(*order)
+        .order_by(Screening.urgent.desc(), Screening.created_at, Screening.id)
     ).all()
-    if not for_clinician:
-        return [QueueItem(row.id, row.outcome, False, (), None, None, row.created_at, row.review_requested_at,
-                          row.review_status) for row in rows]
-    return [
-        QueueItem(row.id, row.outcome, row.urgent, tuple(row.reasons or ()), row.phq9_total, row.phq9_severity,
-                  row.created_at, row.review_requested_at, row.review_status)
-        for row in rows
-    ]
+    items = []
+    for screening in screenings:
+        findings = screening_services.read_findings(screening)
+        items.append(QueueItem(
+            screening.id, screening.outcome, screening.urgent, findings.reasons if findings else (),
+            findings.phq9_total if findings else None, findings.phq9_severity if findings else None,
+            screening.created_at, screening.review_requested_at, screening.review_status))
+    return items
 
 
 def screening_for_review(screening_id: int) -> Screening:
@@ -264,42 +258,41 @@ def decide(screening_id: int, decision: str, note: str, clinician) -> Screening:
     note = _check_decision(decision, note)
     if clinician is None or "clinician" not in (clinician.roles or []):
         raise DomainError("Only a clinician can decide a pre-screen.", code="forbidden", status=403)
-    begin_locked_write()  # two clinicians deciding at once: the second one waits, then sees the first decision
-    screening = db.session.scalar(
-        sa.select(Screening).where(Screening.id == screening_id).with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if screening is None:
-        raise NotFound("There is no such pre-screen.")
-    if screening.review_status not in OPEN_REVIEW_STATUSES:
-        db.session.rollback()
-        raise DomainError("This pre-screen is not awaiting a decision; it may have been decided already.",
-                          code="screening_not_pending", status=409)
-    if decision == "approved" and screening.outcome not in APPROVABLE_OUTCOMES:
-        db.session.rollback()
-        raise ValidationFailed({"decision": [
-            f"A result of '{OUTCOME_LABELS.get(screening.outcome, screening.outcome).lower()}' has no booking path "
-            "and cannot be approved. Once you have reached the applicant, decline it with a note, or ask for "
-            "records."]})
-    screening.review_status = decision
-    screening.reviewed_by_id = clinician.id
-    screening.reviewed_at = now()
-    screening.review_note_encrypted = crypto.encrypt_json(note) if note else None
-    audit.record("screening.decide", "screening", screening.id, {"decision": decision}, actor=clinician)
-    contact = read_contact(screening)
-    # A seat requested with this pre-screen follows the decision in this transaction (held to pay, or declined
-    # and refunded); its email then replaces the generic approval link.
-    emails = booking_services.on_screening_decided(screening, decision, clinician)
-    has_booking_email = decision == "approved" and bool(emails)
-    if contact and contact.get("email") and not has_booking_email:
-        continue_link = None
-        if decision == "approved":
-            continue_link = external_url("screening.continue_to_booking",
-                                         token=screening_services.new_approval_token(screening))
-        subject, body = decision_email(decision, screening, contact, continue_link=continue_link)
-        emails.append(notify.enqueue(f"screening_{decision}", contact["email"], subject, body))
-    db.session.commit()
-    notify.send_now(*emails)
+    # A locked write from the start: two clinicians deciding at once, the second one waits, then sees the first
+    # decision. A refusal rolls the unit back.
+    with unit_of_work():
+        screening = db.session.scalar(
+            sa.select(Screening).where(Screening.id == screening_id).with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if screening is None:
+            raise NotFound("There is no such pre-screen.")
+        if screening.review_status not in OPEN_REVIEW_STATUSES:
+            raise DomainError("This pre-screen is not awaiting a decision; it may have been decided already.",
+                              code="screening_not_pending", status=409)
+        if decision == "approved" and screening.outcome not in APPROVABLE_OUTCOMES:
+            raise ValidationFailed({"decision": [
+                f"A result of '{OUTCOME_LABELS.get(screening.outcome, screening.outcome).lower()}' has no booking "
+                "path and cannot be approved. Once you have reached the applicant, decline it with a note, or ask "
+                "for records."]})
+        screening.review_status = decision
+        screening.reviewed_by_id = clinician.id
+        screening.reviewed_at = now()
+        screening.review_note_encrypted = crypto.encrypt_json(note) if note else None
+        audit.record("screening.decide", "screening", screening.id, {"decision": decision}, actor=clinician)
+        contact = read_contact(screening)
+        # A seat requested with this pre-screen follows the decision in this transaction (held to pay, or declined
+        # and refunded); its email then replaces the generic approval link.
+        emails = booking_services.on_screening_decided(screening, decision, clinician)
+        has_booking_email = decision == "approved" and bool(emails)
+        if contact and contact.get("email") and not has_booking_email:
+            continue_link = None
+            if decision == "approved":
+                continue_link = external_url("screening.continue_to_booking",
+                                             token=screening_services.new_approval_token(screening))
+            subject, body = decision_email(decision, screening, contact, continue_link=continue_link)
+            emails.append(notify.enqueue(f"screening_{decision}", contact["email"], subject, body))
+        after_commit(lambda: notify.send_now(*emails))
     return screening
 
 
@@ -368,37 +361,37 @@ def decision_email(decision: str, screening: Screening, contact: dict,
 
 # --- Key rotation ----------------------------------------------------------------------------------------------
 
-ENCRYPTED_COLUMNS = ("answers_encrypted", "contact_encrypted", "review_note_encrypted")
+ENCRYPTED_COLUMNS = screening_services.HEALTH_COLUMNS
 
 
 def rotate_encryption(batch_size: int = ROTATE_BATCH_SIZE) -> int:
-    """Re-encrypt every encrypted column under the newest key (the first of SCREENING_ENCRYPTION_KEYS),
-    committing every `batch_size` screenings. Returns how many screenings were re-encrypted. Once it has run,
-    the old keys can be removed from the configuration."""
+    """Re-encrypt every encrypted column (answers, findings, contact details, notes) under the newest key (the
+    first of SCREENING_ENCRYPTION_KEYS), one unit of work every `batch_size` screenings. Returns how many
+    screenings were re-encrypted. Once it has run, the old keys can be removed from the configuration."""
     has_encrypted = sa.or_(*(getattr(Screening, column).is_not(None) for column in ENCRYPTED_COLUMNS))
     last_id = 0
     count = 0
     while True:
-        batch = db.session.scalars(
-            sa.select(Screening).where(Screening.id > last_id, has_encrypted).order_by(Screening.id)
-            .limit(batch_size)
-        ).all()
+        with unit_of_work():
+            batch = db.session.scalars(
+                sa.select(Screening).where(Screening.id > last_id, has_encrypted).order_by(Screening.id)
+                .limit(batch_size)
+            ).all()
+            for screening in batch:
+                for column in ENCRYPTED_COLUMNS:
+                    value = getattr(screening, column)
+                    if value is not None:
+                        try:
+                            setattr(screening, column, crypto.rotate(value))
+                        except crypto.DecryptionError:
+                            raise crypto.DecryptionError(
+                                f"Screening {screening.id}: {column} cannot be decrypted with any configured key; "
+                                f"{count} screening(s) were re-encrypted before it.") from None
+            if batch:
+                last_id = batch[-1].id
+                count += len(batch)
         if not batch:
             break
-        for screening in batch:
-            for column in ENCRYPTED_COLUMNS:
-                value = getattr(screening, column)
-                if value is not None:
-                    try:
-                        setattr(screening, column, crypto.rotate(value))
-                    except crypto.DecryptionError:
-                        db.session.rollback()
-                        raise crypto.DecryptionError(
-                            f"Screening {screening.id}: {column} cannot be decrypted with any configured key; "
-                            f"{count} screening(s) were re-encrypted before it.") from None
-        last_id = batch[-1].id
-        count += len(batch)
-        db.session.commit()
-    audit.record("screening.rotate_keys", "screening", "many", {"count": count})
-    db.session.commit()
+    with unit_of_work():
+        audit.record("screening.rotate_keys", "screening", "many", {"count": count})
     return count

@@ -1,6 +1,12 @@
 """Submitting a pre-screen, reading it back by its token, clinician review, and purging old answers.
 
-Health answers pass through retreat.core.crypto on the way in and out; every staff read of them is audited.
+Health data (the answers, the findings, contact details, the clinician's note) passes through retreat.core.crypto
+on the way in and out; every staff read of the answers is audited.
+
+Two secrets open a pre-screen, each for its own pages only (any other page answers 404, as for an unknown link):
+the applicant's pre-screen token (from the result page) opens the result page, its review request and the booking
+pages; the approval token (from a clinician's approval email) opens the continue-to-booking page and the booking
+pages, none of which shows anything about health.
 """
 
 import secrets
@@ -15,6 +21,7 @@ from retreat.core import audit, crypto
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed, flatten_field_errors
 from retreat.core.links import external_url
+from retreat.core.transactions import after_commit, unit_of_work
 from retreat.extensions import db
 from retreat.notify import services as notify
 from retreat.screening import rules
@@ -23,6 +30,8 @@ from retreat.screening.questions import ANSWERS
 
 TOKEN_VALID_DAYS = 30
 PURGE_AFTER_DAYS = 90
+# A review in one of these states is decided: the screening may be purged once past the retention.
+DECIDED_REVIEW_STATUSES = ("approved", "declined")
 CRISIS_RESOURCES = (
     {"name": "988 Suicide & Crisis Lifeline (US): call or text 988, or chat at 988lifeline.org. "
              "Veterans press 1; for Spanish press 2.", "contact": "988"},
@@ -31,9 +40,41 @@ CRISIS_RESOURCES = (
 
 
 @dataclass(frozen=True)
+class Findings:
+    """What the rules found: health data, stored encrypted (Screening.findings_encrypted) and purged with the
+    answers."""
+
+    reasons: tuple[dict, ...]  # {code, message, outcome} of every rule that fired
+    phq9_total: int | None
+    phq9_severity: str | None
+
+    @classmethod
+    def of(cls, result: rules.Result) -> "Findings":
+        return cls(tuple({"code": r.code, "message": r.message, "outcome": r.outcome} for r in result.reasons),
+                   result.phq9_total, result.phq9_severity)
+
+    def as_json(self) -> dict:
+        return {"reasons": list(self.reasons), "phq9_total": self.phq9_total, "phq9_severity": self.phq9_severity}
+
+
+@dataclass(frozen=True)
 class Submitted:
     screening: Screening
     token: str  # shown to the applicant once; only its hash is stored
+    findings: Findings  # for the applicant who has just answered (the API's 201), read from memory
+
+
+def encrypt_findings(findings: Findings) -> bytes:
+    return crypto.encrypt_json(findings.as_json())
+
+
+def read_findings(screening: Screening) -> Findings | None:
+    """The reasons and PHQ-9 score of a screening, decrypted; None once purged. For the applicant's own result
+    page (by their token) and for clinicians: never for other staff."""
+    if screening.findings_encrypted is None:
+        return None
+    value = crypto.decrypt_json(screening.findings_encrypted)
+    return Findings(tuple(value.get("reasons") or ()), value.get("phq9_total"), value.get("phq9_severity"))
 
 
 def _hash(token: str) -> str:
@@ -58,34 +99,34 @@ def submit(answers: object, contact: dict | None = None) -> Submitted:
 
 
 def store(checked: dict, result: rules.Result, *, contact: dict | None = None) -> Submitted:
-    """Store checked answers (encrypted) with their result; urgent ones go to the top of the clinician queue
-    and alert the on-call clinician in the same transaction. The email is sent after the commit."""
+    """Store checked answers and their findings (encrypted) with the outcome; urgent ones go to the top of the
+    clinician queue and alert the on-call clinician in the same unit of work. The email is sent after the
+    commit."""
     token = secrets.token_urlsafe(32)
-    moment = now()
-    screening = Screening(
-        token_hash=_hash(token),
-        created_at=moment,
-        expires_at=moment + timedelta(days=TOKEN_VALID_DAYS),
-        rules_version=result.rules_version,
-        outcome=result.outcome,
-        reasons=[{"code": r.code, "message": r.message, "outcome": r.outcome} for r in result.reasons],
-        urgent=result.urgent,
-        phq9_total=result.phq9_total,
-        phq9_severity=result.phq9_severity,
-        answers_encrypted=crypto.encrypt_json(checked),
-        contact_encrypted=crypto.encrypt_json(contact) if contact else None,
-    )
-    if result.urgent:
-        screening.review_status = "pending"
-        screening.review_requested_at = moment
-    db.session.add(screening)
-    db.session.flush()
-    if result.urgent:
-        alert = _alert_on_call(screening)
-    db.session.commit()
-    if result.urgent and alert is not None:
-        notify.send_now(alert)
-    return Submitted(screening, token)
+    findings = Findings.of(result)
+    with unit_of_work():
+        moment = now()
+        screening = Screening(
+            token_hash=_hash(token),
+            created_at=moment,
+            expires_at=moment + timedelta(days=TOKEN_VALID_DAYS),
+            rules_version=result.rules_version,
+            outcome=result.outcome,
+            urgent=result.urgent,
+            findings_encrypted=encrypt_findings(findings),
+            answers_encrypted=crypto.encrypt_json(checked),
+            contact_encrypted=crypto.encrypt_json(contact) if contact else None,
+        )
+        if result.urgent:
+            screening.review_status = "pending"
+            screening.review_requested_at = moment
+        db.session.add(screening)
+        db.session.flush()
+        if result.urgent:
+            alert = _alert_on_call(screening)
+            if alert is not None:
+                after_commit(lambda: notify.send_now(alert))
+    return Submitted(screening, token, findings)
 
 
 def _alert_on_call(screening: Screening):
@@ -110,12 +151,16 @@ def _alert_on_call(screening: Screening):
 
 
 def by_token(token: str, *, for_booking: bool = False) -> Screening:
-    """The screening a token belongs to; for booking it must be unexpired and unused."""
+    """The screening a token opens. Without `for_booking` (the result page and its review request) only the
+    applicant's pre-screen token opens it. For booking, the pre-screen token or the approval token, and the
+    screening must be unexpired and unused. A token of another purpose is unknown here (NotFound)."""
     if not isinstance(token, str) or not token.isascii():  # tokens are URL-safe ASCII; anything else is unknown
         raise NotFound("There is no pre-screen with this link.")
     hashed = _hash(token)
-    screening = db.session.scalar(
-        sa.select(Screening).where(sa.or_(Screening.token_hash == hashed, Screening.approval_token_hash == hashed)))
+    matches = Screening.token_hash == hashed
+    if for_booking:
+        matches = sa.or_(matches, Screening.approval_token_hash == hashed)
+    screening = db.session.scalar(sa.select(Screening).where(matches))
     if screening is None:
         raise NotFound("There is no pre-screen with this link.")
     if for_booking:
@@ -128,7 +173,9 @@ def by_token(token: str, *, for_booking: bool = False) -> Screening:
 
 
 def by_approval_token(token: str) -> Screening:
-    """The approved screening an emailed continuation link belongs to."""
+    """The approved screening an emailed continuation link belongs to (the approval token only)."""
+    if not isinstance(token, str) or not token.isascii():
+        raise NotFound("This link is not valid. Please contact us, or take the pre-screen again.")
     screening = db.session.scalar(
         sa.select(Screening).where(Screening.approval_token_hash == _hash(token or ""),
                                    Screening.review_status == "approved"))
@@ -149,30 +196,43 @@ def crisis_resources() -> tuple[dict, ...]:
 
 
 def read_answers(screening: Screening) -> dict | None:
-    """The decrypted answers for a clinician, audited as a read of health data (None once purged)."""
-    audit.record("screening.read_answers", "screening", screening.id)
-    db.session.commit()
-    if screening.answers_encrypted is None:
-        return None
-    return crypto.decrypt_json(screening.answers_encrypted)
+    """The decrypted answers for a clinician, audited as a read of health data (None once purged). The audit
+    entry is written in the caller's unit of work (the review page opens one before it reads anything)."""
+    with unit_of_work():
+        audit.record("screening.read_answers", "screening", screening.id)
+        if screening.answers_encrypted is None:
+            return None
+        return crypto.decrypt_json(screening.answers_encrypted)
+
+
+HEALTH_COLUMNS = ("answers_encrypted", "contact_encrypted", "findings_encrypted", "review_note_encrypted")
+
+
+def _purgeable(cutoff):
+    """The condition of a screening whose health data may go: nothing happened to it since `cutoff` (submitted,
+    and decided if reviewed, before it), it led to no booking, and its review, if any, is decided. A review
+    still pending or waiting for records is never purged, however old: a clinician still has to act on it."""
+    return sa.and_(
+        Screening.created_at < cutoff,
+        sa.or_(Screening.reviewed_at.is_(None), Screening.reviewed_at < cutoff),
+        Screening.token_used_at.is_(None),
+        sa.or_(Screening.review_status.is_(None), Screening.review_status.in_(DECIDED_REVIEW_STATUSES)),
+        sa.or_(*(getattr(Screening, column).is_not(None) for column in HEALTH_COLUMNS)),
+    )
 
 
 def purge_old_answers(older_than_days: int = PURGE_AFTER_DAYS) -> int:
-    """Remove the raw answers (and contact details) of screens older than this that led to no booking;
-    outcome, reasons and times stay. Returns how many were purged."""
-    cutoff = now() - timedelta(days=older_than_days)
-    rows = db.session.scalars(
-        sa.select(Screening).where(
-            Screening.created_at < cutoff, Screening.token_used_at.is_(None),
-            Screening.answers_encrypted.is_not(None),
-        )
-    ).all()
-    moment = now()
-    for screening in rows:
-        screening.answers_encrypted = None
-        screening.contact_encrypted = None
-        screening.answers_purged_at = moment
-    if rows:
-        audit.record("screening.purge", "screening", "many", {"count": len(rows), "cutoff": cutoff.isoformat()})
-    db.session.commit()
+    """Remove the health data (answers, findings, contact details and the clinician's note) of decided screens
+    older than this that led to no booking; outcome, urgency, review status and times stay. One unit of work.
+    Returns how many were purged."""
+    with unit_of_work():
+        moment = now()
+        cutoff = moment - timedelta(days=older_than_days)
+        rows = db.session.scalars(sa.select(Screening).where(_purgeable(cutoff))).all()
+        for screening in rows:
+            for column in HEALTH_COLUMNS:
+                setattr(screening, column, None)
+            screening.answers_purged_at = screening.answers_purged_at or moment
+        if rows:
+            audit.record("screening.purge", "screening", "many", {"count": len(rows), "cutoff": cutoff.isoformat()})
     return len(rows)

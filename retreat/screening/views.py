@@ -3,8 +3,13 @@
     GET  /screening/                       what the pre-screen is, and a Start button
     GET  /screening/questions              step 1
     POST /screening/questions              the answers of the step shown; the next step, or the result
-    GET  /screening/result/<token>         the result, by outcome (the token is the applicant's secret)
+    GET  /screening/result/<token>         the result, by outcome (the applicant's pre-screen token only)
     POST /screening/result/<token>/review  a review outcome's request for a seat and a clinician review
+    GET  /screening/approved/<token>       where a clinician's approval email leads (the approval token only):
+                                           on to booking, with nothing about health
+
+A token opens only the pages of its purpose (services.by_token, by_approval_token); on another page it is
+unknown (404).
 
 The answers so far travel between steps in one encrypted hidden field (forms.Progress): no health answer is
 kept in the cookie session or the database until the applicant reaches a result, and every carried answer is
@@ -18,6 +23,7 @@ referrer anywhere.
 from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
 
 from retreat.core.errors import ValidationFailed
+from retreat.core.transactions import unit_of_work
 from retreat.screening import early, rules, services
 from retreat.screening.forms import (
     STEPS,
@@ -133,7 +139,10 @@ def _refused(progress: Progress, refusal: ValidationFailed):
 
 
 def _result_page(screening, token: str, form: ReviewRequestForm | None = None, status: int = 200):
-    reasons = list(screening.reasons or ())
+    findings = services.read_findings(screening)
+    if findings is None:  # purged: nothing of the result is left to show
+        return _private(render_template("screening/result_purged.html", screening=screening), 410, no_referrer=True)
+    reasons = list(findings.reasons)
     requested = screening.contact_encrypted is not None
     decided = screening.review_status not in (None, "pending")
     if form is None and early.can_request_review(screening) and not requested and not decided:
@@ -145,7 +154,7 @@ def _result_page(screening, token: str, form: ReviewRequestForm | None = None, s
         reasons=reasons,
         blocking=[r for r in reasons if r["outcome"] in ("ineligible", "crisis")],
         to_review=[r for r in reasons if r["outcome"] == "review"],
-        band=rules.PHQ9_BAND_WORDS.get(screening.phq9_severity or ""), phq9_max=PHQ9_MAX,
+        findings=findings, band=rules.PHQ9_BAND_WORDS.get(findings.phq9_severity or ""), phq9_max=PHQ9_MAX,
         keep_link=url_for("screening.result", token=token, _external=True),
     ), status, no_referrer=True)
 
@@ -165,10 +174,11 @@ def continue_to_booking(token: str):
 @screening_bp.post("/result/<token>/review")
 @public_write_limit
 def request_review(token: str):
-    screening = services.by_token(token)
-    early.ensure_review_can_be_requested(screening)
-    form = ReviewRequestForm()
-    if form.validate():
-        early.request_review(screening, form.contact())
-        return redirect(url_for("screening.result", token=token, _anchor="review-request"), code=303)
-    return _result_page(screening, token, form, 422)
+    with unit_of_work():  # reads the screening, then writes it: the write lock first
+        screening = services.by_token(token)
+        early.ensure_review_can_be_requested(screening)
+        form = ReviewRequestForm()
+        if form.validate():
+            early.request_review(screening, form.contact())
+            return redirect(url_for("screening.result", token=token, _anchor="review-request"), code=303)
+        return _result_page(screening, token, form, 422)

@@ -16,6 +16,7 @@ import time_machine
 from retreat.core import crypto
 from retreat.extensions import db
 from retreat.notify.models import OutboxEmail
+from retreat.screening import services
 from retreat.screening.models import Screening
 from retreat.screening.rules import RULE_SETS
 from tests.screening.test_rules import BASELINE, CONTRACT_V1, DROP, INVALID, INVALID_IDS, answers, cssrs, phq9
@@ -207,9 +208,10 @@ def test_stored_row_has_the_result_and_encrypted_answers(client, oncall, outcome
     db.session.expire_all()
     row = db.session.get(Screening, body["id"])
     assert row.outcome == outcome and row.urgent is urgent and row.rules_version == 1
-    assert [reason["code"] for reason in row.reasons] == expected_codes
-    assert row.reasons == body["reasons"]
-    assert (row.phq9_total, row.phq9_severity) == (body["phq9_total"], body["phq9_severity"])
+    findings = services.read_findings(row)
+    assert [reason["code"] for reason in findings.reasons] == expected_codes
+    assert list(findings.reasons) == body["reasons"]
+    assert (findings.phq9_total, findings.phq9_severity) == (body["phq9_total"], body["phq9_severity"])
     assert row.created_at == WHEN and row.expires_at == WHEN + timedelta(days=30)
     assert row.token_used_at is None
     assert row.review_status == ("pending" if urgent else None)
@@ -223,12 +225,20 @@ def test_stored_row_has_the_result_and_encrypted_answers(client, oncall, outcome
     checked = {**submitted, "weight_kg": float(submitted["weight_kg"])}
     assert crypto.decrypt_json(raw) == checked
 
-    # No readable column holds an answer.
-    readable = db.session.execute(sa.text(
-        "SELECT outcome, reasons, phq9_severity, review_status, token_hash FROM screening WHERE id = :id"),
-        {"id": body["id"]}).one()
-    text = json.dumps([value if isinstance(value, str | list | dict) else str(value) for value in readable])
-    assert "benzodiazepine" not in text and "83.7" not in text and '"age"' not in text
+    # No readable column holds an answer or a finding: the reasons (codes and wording) and the PHQ-9 score are
+    # encrypted like the answers; the outcome and the urgent flag stay readable for routing and the queue.
+    stored = dict(db.session.execute(sa.text("SELECT * FROM screening WHERE id = :id"),
+                                     {"id": body["id"]}).mappings().one())
+    findings_raw = bytes(stored["findings_encrypted"])
+    assert findings_raw.startswith(b"gAAAAA")
+    readable = {name: value for name, value in stored.items() if not name.endswith("_encrypted")}
+    assert not {"reasons", "phq9_total", "phq9_severity"} & set(stored)
+    text = json.dumps(readable, default=str)
+    needles = ["benzodiazepine", "83.7", '"age"', "phq9", "moderately_severe", *expected_codes,
+               *(MESSAGES[code] for code in expected_codes)]
+    for needle in needles:
+        assert needle not in text, needle
+        assert needle.encode() not in findings_raw, needle
 
 
 # --- Alerts to the on-call clinician ----------------------------------------------------------------------------

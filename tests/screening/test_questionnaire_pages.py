@@ -440,11 +440,12 @@ def test_a_crisis_at_the_safety_step_goes_straight_to_the_resources_and_alerts_t
     screening = only_screening()
     assert screening.outcome == "crisis" and screening.urgent is True
     assert screening.review_status == "pending" and screening.review_requested_at is not None
-    codes = [reason["code"] for reason in screening.reasons]
+    findings = services.read_findings(screening)
+    codes = [reason["code"] for reason in findings.reasons]
     assert code in codes
     assert "bp_unknown" not in codes and "not_treatment_resistant" not in codes  # never asked
     assert "phq9_self_harm_item" in codes
-    assert (screening.phq9_total, screening.phq9_severity) == (18, "moderately_severe")
+    assert (findings.phq9_total, findings.phq9_severity) == (18, "moderately_severe")
     assert screening.contact_encrypted is None
     stored = crypto.decrypt_json(screening.answers_encrypted)
     assert set(stored) == {"phq9", "cssrs"}
@@ -503,7 +504,7 @@ def test_submit_crisis_early_refuses_answers_that_are_not_a_crisis(app):
 def test_an_eligible_result_leads_to_choosing_dates_and_shows_the_link_to_keep(client):
     token, result = result_of(client, walk(client))
     screening = only_screening()
-    assert screening.outcome == "eligible" and screening.reasons == []
+    assert screening.outcome == "eligible" and services.read_findings(screening).reasons == ()
     assert outbox() == []
     assert result.headers["Referrer-Policy"] == "no-referrer"
     assert result.headers["Cache-Control"] == "no-store"
@@ -533,8 +534,9 @@ def test_a_review_result_lists_its_reasons_and_takes_a_seat_request_with_encrypt
     assert screening.outcome == "review" and screening.urgent is False and screening.review_status is None
     page = parse(result)
     assert heading(page) == "A clinician needs to look at your answers"
-    assert reason_codes(page) == [r["code"] for r in screening.reasons] == ["bp_unknown", "interacting_medication"]
-    for reason in screening.reasons:
+    reasons = services.read_findings(screening).reasons
+    assert reason_codes(page) == [r["code"] for r in reasons] == ["bp_unknown", "interacting_medication"]
+    for reason in reasons:
         assert reason["message"] in page.text()
     assert_support_and_not_a_diagnosis(page)
     section = page.by_id("review-request")
