@@ -73,3 +73,18 @@ def test_roster_exports_side_by_side(app, staff_user, a_paid_booking):
     statuses = all_at_once(clients, f"/staff/cohorts/{a_paid_booking.cohort_id}/roster.csv")
     assert statuses == [200] * RACERS
     assert audited("cohort.roster_export") == RACERS
+
+
+def test_finance_api_calls_with_one_token_side_by_side(app, staff_user, a_paid_booking):
+    """Each call notes when its token was last used and audits the export: ten at once all answer."""
+    from retreat.staff import api_tokens
+    _, token = api_tokens.create_token(staff_user("finance"), "Nightly accounting sync")
+    clients = []
+    for _ in range(RACERS):
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+        clients.append(client)
+    paid_on = a_paid_booking.created_at.date().isoformat()
+    statuses = all_at_once(clients, f"/api/v1/finance/payments?format=csv&from={paid_on}&to={paid_on}")
+    assert statuses == [200] * RACERS
+    assert audited("finance.export") == RACERS

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased
 from retreat.core import audit, crypto
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
+from retreat.core.transactions import unit_of_work
 from retreat.extensions import db
 from retreat.staff.models import StaffApiToken, StaffUser
 
@@ -69,13 +70,13 @@ def create_token(user: StaffUser, name: str, *, created_by: StaffUser | None = N
     if errors:
         raise ValidationFailed(errors)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    record = StaffApiToken(user_id=user.id, name=name, token_hash=token_hash(token), prefix=token[:PREFIX_LENGTH],
-                           created_by_id=created_by.id if created_by else None)
-    db.session.add(record)
-    db.session.flush()
-    audit.record("staff.api_token.create", "staff_api_token", record.id,
-                 {"user": user.email, "name": name, "prefix": record.prefix}, actor=created_by)
-    db.session.commit()
+    with unit_of_work():
+        record = StaffApiToken(user_id=user.id, name=name, token_hash=token_hash(token),
+                               prefix=token[:PREFIX_LENGTH], created_by_id=created_by.id if created_by else None)
+        db.session.add(record)
+        db.session.flush()
+        audit.record("staff.api_token.create", "staff_api_token", record.id,
+                     {"user": user.email, "name": name, "prefix": record.prefix}, actor=created_by)
     return record, token
 
 
@@ -88,12 +89,12 @@ def get_token(token_id: int) -> StaffApiToken:
 
 def revoke_token(token_id: int, *, revoked_by: StaffUser | None = None) -> StaffApiToken:
     """Revoke a token for good; revoking a revoked token changes nothing. Committed and audited."""
-    record = get_token(token_id)
-    if record.revoked_at is None:
-        record.revoked_at = now()
-        audit.record("staff.api_token.revoke", "staff_api_token", record.id,
-                     {"name": record.name, "prefix": record.prefix}, actor=revoked_by)
-        db.session.commit()
+    with unit_of_work():
+        record = get_token(token_id)
+        if record.revoked_at is None:
+            record.revoked_at = now()
+            audit.record("staff.api_token.revoke", "staff_api_token", record.id,
+                         {"name": record.name, "prefix": record.prefix}, actor=revoked_by)
     return record
 
 
@@ -122,8 +123,13 @@ def authenticate(token: str | None) -> StaffUser | None:
         return None
     moment = now()
     if record.last_used_at is None or (moment - record.last_used_at).total_seconds() >= LAST_USED_RESOLUTION_SECONDS:
-        record.last_used_at = moment
-        db.session.commit()
+        # One statement in a unit of its own (the write lock first), so calls side by side never fail on it.
+        stale = moment - timedelta(seconds=LAST_USED_RESOLUTION_SECONDS)
+        with unit_of_work():
+            db.session.execute(sa.update(StaffApiToken).where(
+                StaffApiToken.id == record.id,
+                sa.or_(StaffApiToken.last_used_at.is_(None), StaffApiToken.last_used_at <= stale),
+            ).values(last_used_at=moment))
     return user
 
 
