@@ -18,6 +18,7 @@ from retreat.core.links import external_url
 from retreat.core.transactions import begin_locked_write
 from retreat.extensions import db
 from retreat.notify import services as notify
+from retreat.payments import refunds
 from retreat.screening import questions, rules
 from retreat.screening import services as screening_services
 from retreat.screening.models import OPEN_REVIEW_STATUSES, Screening
@@ -300,6 +301,7 @@ def decide(screening_id: int, decision: str, note: str, clinician) -> Screening:
         emails.append(notify.enqueue(f"screening_{decision}", contact["email"], subject, body))
     db.session.commit()
     notify.send_now(*emails)
+    refunds.send_requested()  # a decline's refunds, decided in the transaction above
     return screening
 
 
