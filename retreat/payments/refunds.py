@@ -182,7 +182,12 @@ def retry_pending(limit: int = 500) -> Retried:
     reconcile`). Each is looked for at the provider before it is asked again."""
     sent, still = [], []
     for refund_id in pending_ids(limit):
-        outcome = send(refund_id)
+        try:
+            outcome = send(refund_id)
+        except Exception:  # noqa: BLE001  (one refund's failure, a database one say, must not stop the others)
+            db.session.rollback()
+            current_app.logger.exception("Refund %s could not be sent; it stays pending", refund_id)
+            outcome = "pending"
         row = db.session.get(PendingRefund, refund_id, populate_existing=True)
         (sent if outcome == "sent" else still).append(row)
     return Retried(sent, still)

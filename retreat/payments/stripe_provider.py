@@ -332,12 +332,13 @@ def confirm_from_return(booking: Booking, payment_intent_id: object) -> booking_
 def payment_failed_email(intent) -> OutboxEmail | None:
     """Queue the email telling an applicant their card payment failed (caller's transaction): their hold stays
     and they may try another card. None for a charge the clinic made (the charging job writes its own email),
-    an intent not ours, or a booking that can no longer be paid (its hold lapsed, or it was cancelled)."""
+    an intent the app did not create (whatever its metadata says), or a booking that can no longer be paid (its
+    hold lapsed, or it was cancelled)."""
     metadata = metadata_of(intent)
-    reference = metadata.get("booking_reference")
-    if not reference or metadata.get("off_session") == "true":
+    asked = requested.find("stripe", intent.id)
+    if asked is None or metadata.get("off_session") == "true":  # metadata alone is no proof the intent is ours
         return None
-    booking = booking_services.booking_by_reference(reference)
+    booking = asked.booking
     if booking_services.next_payment(booking) is None:
         return None
     error = getattr(intent, "last_payment_error", None)
