@@ -26,6 +26,7 @@ from retreat.booking.models import Booking
 from retreat.core import audit
 from retreat.core.clock import now
 from retreat.core.errors import DomainError
+from retreat.core.money import format_usd
 from retreat.core.transactions import after_commit, in_unit_of_work, unit_of_work
 from retreat.extensions import db
 from retreat.payments import ledger, providers
@@ -189,13 +190,12 @@ def retry_pending(limit: int = 500) -> Retried:
             current_app.logger.exception("Refund %s could not be sent; it stays pending", refund_id)
             outcome = "pending"
         row = db.session.get(PendingRefund, refund_id, populate_existing=True)
-        (sent if outcome == "sent" else still).append(row)
+        (sent if outcome == "sent" or row.status == "sent" else still).append(row)
     return Retried(sent, still)
 
 
 def describe(pending: PendingRefund) -> str:
     """One line about a pending refund, for the commands' output and the consoles."""
-    from retreat.core.money import format_usd
     text = (f"{pending.booking.reference}: refund {pending.id} of "
             f"{format_usd(pending.amount_cents, show_cents=True)} ({pending.reason})")
     if pending.status == "sent":
