@@ -4,7 +4,6 @@ and a decline reads the booking again once it holds the cohort lock."""
 
 import threading
 
-import pytest
 import sqlalchemy as sa
 
 from retreat.booking import services
