@@ -72,6 +72,8 @@ class Config:
     HOLD_LIMIT_PER_ADDRESS_PER_COHORT = int(os.environ.get("HOLD_LIMIT_PER_ADDRESS_PER_COHORT") or 2)
     SCREENING_ENCRYPTION_KEYS = os.environ.get("SCREENING_ENCRYPTION_KEYS")
     ONCALL_CLINICIAN_EMAIL = os.environ.get("ONCALL_CLINICIAN_EMAIL")
+    # Where money that needs a person is reported: a payment the site did not ask for, or of the wrong amount.
+    FINANCE_EMAIL = os.environ.get("FINANCE_EMAIL")
     MAIL_SERVER = os.environ.get("MAIL_SERVER")
     MAIL_PORT = int(os.environ.get("MAIL_PORT") or 25)
     MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
@@ -123,6 +125,7 @@ class DevelopmentConfig(Config):
     DEMO_PAYMENTS_ALLOWED = True  # used when no Stripe keys are set
     # Development prints emails to the log instead of sending them, alerts included.
     ONCALL_CLINICIAN_EMAIL = Config.ONCALL_CLINICIAN_EMAIL or "oncall@clinic.example"
+    FINANCE_EMAIL = Config.FINANCE_EMAIL or "finance@clinic.example"
     SQLALCHEMY_DATABASE_URI = Config.SQLALCHEMY_DATABASE_URI or f"sqlite:///{INSTANCE_PATH / 'retreat.sqlite3'}"
 
     @classmethod
@@ -150,6 +153,7 @@ class TestingConfig(Config):
     MAIL_USERNAME = None
     MAIL_PASSWORD = None
     ONCALL_CLINICIAN_EMAIL = None
+    FINANCE_EMAIL = "finance@clinic.example"  # queued in the outbox, never sent (no MAIL_SERVER)
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     RATELIMIT_ENABLED = False
     HOLD_LIMITS_ENABLED = False  # tests of the limits switch them on; others book many seats with one applicant

@@ -5,7 +5,7 @@ sign-in throttle (staff_user.throttle_cleared_at). staff_user.session_version go
 Cookies made before this revision no longer sign anyone in.
 
 Revision ID: 19ba574fa55b
-Revises: 5e1b7c2d9a40
+Revises: c83679884fbf
 Create Date: 2026-12-07 09:45:24.014553
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '19ba574fa55b'
-down_revision = '5e1b7c2d9a40'
+down_revision = 'c83679884fbf'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,10 @@
 """SQLite: the audit log and the payment ledger refuse UPDATE and DELETE, as PostgreSQL's triggers do
 
+On SQLite, a migration that alters either table in batch mode rebuilds it and loses these triggers: such a
+migration must make them again (tests/test_append_only.py fails otherwise).
+
 Revision ID: 5e1b7c2d9a40
-Revises: c83679884fbf
+Revises: 2076d824e86b
 Create Date: 2026-12-07 10:20:00
 
 """
@@ -10,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '5e1b7c2d9a40'
-down_revision = 'c83679884fbf'
+down_revision = '2076d824e86b'
 branch_labels = None
 depends_on = None
 

@@ -25,8 +25,8 @@ from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
 from retreat.core.money import format_usd
 from retreat.extensions import db
-from retreat.payments import ledger
-from retreat.payments.models import PAYMENT_PROVIDERS, Payment
+from retreat.payments import flags, ledger, refunds
+from retreat.payments.models import PAYMENT_PROVIDERS, Payment, PendingRefund
 from retreat.staff.models import StaffUser
 
 PAGE_SIZE = 50
@@ -80,8 +80,7 @@ class BookingRow:
 
 
 def _paid_by_booking():
-    return (sa.select(Payment.booking_id, sa.func.sum(Payment.amount_cents).label("paid_cents"))
-            .group_by(Payment.booking_id).subquery())
+    return ledger.money_by_booking()  # flagged money left out, refunds still to send counted as returned
 
 
 def list_bookings(*, cohort_id: int | None = None, status: str | None = None, provider: str | None = None,
@@ -146,6 +145,9 @@ class BookingDetail:
     paid_cents: int
     outstanding_cents: int
     owed_by_transfer_cents: int  # refunds owed by bank transfer that the clinic still has to send
+    refunds_to_send: tuple[PendingRefund, ...]  # refunds decided, not made by the provider yet (retried)
+    flagged: tuple[flags.FlagView, ...]  # money that named this booking but is not counted as its own
+    flagged_lines: tuple[LedgerLine, ...]  # those payments and their refunds, for the record
     transfer_due: tuple[str, int] | None  # (kind, cents) a bank transfer would pay now
     applicant_quote: services.CancellationQuote | None
     clinic_quote: services.CancellationQuote | None
@@ -161,6 +163,11 @@ class BookingDetail:
     @property
     def cancellable(self) -> bool:
         return self.booking.status in CANCELLABLE_STATUSES
+
+    @property
+    def refunded_cents(self) -> int:
+        """Refunds in the ledger (made, or owed by bank transfer), positive."""
+        return -sum(line.payment.amount_cents for line in self.ledger if line.payment.kind == "refund")
 
     @property
     def hold_expired(self) -> bool:
@@ -201,16 +208,19 @@ def _transfer_due(booking: Booking) -> tuple[str, int] | None:
 def booking_for_staff(reference: str) -> BookingDetail:
     booking = get_booking(reference)
     payments = ledger.payments_of(booking.id)
-    recorders = _recorders(payments)
-    paid = sum(p.amount_cents for p in payments)
+    flagged = ledger.flagged_payments_of(booking.id)
+    recorders = _recorders(payments + flagged)
     cancellable = booking.status in CANCELLABLE_STATUSES
     return BookingDetail(
         booking=booking,
         ledger=tuple(LedgerLine(p, recorders.get(p.recorded_by_id)) for p in payments),
         history=tuple(booking_history(booking.reference)),
-        paid_cents=paid,
+        paid_cents=ledger.paid_cents(booking.id),
         outstanding_cents=services.outstanding_cents(booking),
         owed_by_transfer_cents=owed_by_transfer_cents(payments),
+        refunds_to_send=tuple(refunds.pending_of(booking.id)),
+        flagged=tuple(flags.flags(open_only=False, booking_id=booking.id)),
+        flagged_lines=tuple(LedgerLine(p, recorders.get(p.recorded_by_id)) for p in flagged),
         transfer_due=_transfer_due(booking),
         applicant_quote=services.cancellation_quote(booking, by="applicant") if cancellable else None,
         clinic_quote=services.cancellation_quote(booking, by="clinic") if cancellable else None,
@@ -297,6 +307,7 @@ def mark_transfer_received(reference: str, *, amount_cents: object, bank_referen
 class Cancelled:
     quote: services.CancellationQuote
     owed_by_transfer_cents: int  # of the refund: to be sent by the clinic's bank
+    refund_pending_cents: int = 0  # of the refund: the provider could not make it yet (the retry job will)
 
 
 def cancel_for_staff(reference: str, *, by: object, refund_override_cents: int | None = None,
@@ -321,7 +332,8 @@ def cancel_for_staff(reference: str, *, by: object, refund_override_cents: int |
     except ValidationFailed as refusal:
         raise ValidationFailed({("refund" if field == "refund_cents" else field): reasons
                                 for field, reasons in refusal.fields.items()}) from None
-    return Cancelled(quote, owed_by_transfer_cents(ledger.payments_of(booking.id)))
+    return Cancelled(quote, owed_by_transfer_cents(ledger.payments_of(booking.id)),
+                     ledger.refunds_to_send_cents(booking.id))
 
 
 # --- Cancelling a cancelled cohort's bookings --------------------------------------------------------------------
@@ -364,6 +376,7 @@ class CohortBookingResult:
     refund_cents: int | None  # None: not cancelled (see `error`)
     owed_by_transfer_cents: int = 0
     error: str | None = None
+    refund_pending_cents: int = 0
 
     @property
     def cancelled(self) -> bool:
@@ -372,8 +385,9 @@ class CohortBookingResult:
 
 def cancel_cohort_bookings(cohort_id: int, *, staff) -> list[CohortBookingResult]:
     """Cancel every still-active booking of a cohort the clinic cancelled, refunding everything paid. Each
-    booking in a transaction of its own: a provider that fails for one leaves it active (to try again) and the
-    others done. The run is audited on the cohort."""
+    booking in a transaction of its own, its refunds asked of the provider after it commits: a provider that fails
+    leaves that refund pending for the retry job (the booking is cancelled all the same). The run is audited on
+    the cohort."""
     cohort = db.session.get(Cohort, cohort_id)
     if cohort is None:
         raise NotFound("There is no such cohort.")
@@ -395,7 +409,8 @@ def cancel_cohort_bookings(cohort_id: int, *, staff) -> list[CohortBookingResult
                                                error="An unexpected error stopped it; it is logged."))
         else:
             results.append(CohortBookingResult(active.reference, active.applicant_name,
-                                               cancelled.quote.refund_cents, cancelled.owed_by_transfer_cents))
+                                               cancelled.quote.refund_cents, cancelled.owed_by_transfer_cents,
+                                               refund_pending_cents=cancelled.refund_pending_cents))
     if results:
         audit.record("cohort.cancel_bookings", "cohort", cohort_id, {
             "cancelled": {r.reference: r.refund_cents for r in results if r.cancelled},

@@ -34,10 +34,11 @@ from retreat.catalog.models import Cohort
 from retreat.core import audit, crypto
 from retreat.core.clock import now, today
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
+from retreat.core.transactions import unit_of_work
 from retreat.extensions import db
 from retreat.notify import services as notify
 from retreat.notify.models import OutboxEmail
-from retreat.payments import ledger, providers
+from retreat.payments import ledger, providers, refunds
 from retreat.payments.models import Payment
 from retreat.pricing import estimator
 from retreat.pricing import services as pricing
@@ -442,7 +443,10 @@ def release_hold(reference: str, *, cohort_id: int, staff) -> Booking:
 # --- Payments --------------------------------------------------------------------------------------------------
 
 def outstanding_cents(booking: Booking) -> int:
-    """What is still owed: the total less what was received (a goodwill refund is not owed again)."""
+    """What is still owed: the total less what was received (a goodwill refund is not owed again); nothing for a
+    booking that was cancelled or declined. The manage page, the staff pages and finance all show this."""
+    if booking.status in ("cancelled", "declined"):
+        return 0
     return max(0, booking.total_cents - ledger.received_cents(booking.id))
 
 
@@ -476,6 +480,7 @@ class PaymentOutcome:
     payment: Payment
     created: bool
     refunded_unplaced: bool = False  # money for a booking that could not take it (lapsed and full): returned
+    flagged: bool = False  # not a payment the app asked for: recorded for finance, the booking unchanged
 
 
 def payment_received(reference: str, *, kind: str, amount_cents: int, provider: str, provider_reference: str,
@@ -490,9 +495,11 @@ def payment_received(reference: str, *, kind: str, amount_cents: int, provider: 
 
     `card_on_file` (Stripe customer id, payment method id) is kept when the applicant consented to the balance
     being charged to the card when due.
+
+    Callers pass only money the app asked for (for Stripe: stripe_provider.record_succeeded_intent checks it).
     """
     booking = booking_by_reference(reference)
-    with _cohort_change(booking.cohort_id) as (_, outgoing):
+    with unit_of_work(), _cohort_change(booking.cohort_id) as (_, outgoing):
         booking = _fresh(booking)
         recorded = ledger.record_payment(
             booking, kind=kind, amount_cents=amount_cents, provider=provider, provider_reference=provider_reference,
@@ -506,8 +513,8 @@ def payment_received(reference: str, *, kind: str, amount_cents: int, provider: 
                 outgoing.append(notify.enqueue(*emails.payment_receipt(booking, recorded.payment,
                                                                        manage_token(booking))))
             if returned:
-                # In this transaction: if the provider cannot refund now, nothing is recorded and the payment's
-                # next sighting (Stripe's retry of the webhook, reconcile) tries again.
+                # Decided in this transaction (a pending refund beside the payment), asked of the provider after
+                # the commit; the retry job finishes it if the provider cannot refund now.
                 reason = ("paid beyond the booking's total" if returned < recorded.payment.amount_cents
                           else "no seat for this payment")
                 outgoing += _issue_refunds(booking, returned, reason=reason, actor=actor or recorded_by,
@@ -539,9 +546,10 @@ def _apply_payment(booking: Booking, payment: Payment, actor) -> int:
 
 def _issue_refunds(booking: Booking, refund_cents: int, *, reason: str, actor=None,
                    only: Payment | None = None) -> list[OutboxEmail]:
-    """Refund `refund_cents` across the booking's payments (or `only` one of them), newest first, through each
-    payment's provider, and record each refund in the ledger (caller's transaction). Returns the email telling
-    the applicant."""
+    """Refund `refund_cents` across the booking's payments (or `only` one of them), newest first: a pending refund
+    per payment in the caller's transaction (counted as returned from then on, so nothing is refunded twice),
+    which payments.refunds asks each payment's provider for after the commit. Returns the email telling the
+    applicant."""
     left = refund_cents
     refunded = 0
     for payment, refundable_cents in ledger.refundable(booking.id):
@@ -550,16 +558,34 @@ def _issue_refunds(booking: Booking, refund_cents: int, *, reason: str, actor=No
         if left <= 0:
             break
         cents = min(left, refundable_cents)
-        key = f"refund-{payment.id}-{cents}-{refundable_cents}"
-        result = providers.provider(payment.provider).refund(payment, cents, idempotency_key=key)
-        ledger.record_payment(booking, kind="refund", amount_cents=-cents, provider=payment.provider,
-                              provider_reference=result.provider_reference, status=result.status,
-                              refund_of=payment, note=reason, actor=actor)
+        refunds.request_refund(booking, payment, cents, reason=reason, actor=actor)
         left -= cents
         refunded += cents
     if refunded <= 0:
         return []
     return [notify.enqueue(*emails.refund_issued(booking, refunded, reason))]
+
+
+def cancel_when_refunded_in_full(booking: Booking, *, actor) -> list[OutboxEmail]:
+    """A refund made at the provider (Stripe's dashboard) returned everything a confirmed booking had paid: the
+    booking is cancelled by the clinic, its seat freed and offered to the waitlist, and the applicant told; no
+    refund is made (the money is back already). Caller's transaction, holding the cohort lock; returns the emails
+    to send after commit. A partial refund changes no booking."""
+    booking = _fresh(booking)
+    if booking.status not in PAID_STATUSES:
+        return []
+    received = ledger.received_cents(booking.id)
+    if received <= 0 or ledger.paid_cents(booking.id) > 0:
+        return []
+    transition(booking, "cancelled", reason=REFUNDED_IN_FULL_REASON, actor=actor)
+    quote = CancellationQuote(booking, received, received, REFUNDED_IN_FULL_RULE,
+                              (booking.cohort.start_date - today()).days)
+    outgoing = [notify.enqueue(*emails.booking_cancelled(booking, quote))]
+    return outgoing + offer_freed_seats(booking.cohort)
+
+
+REFUNDED_IN_FULL_REASON = "cancelled by the clinic: everything paid was refunded at the payment provider"
+REFUNDED_IN_FULL_RULE = "cancelled by the clinic: everything you paid was refunded"
 
 
 # --- Cancelling ------------------------------------------------------------------------------------------------
@@ -590,10 +616,11 @@ def cancellation_quote(booking: Booking, *, by: str = "applicant") -> Cancellati
 
 def cancel_booking(booking: Booking, *, by: str = "applicant", actor=None, refund_override_cents: int | None = None,
                    reason: str = "") -> CancellationQuote:
-    """Cancel a booking and refund what the policy gives (or, from staff, an audited override), in one
-    transaction under the cohort lock; the freed seat is offered to the waitlist. A booking that cannot be
-    cancelled raises IllegalTransition (409)."""
-    with _cohort_change(booking.cohort_id) as (_, outgoing):
+    """Cancel a booking and decide the refund the policy gives (or, from staff, an audited override), in one
+    transaction under the cohort lock; the freed seat is offered to the waitlist. The refund is asked of the
+    provider after the commit (a provider that fails leaves it pending for the retry job, the booking cancelled).
+    A booking that cannot be cancelled raises IllegalTransition (409)."""
+    with unit_of_work(), _cohort_change(booking.cohort_id) as (_, outgoing):
         booking = _fresh(booking)
         if booking.status not in CANCELLABLE_STATUSES:
             raise IllegalTransition(STATUS_MESSAGES.get(booking.status, "This booking cannot be cancelled."),
@@ -621,13 +648,16 @@ def cancel_booking(booking: Booking, *, by: str = "applicant", actor=None, refun
 def on_screening_decided(screening: Screening, decision: str, clinician) -> list[OutboxEmail]:
     """Apply a clinician's decision to the bookings made with this pre-screen, inside the decision's
     transaction: approval lets a booking awaiting review be paid (held again, for HOLD_AFTER_APPROVAL); a decline
-    declines it and refunds everything paid. Returns the emails to send after commit (one per booking)."""
+    declines it and refunds everything paid. Returns the emails to send after commit (one per booking); the
+    refunds are asked of the provider after the commit (the caller runs refunds.send_requested() then, unless it
+    is a unit of work, whose after-commit step does it)."""
     bookings = db.session.scalars(
         sa.select(Booking).where(Booking.screening_id == screening.id, Booking.status.in_(ACTIVE_STATUSES))
     ).all()
     outgoing: list[OutboxEmail] = []
     for booking in bookings:
         _lock_cohort_row(booking.cohort_id)
+        booking = _fresh(booking)  # as it is now that the cohort is locked: a cancellation may have come first
         if decision == "approved" and booking.status == "pending_review":
             lapsed = booking.hold_expires_at is None or booking.hold_expires_at <= now()
             if booking.cohort.status != "open" or (lapsed and catalog.seats_left(booking.cohort) <= 0):
@@ -639,7 +669,7 @@ def on_screening_decided(screening: Screening, decision: str, clinician) -> list
             hold = max(now() + policy.HOLD_AFTER_APPROVAL, booking.hold_expires_at or now())
             transition(booking, "held", reason="approved", actor=clinician, hold_expires_at=hold)
             outgoing.append(notify.enqueue(*emails.approved_to_pay(booking, manage_token(booking))))
-        elif decision == "declined":
+        elif decision == "declined" and booking.status in ACTIVE_STATUSES:
             # Neutral words: finance staff read booking histories, and a decline is a clinical decision.
             paid = max(0, ledger.paid_cents(booking.id))
             transition(booking, "declined", reason="declined", actor=clinician)

@@ -45,7 +45,7 @@ from retreat.core.errors import DomainError, ValidationFailed
 from retreat.core.money import format_usd
 from retreat.notify.calendar import booking_calendar
 from retreat.notify.services import clinic_name
-from retreat.payments import ledger, providers, stripe_provider
+from retreat.payments import ledger, providers, refunds, stripe_provider
 from retreat.pricing import estimator
 from retreat.pricing import services as pricing
 from retreat.pricing.rules import LODGING_LABELS
@@ -336,6 +336,7 @@ def manage(token: str):
         "booking/manage.html", token=token, booking=booking, cohort=booking.cohort, program=booking.cohort.program,
         payments=payments, paid_cents=ledger.paid_cents(booking.id),
         refunded_cents=-sum(p.amount_cents for p in payments if p.kind == "refund"),
+        refunds_to_send=refunds.pending_of(booking.id), owed_cents=services.outstanding_cents(booking),
         next_payment=services.next_payment(booking), hold_lapsed=_hold_lapsed(booking),
         minutes_left=_minutes_left(booking),
         can_cancel=booking.status in CANCELLABLE_STATUSES and not _hold_lapsed(booking),

@@ -87,3 +87,13 @@ class ApiTokenForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.user.choices = options([("", "Choose…"), *((str(user.id), f"{user.name} ({user.email})")
                                                        for user in users)])
+
+
+class ResolveFlagForm(FlaskForm):
+    """Finance marks money flagged for review as reviewed, saying what was done."""
+
+    resolution = StringField("What was done", validators=[DataRequired("Say what was done about this payment."),
+                                                          Length(max=500)],
+                             description="For example: refunded from the Stripe dashboard; kept, it was the "
+                                         "applicant's own payment at the old price.")
+    submit = SubmitField("Mark reviewed")

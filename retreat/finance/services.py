@@ -28,7 +28,8 @@ from retreat.core.errors import NotFound, ValidationFailed
 from retreat.core.transactions import unit_of_work
 from retreat.core.types import UTCDateTime
 from retreat.extensions import db
-from retreat.payments.models import PAYMENT_KINDS, PAYMENT_PROVIDERS, PAYMENT_STATUSES, Payment
+from retreat.payments import flags, ledger
+from retreat.payments.models import PAYMENT_KINDS, PAYMENT_PROVIDERS, PAYMENT_STATUSES, Payment, PendingRefund
 
 # Who may read the ledger and export it (the console, the API, its tokens).
 ACCESS_ROLES = ("finance", "admin")
@@ -225,6 +226,7 @@ class LedgerRow(NamedTuple):
     fee_cents: int | None
     net_cents: int | None
     created_at: datetime
+    flagged: bool = False  # money that named the booking but is not counted as its own (payments.flags)
 
 
 def _payer_name() -> sa.ColumnElement[str]:
@@ -246,7 +248,7 @@ def _export_columns():
 
 def _row_columns():
     return (utc_date(Payment.created_at), *_common_columns(), Cohort.start_date, *_money_columns(),
-            Payment.created_at)
+            Payment.created_at, Payment.flagged)
 
 
 def _ledger_rows(statement: sa.Select) -> list[LedgerRow]:
@@ -525,13 +527,16 @@ class BookingFacts:
 @dataclass(frozen=True)
 class BookingMoney:
     booking: BookingFacts
-    payments: list[LedgerRow]
+    payments: list[LedgerRow]  # every movement naming the booking, flagged ones included (marked)
+    refunds_to_send: list[PendingRefund]  # refunds decided and not made by the provider yet
+    flags: list[flags.FlagView]  # money flagged for finance that named this booking
 
     def _sum(self, condition) -> int:
-        return sum(p.amount_cents for p in self.payments if condition(p))
+        return sum(p.amount_cents for p in self.payments if not p.flagged and condition(p))
 
     @property
     def paid_cents(self) -> int:
+        """Money received for the booking (flagged money is not the booking's)."""
         return self._sum(lambda p: p.status == "succeeded" and p.amount_cents > 0)
 
     @property
@@ -541,12 +546,23 @@ class BookingMoney:
 
     @property
     def pending_refund_cents(self) -> int:
+        """Refunds owed by bank transfer, not sent yet (negative)."""
         return self._sum(lambda p: p.status == "pending")
 
     @property
+    def to_send_cents(self) -> int:
+        """Refunds decided that the payment provider has not made yet (negative): retried automatically."""
+        return -sum(r.amount_cents for r in self.refunds_to_send)
+
+    @property
+    def flagged_cents(self) -> int:
+        return sum(p.amount_cents for p in self.payments if p.flagged)
+
+    @property
     def net_paid_cents(self) -> int:
-        """Paid less refunded, a refund owed by bank transfer counting as returned (as payments.ledger has it)."""
-        return self.paid_cents + self.refunded_cents + self.pending_refund_cents
+        """Paid less refunded, refunds owed by bank transfer or still to send counting as returned (as
+        payments.ledger.paid_cents has it)."""
+        return self.paid_cents + self.refunded_cents + self.pending_refund_cents + self.to_send_cents
 
     @property
     def fees_cents(self) -> int:
@@ -554,10 +570,12 @@ class BookingMoney:
 
     @property
     def owed_cents(self) -> int:
-        """What the applicant still has to pay: only a booking whose deposit is paid owes its balance."""
+        """What the applicant still has to pay, as booking.services.outstanding_cents counts it for the manage and
+        staff pages: only a booking whose deposit is paid owes its balance, the total less what was received (a
+        goodwill refund is not owed again)."""
         if self.booking.status not in OWING_STATUSES:
             return 0
-        return max(0, self.booking.total_cents - self.net_paid_cents)
+        return max(0, self.booking.total_cents - self.paid_cents)
 
 
 def booking_money(reference: str) -> BookingMoney:
@@ -579,7 +597,10 @@ def booking_money(reference: str) -> BookingMoney:
     statement = (_joined(sa.select(*_row_columns()).select_from(Payment))
                  .where(Payment.booking_id == booking.id).order_by(Payment.created_at, Payment.id))
     payments = _ledger_rows(statement)
-    return BookingMoney(booking, payments)
+    to_send = list(db.session.scalars(
+        sa.select(PendingRefund).where(PendingRefund.booking_id == booking.id, PendingRefund.status == "pending")
+        .order_by(PendingRefund.created_at, PendingRefund.id)))
+    return BookingMoney(booking, payments, to_send, flags.flags(open_only=False, booking_id=booking.id))
 
 
 # --- Month close ------------------------------------------------------------------------------------------
@@ -600,7 +621,7 @@ class OwedBalance:
     cohort_start: date
     due_date: date
     total_cents: int
-    paid_cents: int
+    paid_cents: int  # received, before refunds
 
     @property
     def owed_cents(self) -> int:
@@ -619,6 +640,9 @@ class MonthClose:
     stripe_reconciled: KindLine
     stripe_unreconciled: list[LedgerRow]
     today: date
+    flagged: KindLine = KindLine("flagged", 0, 0, 0)  # money flagged for finance this month (in the lines above)
+    open_flags: list[flags.FlagView] = ()  # flagged money not reviewed yet, any month
+    refunds_to_send: list[PendingRefund] = ()  # refunds the payment provider has not made yet, any month
 
     @property
     def filters(self) -> LedgerFilters:
@@ -699,15 +723,33 @@ def month_close(month: date) -> MonthClose:
         stripe_reconciled=KindLine("stripe", int(done[0]), int(done[1]), int(done[2])),
         stripe_unreconciled=unreconciled,
         today=today(),
+        flagged=flagged_in(filters),
+        open_flags=flags.flags(open_only=True),
+        refunds_to_send=refunds_to_send(),
     )
 
 
+def flagged_in(filters: LedgerFilters) -> KindLine:
+    """Payments flagged for finance in a period (refunds of them not counted): count and amount."""
+    row = db.session.execute(
+        _filtered(sa.select(sa.func.count(Payment.id), sa.func.coalesce(sa.func.sum(Payment.amount_cents), 0)),
+                  filters).where(Payment.flagged.is_(True), Payment.kind != "refund")).one()
+    return KindLine("flagged", int(row[0]), int(row[1]), 0)
+
+
+def refunds_to_send() -> list[PendingRefund]:
+    """Every refund decided and not made by the payment provider yet, oldest first."""
+    return list(db.session.scalars(
+        sa.select(PendingRefund).where(PendingRefund.status == "pending")
+        .order_by(PendingRefund.created_at, PendingRefund.id)))
+
+
 def balances_owed() -> list[OwedBalance]:
-    """Bookings whose deposit is paid and whose balance is not, as the ledger stands now (a refund owed by bank
-    transfer counts as returned, as in payments.ledger.paid_cents): earliest due first."""
-    paid = (sa.select(Payment.booking_id, sa.func.sum(Payment.amount_cents).label("paid"))
-            .group_by(Payment.booking_id).subquery())
-    paid_cents = sa.func.coalesce(paid.c.paid, 0)
+    """Bookings whose deposit is paid and whose balance is not, as the ledger stands now: the total less what was
+    received (as booking.services.outstanding_cents counts it: a goodwill refund is not owed again; flagged money
+    is not the booking's). Earliest due first."""
+    paid = ledger.money_by_booking()
+    paid_cents = sa.func.coalesce(paid.c.received_cents, 0)
     rows = db.session.execute(
         sa.select(Booking.reference, _payer_name(), Program.name, Cohort.start_date, Booking.balance_due_date,
                   Booking.total_cents, paid_cents)

@@ -1,5 +1,7 @@
-"""The ledger: one append-only row per movement of money (deposit, balance, refund), and the Stripe events
-already handled. What a booking has paid is derived from the ledger, never stored beside it."""
+"""The ledger: one append-only row per movement of money (deposit, balance, refund), and beside it what the ledger
+cannot say by appending: the payments the app asked a provider for (so that only those move a booking), money
+flagged for finance, refunds still to be sent at the provider, and the Stripe events already handled. What a
+booking has paid is derived from the ledger and the refunds still to be sent, never stored beside them."""
 
 from datetime import datetime
 
@@ -17,6 +19,11 @@ PAYMENT_KINDS = ("deposit", "balance", "refund")
 PAYMENT_PROVIDERS = ("stripe", "offline", "demo")
 # succeeded: the money moved. pending: a refund owed by bank transfer, not yet sent.
 PAYMENT_STATUSES = ("succeeded", "pending")
+# Why money is flagged for finance instead of moving its booking on.
+FLAG_REASONS = ("not_requested", "amount", "currency")
+# A refund the app decided to make: pending until the provider made it (or, for a bank transfer, until it is in the
+# ledger as owed), then sent.
+PENDING_REFUND_STATUSES = ("pending", "sent")
 
 
 class Payment(db.Model):
@@ -50,6 +57,10 @@ class Payment(db.Model):
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_user.id"))
     note: Mapped[str] = mapped_column(sa.String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    # Money that arrived naming this booking but that the app did not ask for (or not of this amount or currency),
+    # and refunds of such money: in the ledger because it moved, but not counted as the booking's (its paid, owed
+    # and refundable amounts ignore it) and never moving the booking. A PaymentFlag row tracks finance's review.
+    flagged: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     booking: Mapped[Booking] = relationship()
 
@@ -65,6 +76,86 @@ def _ledger_is_append_only(mapper, connection, payment):
 @event.listens_for(Payment, "before_delete")
 def _ledger_keeps_everything(mapper, connection, payment):
     raise RuntimeError("The payment ledger is append-only: rows are never deleted.")
+
+
+class RequestedPayment(db.Model):
+    """A payment the app asked a provider for (a Stripe PaymentIntent it created): for which booking, what for and
+    how much. Only a succeeded payment recorded here, of this amount and currency, moves its booking on."""
+
+    __tablename__ = "requested_payment"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("kind", ("deposit", "balance")), name="kind"),
+        sa.CheckConstraint("amount_cents > 0", name="amount"),
+        sa.UniqueConstraint("provider", "provider_reference", name="uq_requested_payment_provider_reference"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("booking.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(10))
+    provider: Mapped[str] = mapped_column(sa.String(10))
+    provider_reference: Mapped[str] = mapped_column(sa.String(100))
+    amount_cents: Mapped[int]
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+    booking: Mapped[Booking] = relationship()
+
+
+class PaymentFlag(db.Model):
+    """Money finance must look at: a flagged ledger row (see Payment.flagged), why, and finance's review of it."""
+
+    __tablename__ = "payment_flag"
+    __table_args__ = (sa.CheckConstraint(_one_of("reason", FLAG_REASONS), name="reason"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(sa.ForeignKey("payment.id"), unique=True)
+    reason: Mapped[str] = mapped_column(sa.String(20))
+    detail: Mapped[str] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_user.id"))
+    resolution: Mapped[str] = mapped_column(sa.String(500), default="")
+
+    payment: Mapped[Payment] = relationship()
+
+
+class PendingRefund(db.Model):
+    """A refund the app decided to make, written in the same transaction as the change that owes it (a
+    cancellation, a decline, money that cannot be placed). The provider is asked after that commits, with an
+    idempotency key derived from this row; when it has made the refund, the refund enters the ledger and the row
+    becomes `sent`, in one transaction. A row left pending (a crash, the provider down) is finished by
+    `flask payments retry-refunds` and `flask payments reconcile`, which look for the refund at the provider first,
+    so it is never made twice. Until sent, its amount counts as returned in what the booking has paid."""
+
+    __tablename__ = "pending_refund"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("status", PENDING_REFUND_STATUSES), name="status"),
+        sa.CheckConstraint("amount_cents > 0", name="amount"),
+        sa.Index("ix_pending_refund_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("booking.id"), index=True)
+    payment_id: Mapped[int] = mapped_column(sa.ForeignKey("payment.id"), index=True)  # the payment refunded
+    amount_cents: Mapped[int]
+    reason: Mapped[str] = mapped_column(sa.String(500))
+    status: Mapped[str] = mapped_column(sa.String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    # Set while one sender asks the provider, so that no other asks at the same time (it lapses after a while).
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))
+    provider_reference: Mapped[str | None] = mapped_column(sa.String(100))  # the provider's refund, once made
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    booking: Mapped[Booking] = relationship()
+    payment: Mapped[Payment] = relationship()
+
+    @property
+    def idempotency_key(self) -> str:
+        """Derived from this row: the provider makes one refund per key, and Stripe keeps it in the refund's
+        metadata, where a retry looks for it before asking again."""
+        return f"refund-{self.booking.reference}-{self.id}"
 
 
 class ProcessedStripeEvent(db.Model):

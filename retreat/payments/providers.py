@@ -1,8 +1,9 @@
 """The payment-provider contract, and the providers this clinic can use.
 
 A provider never changes a booking or the ledger itself: it starts a payment (what the applicant's page or API
-client needs to pay), moves money back (refund), and, for Stripe, turns webhook events into calls of
-booking.services.payment_received. Only booking and ledger services record what happened.
+client needs to pay), moves money back (refund, asked by payments.refunds after the change that owes it has
+committed), finds a refund it made under a key (so a retry never refunds twice), and, for Stripe, turns webhook
+events into calls of booking.services.payment_received. Only booking and ledger services record what happened.
 
     stripe   PaymentIntents with the Payment Element on our own page (retreat/payments/stripe_provider.py)
     offline  bank transfer instructions; staff mark the money received
@@ -71,7 +72,12 @@ class PaymentProvider(Protocol):
         """Prepare a payment of `amount_cents` for `booking`; moves no money."""
 
     def refund(self, payment: Payment, amount_cents: int, *, idempotency_key: str) -> RefundResult:
-        """Return `amount_cents` (positive) of `payment` to the payer; raises ProviderUnavailable."""
+        """Return `amount_cents` (positive) of `payment` to the payer, once per `idempotency_key`; raises
+        ProviderUnavailable."""
+
+    def find_refund(self, payment: Payment, *, idempotency_key: str) -> RefundResult | None:
+        """The refund of `payment` this provider made under `idempotency_key`, if any; raises
+        ProviderUnavailable."""
 
 
 class DemoProvider:
@@ -85,6 +91,9 @@ class DemoProvider:
 
     def refund(self, payment: Payment, amount_cents: int, *, idempotency_key: str) -> RefundResult:
         return RefundResult(f"demo_re_{secrets.token_hex(8)}")
+
+    def find_refund(self, payment: Payment, *, idempotency_key: str) -> RefundResult | None:
+        return None  # no money moved: asking again is harmless
 
     @staticmethod
     def new_reference() -> str:
@@ -105,6 +114,9 @@ class OfflineProvider:
 
     def refund(self, payment: Payment, amount_cents: int, *, idempotency_key: str) -> RefundResult:
         return RefundResult(f"offline_re_{idempotency_key}", status="pending")
+
+    def find_refund(self, payment: Payment, *, idempotency_key: str) -> RefundResult | None:
+        return None  # nothing is sent from here: finance sends it from the clinic's bank
 
 
 def configured_provider_name() -> str:

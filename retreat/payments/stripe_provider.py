@@ -1,10 +1,13 @@
 """Stripe: PaymentIntents paid with the Payment Element on our own page, refunds, the balance charged to a saved
 card, and turning what Stripe reports (webhook, return page, reconcile) into booking.services.payment_received.
 
-Every Stripe payment is recorded under its PaymentIntent id and every Stripe refund under its refund id, so the
-ledger's idempotency (one row per provider reference) makes each of those paths safe to repeat. Network calls
-to Stripe are made before a database transaction takes the cohort lock, never while holding it, except the
-refunds that booking.services makes inside its cancel and decline transactions.
+Every PaymentIntent the app creates is written down (payments.requested) before it can be paid; a succeeded intent
+moves its booking only when it is one of those, of the amount and currency asked, and is otherwise recorded for
+finance (payments.flags). Every Stripe payment is recorded under its PaymentIntent id and every Stripe refund under
+its refund id, so the ledger's idempotency (one row per provider reference) makes each of those paths safe to
+repeat. Network calls to Stripe are made outside the transactions that change bookings: refunds are asked after
+the cancellation or decline that owes them has committed (payments.refunds), each with metadata naming its pending
+refund, so a refund Stripe made before a crash is found and recorded instead of being made again.
 
 STRIPE_API_BASE points the library at a stand-in for Stripe: localstripe, in tests and CI. It rejects some
 parameters real Stripe takes (description, receipt_email, setup_future_usage, a `created` filter on lists), so
@@ -16,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
+import sqlalchemy as sa
 import stripe
 from flask import current_app
 
@@ -26,16 +30,19 @@ from retreat.catalog import services as catalog
 from retreat.core.clock import today
 from retreat.core.errors import NotFound
 from retreat.core.money import CURRENCY, format_usd
+from retreat.core.transactions import after_commit, unit_of_work
 from retreat.extensions import db
 from retreat.notify import services as notify
 from retreat.notify.models import OutboxEmail
-from retreat.payments import ledger
-from retreat.payments.models import Payment
+from retreat.payments import flags, ledger, refunds, requested
+from retreat.payments.models import Payment, PendingRefund
 from retreat.payments.providers import CardDeclined, Charged, PaymentStart, ProviderUnavailable, RefundResult
 
 PAYMENT_KINDS = ("deposit", "balance")
 # Stripe refunds that return money (pending ones are on their way): recorded in the ledger as made.
 REFUND_STATUSES_MADE = ("succeeded", "pending")
+# The metadata key under which a refund the app asked for carries its pending refund's idempotency key.
+REFUND_KEY = "retreat_refund"
 PAGE_SIZE = 100
 
 
@@ -127,6 +134,8 @@ class StripeProvider:
         with calling_stripe("starting a payment"):
             intent = stripe_client().v1.payment_intents.create(params=params, options={
                 "idempotency_key": f"retreat-{booking.reference}-{kind}-{amount_cents}"})
+        requested.remember(booking, kind=kind, amount_cents=amount_cents, currency=CURRENCY, provider="stripe",
+                           provider_reference=intent.id)
         return PaymentStart("stripe", "requires_payment", amount_cents, kind, {
             "client_secret": intent.client_secret,
             "payment_intent": intent.id,
@@ -149,11 +158,11 @@ class StripeProvider:
     def refund(self, payment: Payment, amount_cents: int, *, idempotency_key: str) -> RefundResult:
         """Refund part or all of a payment's PaymentIntent. Stripe accepting the refund (succeeded, or pending on
         its way back to the card) is recorded as made: the ledger's `pending` means money the clinic still has to
-        send, which a Stripe refund is not."""
+        send, which a Stripe refund is not. The key goes in the refund's metadata too (find_refund)."""
         with calling_stripe("refunding"):
             refund = stripe_client().v1.refunds.create(params={
                 "payment_intent": payment.provider_reference, "amount": amount_cents,
-                "metadata": {"booking_reference": payment.booking.reference},
+                "metadata": {"booking_reference": payment.booking.reference, REFUND_KEY: idempotency_key},
             }, options={"idempotency_key": f"retreat-{idempotency_key}"})
         if refund.status not in REFUND_STATUSES_MADE:
             current_app.logger.warning("Stripe refund %s of %s is %s", refund.id, payment.provider_reference,
@@ -162,24 +171,45 @@ class StripeProvider:
                                       "Please try again, or refund from the Stripe dashboard.")
         return RefundResult(refund.id, "succeeded")
 
+    def find_refund(self, payment: Payment, *, idempotency_key: str) -> RefundResult | None:
+        """The refund of the payment's PaymentIntent that Stripe made under this key (from its metadata): what a
+        retry looks for before asking again (localstripe, like a key older than Stripe's 24 hours, does not
+        dedupe by the idempotency key)."""
+        for refund in refunds_at_stripe(payment.provider_reference):
+            if metadata_of(refund).get(REFUND_KEY) == idempotency_key and refund.status in REFUND_STATUSES_MADE:
+                return RefundResult(refund.id, "succeeded")
+        return None
+
     def charge_saved_card(self, booking: Booking, amount_cents: int) -> Charged:
         """Charge the balance to the card saved with the applicant's consent, without them present. A decline
-        (or a bank asking the applicant to confirm) raises CardDeclined with plain words."""
+        (or a bank asking the applicant to confirm) raises CardDeclined with plain words.
+
+        The PaymentIntent is created, written down (payments.requested) and only then confirmed, so that its
+        webhook, however early, finds it is a payment the app asked for."""
         if not (booking.stripe_customer_id and booking.stripe_payment_method_id):
             raise CardDeclined("No card is saved for this booking.")
+        reference = booking.reference
         params: dict = {
             "amount": amount_cents, "currency": CURRENCY, "payment_method_types": ["card"],
             "customer": booking.stripe_customer_id, "payment_method": booking.stripe_payment_method_id,
-            "confirm": True, "off_session": True,
             # off_session: the charging job emails the applicant itself when it fails, not the webhook.
-            "metadata": {"booking_reference": booking.reference, "kind": "balance", "off_session": "true"},
+            "metadata": {"booking_reference": reference, "kind": "balance", "off_session": "true"},
         }
         if not talks_to_stand_in():
-            params["description"] = f"Booking {booking.reference}: balance"
+            params["description"] = f"Booking {reference}: balance"
             params["receipt_email"] = booking.applicant_email
+        key = f"retreat-{reference}-saved-card-{amount_cents}-{today().isoformat()}"
         with calling_stripe("charging a saved card"):
-            intent = stripe_client().v1.payment_intents.create(params=params, options={
-                "idempotency_key": f"retreat-{booking.reference}-saved-card-{amount_cents}-{today().isoformat()}"})
+            intent = stripe_client().v1.payment_intents.create(params=params, options={"idempotency_key": key})
+        requested.remember(booking, kind="balance", amount_cents=amount_cents, currency=CURRENCY, provider="stripe",
+                           provider_reference=intent.id)
+        if intent.status == "requires_confirmation":
+            # localstripe takes no parameter when confirming; Stripe needs off_session for a charge made without
+            # the applicant present.
+            confirm: dict = {} if talks_to_stand_in() else {"off_session": True}
+            with calling_stripe("charging a saved card"):
+                intent = stripe_client().v1.payment_intents.confirm(intent.id, params=confirm,
+                                                                     options={"idempotency_key": f"{key}-confirm"})
         if intent.status != "succeeded":
             raise CardDeclined("Your bank asked to confirm this payment, which cannot be done automatically. "
                                "Please pay from your booking page.")
@@ -231,26 +261,50 @@ def card_on_file(intent, booking: Booking) -> tuple[str, str] | None:
 
 
 def retrieve_intent(payment_intent_id: str):
+    """The PaymentIntent at Stripe; None when Stripe has no such intent (not of this account)."""
     with calling_stripe("reading a payment"):
-        return stripe_client().v1.payment_intents.retrieve(payment_intent_id)
+        try:
+            return stripe_client().v1.payment_intents.retrieve(payment_intent_id)
+        except stripe.InvalidRequestError as error:
+            if error.http_status == 404:
+                return None
+            raise
 
 
 def record_succeeded_intent(intent, *, actor: str) -> booking_services.PaymentOutcome | None:
-    """payment_received for a succeeded PaymentIntent made for one of our bookings (its metadata names the
-    booking and the kind of payment). None for an intent that is not ours or has not succeeded; NotFound when
-    it names a booking this database does not have."""
-    metadata = metadata_of(intent)
-    reference, kind = metadata.get("booking_reference"), metadata.get("kind")
-    if intent.status != "succeeded" or not reference or kind not in PAYMENT_KINDS:
+    """Record a succeeded PaymentIntent of one of our bookings. One the app created for that booking (see
+    payments.requested) that took the amount and currency asked goes through payment_received and moves the
+    booking on; anything else whose metadata names one of our bookings is money that arrived but is not the
+    booking's: recorded for finance (payments.flags, outcome.flagged), the booking unchanged.
+
+    None for an intent that is not ours or has not succeeded; NotFound when it names a booking this database
+    does not have."""
+    if getattr(intent, "status", None) != "succeeded":
         return None
-    booking = booking_services.booking_by_reference(reference)
+    asked = requested.find("stripe", intent.id)
+    metadata = metadata_of(intent)
+    if asked is not None:
+        booking, kind = asked.booking, asked.kind
+    else:
+        reference, kind = metadata.get("booking_reference"), metadata.get("kind")
+        if not reference or kind not in PAYMENT_KINDS:
+            return None
+        booking = booking_services.booking_by_reference(reference)
     fee = net = None
     if ledger.find("stripe", intent.id) is None:
         fee, net = fee_and_net(getattr(intent, "latest_charge", None))
-    card = card_on_file(intent, booking)
     amount = getattr(intent, "amount_received", None) or intent.amount  # localstripe has no amount_received
+    currency = getattr(intent, "currency", None) or ""
+    wrong = requested.mismatch(asked, amount, currency)
+    if wrong is not None:
+        recorded = flags.record_flagged(booking, kind=kind, amount_cents=amount, currency=currency,
+                                        provider="stripe", provider_reference=intent.id, mismatch=wrong,
+                                        fee_cents=fee, net_cents=net, actor=actor)
+        return booking_services.PaymentOutcome(booking, recorded.payment, recorded.created,
+                                               flagged=recorded.payment.flagged)
+    card = card_on_file(intent, booking)
     return booking_services.payment_received(
-        reference, kind=kind, amount_cents=amount, provider="stripe", provider_reference=intent.id,
+        booking.reference, kind=kind, amount_cents=amount, provider="stripe", provider_reference=intent.id,
         fee_cents=fee, net_cents=net, actor=actor, card_on_file=card)
 
 
@@ -268,7 +322,9 @@ def confirm_from_return(booking: Booking, payment_intent_id: object) -> booking_
             if error.http_status == 404:
                 raise NotFound("There is no such payment for this booking.") from None
             raise
-    if metadata_of(intent).get("booking_reference") != booking.reference:
+    asked = requested.find("stripe", intent.id)
+    if (asked.booking_id != booking.id) if asked is not None else (
+            metadata_of(intent).get("booking_reference") != booking.reference):
         raise NotFound("There is no such payment for this booking.")
     return record_succeeded_intent(intent, actor="applicant (return page)")
 
@@ -276,12 +332,13 @@ def confirm_from_return(booking: Booking, payment_intent_id: object) -> booking_
 def payment_failed_email(intent) -> OutboxEmail | None:
     """Queue the email telling an applicant their card payment failed (caller's transaction): their hold stays
     and they may try another card. None for a charge the clinic made (the charging job writes its own email),
-    an intent not ours, or a booking that can no longer be paid (its hold lapsed, or it was cancelled)."""
+    an intent the app did not create (whatever its metadata says), or a booking that can no longer be paid (its
+    hold lapsed, or it was cancelled)."""
     metadata = metadata_of(intent)
-    reference = metadata.get("booking_reference")
-    if not reference or metadata.get("off_session") == "true":
+    asked = requested.find("stripe", intent.id)
+    if asked is None or metadata.get("off_session") == "true":  # metadata alone is no proof the intent is ours
         return None
-    booking = booking_services.booking_by_reference(reference)
+    booking = asked.booking
     if booking_services.next_payment(booking) is None:
         return None
     error = getattr(intent, "last_payment_error", None)
@@ -296,28 +353,72 @@ def refunds_at_stripe(payment_intent_id: str) -> list:
         return list(listing.auto_paging_iter())
 
 
-def record_refunds(payment_intent_id: str, refunds: list, *, actor: str) -> list[Payment]:
-    """Record the refunds of a PaymentIntent that Stripe made and the ledger lacks: made from the Stripe
-    dashboard. Refunds this app made are in the ledger under their id already and are skipped.
+@dataclass(frozen=True)
+class RecordedRefunds:
+    at_stripe: list[Payment]  # refunds made at Stripe (its dashboard), new in the ledger
+    finished: list[Payment]  # refunds the app asked for, written down here for a sender that did not
+    emails: list[OutboxEmail]  # to send after commit (a booking cancelled because all it paid went back)
+    cancelled: bool = False  # the booking was cancelled: its seat is free
 
-    Works in the caller's transaction and starts it as a locked write on the booking's cohort (call it first;
-    the caller commits), so it waits for a cancellation that is recording its own refunds. Returns the new
-    rows; nothing when the payment itself is not in the ledger (record it first)."""
+
+def record_refunds(payment_intent_id: str, refunds_made: list, *, actor: str) -> RecordedRefunds:
+    """Record the refunds of a PaymentIntent that Stripe made and the ledger lacks, in the caller's transaction
+    (which it starts as a locked write on the booking's cohort: call it first; the caller commits):
+
+    - a refund the app asked for (its metadata names a pending refund of this payment) finishes that pending
+      refund: a sender that crashed after Stripe made it, or the webhook arriving before the sender wrote it down;
+    - any other is a refund made at Stripe (its dashboard), recorded as such. When refunds made at Stripe have
+      returned everything a confirmed booking paid, the booking is cancelled by the clinic and its seat freed
+      (booking.services.cancel_when_refunded_in_full); a partial refund moves money, not the booking. A refund of
+      flagged money is flagged too, and the flag is reviewed by it once all that money went back.
+
+    Refunds already in the ledger (under their refund ids) are skipped. Nothing when the payment itself is not in
+    the ledger (record it first)."""
     payment = ledger.find("stripe", payment_intent_id)
     if payment is None:
-        return []
+        return RecordedRefunds([], [], [])
     catalog.lock_cohort(payment.booking.cohort_id)
-    payment = ledger.find("stripe", payment_intent_id)
-    recorded = []
-    for refund in refunds:
+    payment = db.session.get(Payment, payment.id, populate_existing=True)
+    pending = {row.idempotency_key: row for row in db.session.scalars(
+        sa.select(PendingRefund).where(PendingRefund.payment_id == payment.id, PendingRefund.status == "pending")
+        .with_for_update().execution_options(populate_existing=True))}
+    at_stripe: list[Payment] = []
+    finished: list[Payment] = []
+    for refund in refunds_made:
         if refund.status not in REFUND_STATUSES_MADE or ledger.find("stripe", refund.id) is not None:
+            continue
+        ours = pending.get(metadata_of(refund).get(REFUND_KEY) or "")
+        if ours is not None:
+            if (row := refunds.finish(ours, RefundResult(refund.id, "succeeded"))) is not None:
+                finished.append(row)
             continue
         result = ledger.record_payment(
             payment.booking, kind="refund", amount_cents=-refund.amount, provider="stripe",
             provider_reference=refund.id, refund_of=payment, note="refunded at Stripe (dashboard)", actor=actor)
         if result.created:
-            recorded.append(result.payment)
-    return recorded
+            at_stripe.append(result.payment)
+    if payment.flagged:
+        flags.note_refund(payment)
+        return RecordedRefunds(at_stripe, finished, [])
+    emails_out = booking_services.cancel_when_refunded_in_full(payment.booking, actor=actor) if at_stripe else []
+    return RecordedRefunds(at_stripe, finished, emails_out, cancelled=bool(emails_out))
+
+
+def apply_refunds(payment_intent_id: str, refunds_made: list, *, actor: str) -> RecordedRefunds:
+    """record_refunds in a unit of work of its own (or the caller's), with its emails and the cached catalog
+    after the commit."""
+    with unit_of_work():
+        result = record_refunds(payment_intent_id, refunds_made, actor=actor)
+        _after_refunds(result)
+    return result
+
+
+def _after_refunds(result: RecordedRefunds) -> None:
+    if result.cancelled:
+        after_commit(catalog.forget_cached_catalog)
+    if result.emails:
+        emails_out = list(result.emails)
+        after_commit(lambda: notify.send_now(*emails_out))
 
 
 # --- Reconciling -----------------------------------------------------------------------------------------------
@@ -336,41 +437,57 @@ def recent_intents(since: datetime) -> Iterator:
 
 @dataclass(frozen=True)
 class Reconciled:
-    repairs: list[str]  # one line per payment or refund recorded
-    left_alone: list[str]  # intents naming a booking this database does not have
+    repairs: list[str]  # one line per payment or refund recorded (or refund sent)
+    left_alone: list[str]  # intents naming a booking this database does not have; refunds still pending
+
+
+RECONCILE_ACTOR = "system (stripe reconcile)"
 
 
 def reconcile(since: datetime) -> Reconciled:
     """Record what Stripe has and the ledger lacks, for PaymentIntents made since `since` for our bookings:
-    succeeded payments (a webhook lost) through payment_received, and refunds made at Stripe."""
+    succeeded payments (a webhook lost) through record_succeeded_intent (money the app did not ask for is flagged
+    for finance), refunds made at Stripe, and refunds the app asked for whose sender died before writing them
+    down. Then every refund still pending is sent (payments.refunds.retry_pending)."""
     repairs: list[str] = []
     left_alone: list[str] = []
     for intent in list(recent_intents(since)):
         reference = metadata_of(intent).get("booking_reference")
-        if not reference or intent.status != "succeeded":
+        known = ledger.find("stripe", intent.id) is not None
+        if intent.status != "succeeded" or not (reference or known or requested.find("stripe", intent.id)):
             continue
-        if ledger.find("stripe", intent.id) is None:
+        if not known:
             try:
-                outcome = record_succeeded_intent(intent, actor="system (stripe reconcile)")
+                outcome = record_succeeded_intent(intent, actor=RECONCILE_ACTOR)
             except NotFound:
                 left_alone.append(f"{intent.id}: names booking {reference}, which is not in this database "
                                   "(left alone)")
                 continue
             if outcome is not None and outcome.created:
                 payment = outcome.payment
-                repairs.append(
-                    f"{reference}: recorded the {payment.kind} of {format_usd(payment.amount_cents, show_cents=True)}"
-                    f" ({intent.id}); the booking is {outcome.booking.status}"
-                    + (", and what it could not take was refunded" if outcome.refunded_unplaced else ""))
-        refunds = refunds_at_stripe(intent.id)
-        if not refunds:
+                reference = outcome.booking.reference
+                amount = format_usd(payment.amount_cents, show_cents=True)
+                if outcome.flagged:
+                    repairs.append(f"{reference}: recorded {amount} ({intent.id}) that this site did not ask for; "
+                                   "flagged for finance, the booking unchanged")
+                else:
+                    repairs.append(
+                        f"{reference}: recorded the {payment.kind} of {amount} ({intent.id}); the booking is "
+                        f"{outcome.booking.status}"
+                        + (", and what it could not take was refunded" if outcome.refunded_unplaced else ""))
+        made = refunds_at_stripe(intent.id)
+        if not made:
             continue
-        try:
-            recorded = record_refunds(intent.id, refunds, actor="system (stripe reconcile)")
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            raise
+        result = apply_refunds(intent.id, made, actor=RECONCILE_ACTOR)
         repairs += [f"{reference}: recorded a refund of {format_usd(-row.amount_cents, show_cents=True)} made at "
-                    f"Stripe ({row.provider_reference})" for row in recorded]
+                    f"Stripe ({row.provider_reference})" for row in result.at_stripe]
+        repairs += [f"{reference}: recorded the refund of {format_usd(-row.amount_cents, show_cents=True)} this "
+                    f"site asked for ({row.provider_reference}), which a failure had left pending"
+                    for row in result.finished]
+        if result.cancelled:
+            repairs.append(f"{reference}: everything it paid was refunded at Stripe, so it is cancelled by the "
+                           "clinic and its seat is free")
+    retried = refunds.retry_pending()
+    repairs += [refunds.describe(row) for row in retried.sent]
+    left_alone += [refunds.describe(row) for row in retried.still_pending]
     return Reconciled(repairs, left_alone)

@@ -1,15 +1,20 @@
 """POST /webhooks/stripe: what Stripe tells us about payments (API.md, Payments).
 
 An event counts only with a valid `Stripe-Signature` made with STRIPE_WEBHOOK_SECRET: a missing or bad one gets
-400 and changes nothing. Each event id is handled once: its ProcessedStripeEvent row is written in the
-transaction of its effect where this module owns that transaction (failed payments, refunds). A succeeded
-payment goes through booking.services.payment_received, which commits on its own; its row follows in a second
-transaction. That is safe because the payment itself is idempotent (one ledger row per PaymentIntent, one
-receipt): an event delivered again after a crash between the two changes nothing but adds the row.
+400 and changes nothing, as does a signed event without an id, a type or `data.object` (event_malformed). Each
+event id is handled once: its ProcessedStripeEvent row is written in the unit of work of its effect where this
+module owns it (failed payments, refunds). A succeeded payment goes through stripe_provider.record_succeeded_intent
+(payment_received, or a flag for finance when the app did not ask for that payment), which commits on its own;
+its row follows in a second transaction. That is safe because the payment itself is idempotent (one ledger row
+per PaymentIntent, one receipt): an event delivered again after a crash between the two changes nothing but adds
+the row.
 
-Answers: 200 handled, duplicate, ignored (not an event or a payment of ours) or unknown_booking (logged); 503
-when the database or Stripe failed, so Stripe delivers the event again later (it retries anything but a 2xx).
+Answers: 200 handled, flagged (money recorded for finance, no booking changed), duplicate, ignored (not an event
+or a payment of ours, logged for refunds) or unknown_booking (logged); 503 when the database or Stripe failed,
+so Stripe delivers the event again later (it retries anything but a 2xx).
 """
+
+import json
 
 import stripe
 from flask import Blueprint, current_app, request
@@ -17,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from retreat.api.serialize import error_json
 from retreat.core.errors import DomainError, NotFound
-from retreat.core.transactions import begin_locked_write
+from retreat.core.transactions import begin_locked_write, unit_of_work
 from retreat.extensions import db
 from retreat.notify import services as notify
 from retreat.payments import ledger, stripe_provider
@@ -57,7 +62,7 @@ def _intent_succeeded(event) -> str:
                                    event.id, intent.id, stripe_provider.metadata_of(intent).get("booking_reference"))
         status = "unknown_booking"
     else:
-        status = "handled" if outcome is not None else "ignored"
+        status = "ignored" if outcome is None else "flagged" if outcome.flagged else "handled"
     begin_locked_write()  # payment_received committed the payment; the event's row follows
     _commit_with_event_row(event)
     return status
@@ -82,35 +87,45 @@ def _intent_failed(event) -> str:
 
 
 def _payment_in_ledger(intent_id: str, event) -> bool:
-    """Whether a refunded payment is in the ledger, recording it first when its own event was lost or is late."""
+    """Whether a refunded payment is ours and in the ledger, recording it first when its own event was lost or is
+    late. A payment not ours (Stripe has no such intent for this account, or it names no booking of ours) is
+    logged and acknowledged: Stripe retrying it would change nothing."""
     if ledger.find("stripe", intent_id) is not None:
         return True
+    intent = stripe_provider.retrieve_intent(intent_id)
+    if intent is None:
+        current_app.logger.warning("Stripe event %s: refund of %s, a payment Stripe does not know for this account; "
+                                   "acknowledged", event.id, intent_id)
+        return False
     try:
-        outcome = stripe_provider.record_succeeded_intent(stripe_provider.retrieve_intent(intent_id), actor=ACTOR)
+        outcome = stripe_provider.record_succeeded_intent(intent, actor=ACTOR)
     except NotFound:
         current_app.logger.warning("Stripe event %s: refund of %s, a payment of a booking not in this database",
                                    event.id, intent_id)
         return False
+    if outcome is None:
+        current_app.logger.warning("Stripe event %s: refund of %s, a payment not made by this site; acknowledged",
+                                   event.id, intent_id)
     return outcome is not None
 
 
 def _charge_refunded(event) -> str:
-    """Refunds made at Stripe (from its dashboard) enter the ledger; the app's own refunds are there already,
-    under their refund ids, and are skipped."""
+    """Refunds made at Stripe (from its dashboard) enter the ledger, and cancel a booking when they returned all
+    it paid; the app's own refunds are there already under their refund ids, or finish their pending refund."""
     charge = event.data.object
     intent_id = stripe_provider.object_id(getattr(charge, "payment_intent", None))
+    if not intent_id:
+        current_app.logger.warning("Stripe event %s: refund of charge %s, which no payment of this site made; "
+                                   "acknowledged", event.id, getattr(charge, "id", None))
     ours = bool(intent_id) and _payment_in_ledger(intent_id, event)
-    refunds = stripe_provider.refunds_at_stripe(intent_id) if ours else []  # before any lock: network
+    made = stripe_provider.refunds_at_stripe(intent_id) if ours else []  # before any lock: network
     try:
-        if refunds:
-            stripe_provider.record_refunds(intent_id, refunds, actor=ACTOR)  # takes the cohort lock
-        else:
-            begin_locked_write()
-        committed = _commit_with_event_row(event)
-    except Exception:
+        with unit_of_work():
+            if made:
+                stripe_provider.apply_refunds(intent_id, made, actor=ACTOR)  # takes the cohort lock
+            db.session.add(ProcessedStripeEvent(event_id=event.id, event_type=event.type))
+    except IntegrityError:  # a concurrent delivery of the same event committed first: this one changed nothing
         db.session.rollback()
-        raise
-    if not committed:
         return "duplicate"
     return "handled" if ours else "ignored"
 
@@ -120,6 +135,16 @@ HANDLERS = {
     "payment_intent.payment_failed": _intent_failed,
     "charge.refunded": _charge_refunded,
 }
+
+
+def _well_formed(body: object) -> bool:
+    """An event as Stripe sends it: an id, a type, and data.object (an object with an id)."""
+    if not isinstance(body, dict):
+        return False
+    data = body.get("data")
+    target = data.get("object") if isinstance(data, dict) else None
+    return (isinstance(body.get("id"), str) and bool(body["id"]) and isinstance(body.get("type"), str)
+            and isinstance(target, dict) and isinstance(target.get("id"), str))
 
 
 @webhooks_bp.post("/stripe")
@@ -135,6 +160,9 @@ def stripe_event():
         event = stripe.Webhook.construct_event(request.get_data(), signature, secret)
     except (ValueError, stripe.SignatureVerificationError):
         return _error(400, "signature_invalid", "The Stripe-Signature does not match this payload.")
+    if not _well_formed(json.loads(request.get_data())):
+        current_app.logger.warning("A signed Stripe event without an id, a type or data.object was refused")
+        return _error(400, "event_malformed", "An event needs an id, a type and data.object with an id.")
 
     handler = HANDLERS.get(event.type)
     if handler is None:

@@ -361,8 +361,8 @@ def test_implausible_references_are_unknown(app, reference):
     assert unknown.value.status == 404
 
 
-def test_money_that_must_go_back_is_not_recorded_until_the_provider_can_return_it(app, monkeypatch):
-    from retreat.payments import providers
+def test_money_that_must_go_back_is_recorded_with_its_refund_and_returned_once_the_provider_can(app, monkeypatch):
+    from retreat.payments import providers, refunds
     booking = book(make_cohort())
     pay(booking)
     services.cancel_booking(db.session.get(Booking, booking.id), by="clinic")
@@ -372,11 +372,13 @@ def test_money_that_must_go_back_is_not_recorded_until_the_provider_can_return_i
 
     with monkeypatch.context() as patched:
         patched.setattr(providers.DemoProvider, "refund", unreachable)
-        with pytest.raises(providers.ProviderUnavailable):
-            pay(booking, "balance", reference="demo_late")
-    assert ledger.find("demo", "demo_late") is None  # the webhook's retry will see it as new
-    retried = pay(booking, "balance", reference="demo_late")
-    assert retried.created and retried.refunded_unplaced
+        late = pay(booking, "balance", reference="demo_late")
+    assert late.created and late.refunded_unplaced  # the payment is recorded, its refund decided and pending
+    assert [p.kind for p in ledger.payments_of(booking.id)] == ["deposit", "refund", "balance"]
+    assert ledger.paid_cents(booking.id) == 0  # the refund still to send counts as returned
+    retried = refunds.retry_pending()
+    assert len(retried.sent) == 1 and retried.still_pending == []
+    assert [p.kind for p in ledger.payments_of(booking.id)] == ["deposit", "refund", "balance", "refund"]
     assert ledger.paid_cents(booking.id) == 0
 
 

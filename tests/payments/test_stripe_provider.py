@@ -4,7 +4,7 @@ import pytest
 
 from retreat.booking import services
 from retreat.core.errors import NotFound
-from retreat.payments import stripe_provider
+from retreat.payments import ledger, refunds, stripe_provider
 from retreat.payments.providers import ProviderUnavailable
 from tests.payments.support import book, deposit_intent, fresh, payments
 from tests.support.localstripe import NOWHERE, PUBLISHABLE_KEY
@@ -68,15 +68,27 @@ def test_the_return_page_refuses_a_payment_that_is_not_the_bookings(stripe_app, 
     assert payments(booking) == [] and payments(other) == []
 
 
-def test_stripe_unreachable_changes_nothing(stripe_app, localstripe):
+def test_stripe_unreachable_keeps_the_cancellation_and_its_refund_waits_for_the_retry(stripe_app, localstripe):
     booking = book()
-    stripe_provider.confirm_from_return(booking, localstripe.pay(deposit_intent(booking)).id)
+    intent = localstripe.pay(deposit_intent(booking))
+    stripe_provider.confirm_from_return(booking, intent.id)
     stripe_app.config["STRIPE_API_BASE"] = NOWHERE
 
     with pytest.raises(ProviderUnavailable) as refused:
         services.start_payment(fresh(booking))
     assert refused.value.status == 503
-    with pytest.raises(ProviderUnavailable):
-        services.cancel_booking(fresh(booking))  # the refund cannot be made: the booking is not cancelled
-    assert fresh(booking).status == "confirmed"
+    quote = services.cancel_booking(fresh(booking))  # the refund is decided; Stripe is asked after the commit
+    assert fresh(booking).status == "cancelled"
     assert [p.kind for p in payments(booking)] == ["deposit"]
+    [pending] = refunds.pending_of(booking.id)
+    assert (pending.amount_cents, pending.attempts) == (quote.refund_cents, 1) and pending.last_error
+    assert ledger.paid_cents(booking.id) == booking.deposit_cents - quote.refund_cents
+
+    stripe_app.config["STRIPE_API_BASE"] = localstripe.url
+    result = stripe_app.test_cli_runner().invoke(args=["payments", "retry-refunds"])
+    assert result.exit_code == 0 and "Sent 1 refund(s); 0 still pending." in result.output
+    [made] = localstripe.refunds_of(intent.id)
+    assert made.amount == quote.refund_cents
+    assert [(p.kind, p.provider_reference) for p in payments(booking)] == [("deposit", intent.id),
+                                                                           ("refund", made.id)]
+    assert refunds.pending_of(booking.id) == []

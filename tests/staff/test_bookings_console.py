@@ -15,7 +15,7 @@ from retreat.catalog import admin as catalog_admin
 from retreat.core.audit import AuditEntry
 from retreat.extensions import db
 from retreat.notify.models import OutboxEmail
-from retreat.payments import ledger, providers
+from retreat.payments import ledger, providers, refunds
 from retreat.payments.models import Payment
 from retreat.staff.models import ROLES
 from tests.booking.support import APPLICANT, eligible_token, make_cohort, review_token
@@ -373,7 +373,7 @@ def test_a_cancelled_cohorts_bookings_are_cancelled_and_everything_paid_refunded
     assert "No booking of these dates is still active." in text_of(after)
 
 
-def test_a_provider_failure_leaves_that_booking_active_and_the_others_done(client, login_as, monkeypatch):
+def test_a_provider_failure_leaves_that_refund_pending_and_every_booking_cancelled(client, login_as, monkeypatch):
     cohort, active, _ = cancelled_cohort_with_bookings()
     confirmed, paid_in_full, held = active
     original_refund = providers.DemoProvider.refund
@@ -387,18 +387,25 @@ def test_a_provider_failure_leaves_that_booking_active_and_the_others_done(clien
     login_as("coordinator")
     response = client.post(f"/staff/cohorts/{cohort.id}/cancel-bookings", data={"acknowledge": "y"})
     assert response.status_code == 303
-    assert [fresh(b).status for b in active] == ["cancelled", "paid_in_full", "cancelled"]
-    assert ledger.paid_cents(paid_in_full.id) == TOTAL, "nothing half-done for the booking that failed"
+    assert [fresh(b).status for b in active] == ["cancelled", "cancelled", "cancelled"]
+    # Ben's refund is decided with the cancellation and waits for the provider: counted as returned, not in the
+    # ledger yet, never refunded twice.
+    assert ledger.paid_cents(paid_in_full.id) == 0
+    assert [p.kind for p in ledger.payments_of(paid_in_full.id)] == ["deposit", "balance"]
+    assert sum(r.amount_cents for r in refunds.pending_of(paid_in_full.id)) == TOTAL
     page = client.get(response.headers["Location"])
-    assert (f"Booking {paid_in_full.reference} (Ben Rivera) was not cancelled: The payment provider did not "
-            "answer; try again.") in flashes(page)
-    assert "1 booking still active; $4,970.00 paid in total is refunded." in text_of(page)
+    assert f"{paid_in_full.reference} ($4,970.00 refunded, waiting to be sent: retried automatically)" in flashes(page)
+    assert "No booking of these dates is still active." in text_of(page)
     [summary] = audit_entries("cohort.cancel_bookings")
-    assert list(summary.details["failed"]) == [paid_in_full.reference]
+    assert summary.details["failed"] == {}
+    detail = client.get(f"/staff/bookings/{paid_in_full.reference}").get_data(as_text=True)
+    assert "Refunds waiting to be sent" in detail
 
     monkeypatch.setattr(providers.DemoProvider, "refund", original_refund)
-    client.post(f"/staff/cohorts/{cohort.id}/cancel-bookings", data={"acknowledge": "y"})
-    assert fresh(paid_in_full).status == "cancelled" and ledger.paid_cents(paid_in_full.id) == 0
+    assert len(refunds.retry_pending().sent) == 2  # the balance and the deposit
+    assert refunds.retry_pending().sent == []
+    assert [p.kind for p in ledger.payments_of(paid_in_full.id)] == ["deposit", "balance", "refund", "refund"]
+    assert ledger.paid_cents(paid_in_full.id) == 0
 
 
 def test_bookings_are_refunded_only_once_the_dates_are_cancelled(client, login_as):

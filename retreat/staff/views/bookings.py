@@ -192,6 +192,9 @@ def booking_cancel(reference: str):
             refund = format_usd(done.quote.refund_cents, show_cents=True)
             owed = (f" {format_usd(done.owed_by_transfer_cents, show_cents=True)} of it is owed by bank transfer: "
                     "send it from the clinic's bank." if done.owed_by_transfer_cents else "")
+            if done.refund_pending_cents:
+                owed += (f" {format_usd(done.refund_pending_cents, show_cents=True)} of it could not be sent to the "
+                         "payment provider yet; it is retried automatically.")
             flash(f"Booking {booking.reference} is cancelled; refund {refund} ({done.quote.rule}).{owed} "
                   "The applicant is emailed.")
             return _to_booking(booking.reference)
@@ -203,7 +206,9 @@ def flash_cohort_refund_results(results: list[admin.CohortBookingResult]) -> Non
     done = [r for r in results if r.cancelled]
     if done:
         parts = [f"{r.reference} ({format_usd(r.refund_cents, show_cents=True)} refunded"
-                 + (", owed by bank transfer" if r.owed_by_transfer_cents else "") + ")" for r in done]
+                 + (", owed by bank transfer" if r.owed_by_transfer_cents else "")
+                 + (", waiting to be sent: retried automatically" if r.refund_pending_cents else "") + ")"
+                 for r in done]
         flash(f"Cancelled {len(done)} booking{'s' if len(done) != 1 else ''}: {'; '.join(parts)}. "
               "Each applicant is emailed.")
     for failed in (r for r in results if not r.cancelled):

@@ -2,13 +2,15 @@
 each booking's money history; the month close; exports. Pages only read; an export writes one audit entry.
 No health data is read or shown anywhere here."""
 
-from flask import Response, redirect, render_template, request, stream_with_context, url_for
+from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask_login import current_user
 
 from retreat.core.clock import today
-from retreat.core.errors import NotFound, ValidationFailed
+from retreat.core.errors import DomainError, NotFound, ValidationFailed
 from retreat.finance import exports
 from retreat.finance import services as finance
-from retreat.finance.forms import BookingLookupForm, LedgerFilterForm
+from retreat.finance.forms import BookingLookupForm, LedgerFilterForm, ResolveFlagForm
+from retreat.payments import flags
 from retreat.staff.access import roles_required
 from retreat.staff.blueprint import staff_bp
 
@@ -46,7 +48,8 @@ def finance_ledger():
         "staff/finance/ledger.html", form=form, filters=filters, rows=rows, more=more, page=page,
         totals=finance.totals(filters) if valid else finance.Totals(), period=period, buckets=buckets,
         scale=scale, args=args, by=form.by.data or "week", lookup=BookingLookupForm(formdata=None),
-        formats=exports.FORMAT_LABELS, labels=_labels(),
+        formats=exports.FORMAT_LABELS, labels=_labels(), open_flags=flags.flags(open_only=True),
+        refunds_to_send=finance.refunds_to_send(), resolve_form=ResolveFlagForm(formdata=None),
     ), 200 if valid else 422
 
 
@@ -79,7 +82,29 @@ def finance_booking_lookup():
 @roles_required(*FINANCE)
 def finance_booking(reference: str):
     money = finance.booking_money(reference)
-    return render_template("staff/finance/booking.html", account=money, booking=money.booking, labels=_labels())
+    return render_template("staff/finance/booking.html", account=money, booking=money.booking, labels=_labels(),
+                           resolve_form=ResolveFlagForm(formdata=None))
+
+
+@staff_bp.post("/finance/flags/<int:flag_id>/resolve")
+@roles_required(*FINANCE)
+def finance_resolve_flag(flag_id: int):
+    reference = flags.booking_reference_of(flag_id)  # NotFound (404) for no such flag
+    back = (url_for("staff.finance_booking", reference=reference) if request.form.get("back") == "booking"
+            else url_for("staff.finance_ledger"))
+    form = ResolveFlagForm()
+    if not form.validate_on_submit():
+        flash(" ".join(error for errors in form.errors.values() for error in errors), "error")
+        return redirect(back, code=303)
+    try:
+        flag = flags.resolve(flag_id, resolution=form.resolution.data, staff=current_user)
+    except ValidationFailed as refusal:
+        flash(" ".join(error for errors in refusal.fields.values() for error in errors), "error")
+    except DomainError as refusal:
+        flash(refusal.message, "error")
+    else:
+        flash(f"Payment {flag.payment.provider_reference} of booking {reference} marked reviewed.")
+    return redirect(back, code=303)
 
 
 @staff_bp.get("/finance/close")
