@@ -4,6 +4,8 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 # localstripe (a stand-in for Stripe's API, for the payment tests) pins an old aiohttp: it gets a venv of its own.
 LOCALSTRIPE_VENV ?= .localstripe-venv
+# The tests run on both cores (pytest-xdist); each worker starts its own PostgreSQL server and localstripe.
+TEST_WORKERS ?= 2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export FLASK_APP := wsgi
 
@@ -36,7 +38,7 @@ run: seed
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
 test: install localstripe
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -294,7 +294,8 @@ RULE_ALONE = [
 
 def _case_id(case) -> str:
     code, changes = case
-    return f"{code}-" + "-".join(f"{key}={value}" for key, value in changes.items())[:80]
+    return f"{code}-" + "-".join(f"{key}={'(left out)' if value is DROP else value}"
+                                 for key, value in changes.items())[:80]
 
 
 def test_every_rule_has_a_case_alone():
