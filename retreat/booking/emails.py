@@ -137,11 +137,13 @@ def approved_without_seat(booking: Booking) -> Email:
 
 
 def refund_issued(booking: Booking, refund_cents: int, reason: str) -> Email:
+    """Sent with the change that owes the refund, before the provider has made it (it is made just after the
+    commit, or by the retry job): the words say it is on its way, not that it arrived."""
     way = ("It will be sent back by bank transfer; allow a few working days."
            if booking.payment_provider == "offline"
            else "It goes back to the card you paid with; banks usually show it within 5 to 10 working days.")
     body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
-            f"We have refunded {format_usd(refund_cents, show_cents=True)} ({reason}). {way}\n\n{_signature()}")
+            f"We are refunding {format_usd(refund_cents, show_cents=True)} ({reason}). {way}\n\n{_signature()}")
     return ("refund_issued", booking.applicant_email, f"{clinic_name()}: your refund ({booking.reference})", body)
 
 
