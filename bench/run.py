@@ -617,29 +617,31 @@ def booking_rush(args: argparse.Namespace) -> int:
     """Then bench/booking.py: simultaneous bookings for the last seats of a cohort, on SQLite and on a
     throwaway PostgreSQL server (or on the PostgreSQL database given). Its exit status: 0 measured and nothing
     oversold, 1 harness failed, 2 PostgreSQL not installed, 3 the booking path broke (oversold, wrong answers)."""
-    import booking
-
     argv = ["--db", "postgresql", "--database-url", args.database_url] if args.db == "postgresql" \
         else ["--db", "both"]
     if args.json_out:
         argv += ["--json-out", str(args.json_out.with_name(f"{args.json_out.stem}-booking.json"))]
     if args.keep:
         argv.append("--keep")
-    return booking.main(argv)
+    return _run_script("booking.py", argv)
 
 
 def finance_exports(args: argparse.Namespace) -> int:
     """Last, bench/finance_export.py: 100,000 payments exported as CSV and XLSX beside `sqlite3 -csv` (and
     `psql \\copy` where PostgreSQL is installed). Reports, never asserts: 0 measured, 1 harness failed, 2 no
     sqlite3."""
-    import finance_export
-
     argv = []
     if args.json_out:
         argv += ["--json-out", str(args.json_out.with_name(f"{args.json_out.stem}-finance.json"))]
     if args.keep:
         argv.append("--keep")
-    return finance_export.main(argv)
+    return _run_script("finance_export.py", argv)
+
+
+def _run_script(name: str, argv: list[str]) -> int:
+    """Another benchmark of this folder, as its own process (it imports this module for the server and the
+    environment; this one only starts it)."""
+    return subprocess.run([sys.executable, str(Path(__file__).with_name(name)), *argv], cwd=ROOT).returncode
 
 
 if __name__ == "__main__":

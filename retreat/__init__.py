@@ -9,8 +9,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import INSTANCE_PATH, Config, config_for
 from retreat import models  # noqa: F401  (every table, for Alembic and relationships)
 from retreat.api import api_bp
+from retreat.booking import staff_views as booking_staff_views  # noqa: F401  (routes of staff_bp)
 from retreat.booking.cli import bookings_cli
 from retreat.booking.views import booking_bp
+from retreat.catalog import staff_views as catalog_staff_views  # noqa: F401  (routes of staff_bp)
+from retreat.catalog.estimates import estimates_bp
 from retreat.catalog.views import catalog_bp
 from retreat.cli import register_cli
 from retreat.core import (
@@ -18,11 +21,16 @@ from retreat.core import (
     transactions,  # noqa: F401  (SQLite transaction control, see its docstring)
 )
 from retreat.extensions import csrf, db, limiter, login_manager, migrate
+from retreat.finance import staff_views as finance_staff_views  # noqa: F401  (routes of staff_bp)
 from retreat.finance.cli import finance_cli
 from retreat.notify.cli import notify_cli
+from retreat.payment_events import cli as payment_events_cli  # noqa: F401  (adds `flask payments reconcile`)
+from retreat.payment_events import views as payment_events_views  # noqa: F401  (Stripe's return, on booking_bp)
+from retreat.payment_events.webhooks import webhooks_bp
 from retreat.payments.cli import payments_cli
-from retreat.payments.webhooks import webhooks_bp
-from retreat.pricing.views import pricing_bp
+from retreat.pricing import rules as pricing_rules
+from retreat.pricing import staff_views as pricing_staff_views  # noqa: F401  (routes of staff_bp)
+from retreat.screening import staff_views as screening_staff_views  # noqa: F401  (routes of staff_bp)
 from retreat.screening.cli import screening_cli
 from retreat.screening.views import screening_bp
 from retreat.staff.blueprint import staff_bp
@@ -31,15 +39,8 @@ from retreat.staff.views import (  # noqa: F401  (each module adds routes to sta
     accounts,
     api_tokens,
     audit_log,
-    bookings,
-    cohorts,
-    dashboard,
-    prices,
-    programs,
-    screenings,
     users,
 )
-from retreat.staff.views import finance as finance_console  # noqa: F401  (/staff/finance, on staff_bp)
 from retreat.web import errors, filters, health, security
 from retreat.web.routing import DatabaseIdConverter
 
@@ -76,7 +77,7 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
     login_manager.init_app(app)
 
     app.register_blueprint(catalog_bp)
-    app.register_blueprint(pricing_bp)
+    app.register_blueprint(estimates_bp)
     app.register_blueprint(screening_bp)
     app.register_blueprint(booking_bp)
     app.register_blueprint(api_bp)
@@ -86,6 +87,12 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
     csrf.exempt(api_bp)
     csrf.exempt(webhooks_bp)  # Stripe signs its events instead
     filters.register(app)
+    app.jinja_env.globals.update(
+        route_labels=pricing_rules.ROUTE_LABELS,
+        modality_labels=pricing_rules.MODALITY_LABELS,
+        modality_names=pricing_rules.MODALITY_NAMES,
+        lodging_labels=pricing_rules.LODGING_LABELS,
+    )
     errors.register(app)
     security.register(app)
     register_cli(app)

@@ -11,6 +11,7 @@ from retreat.booking.states import transition
 from retreat.catalog.models import Cohort, Program
 from retreat.catalog.services import forget_cached_catalog
 from retreat.core.clock import today
+from retreat.core.transactions import after_commit, unit_of_work
 from retreat.extensions import db
 from retreat.payments import ledger
 from retreat.pricing import estimator
@@ -107,10 +108,17 @@ def seed_demo_staff() -> list[tuple[str, list[str], str]]:
 
 
 def seed_demo_data() -> bool:
-    """Load the demo catalog unless programs exist already. True when it loaded it."""
+    """Load the demo catalog unless programs exist already, in one unit of work. True when it loaded it."""
     pricing.ensure_default_price_list()
-    if db.session.scalar(sa.select(sa.func.count()).select_from(Program)):
-        return False
+    with unit_of_work():
+        if db.session.scalar(sa.select(sa.func.count()).select_from(Program)):
+            return False
+        _seed_catalog()
+        after_commit(forget_cached_catalog)
+    return True
+
+
+def _seed_catalog() -> None:
     prices = pricing.current_price_sheet()
     first_monday = _next_monday(today())
     applicant_number = 0
@@ -133,9 +141,6 @@ def seed_demo_data() -> bool:
     db.session.flush()
     for number, booking in enumerate(bookings):
         _record_demo_payments(booking, number)
-    db.session.commit()
-    forget_cached_catalog()
-    return True
 
 
 def _record_demo_payments(booking: Booking, number: int) -> None:

@@ -10,7 +10,6 @@ from retreat.api import api_bp, schemas
 from retreat.api.serialize import (
     booking_json,
     cancelled_booking_json,
-    error_json,
     payment_state_json,
     waitlist_json,
 )
@@ -19,6 +18,7 @@ from retreat.booking import services
 from retreat.booking.models import Booking
 from retreat.core.errors import DomainError
 from retreat.extensions import db
+from retreat.web.errors import error_json
 from retreat.web.limits import public_write_limit
 
 BOOKING_REQUEST = schemas.BookingRequest()

@@ -11,12 +11,12 @@ from datetime import date
 from flask import Response, request, stream_with_context
 
 from retreat.api import api_bp
-from retreat.api.serialize import error_json
 from retreat.core.errors import ValidationFailed
 from retreat.extensions import db
 from retreat.finance import exports
 from retreat.finance import services as finance
 from retreat.staff.api_tokens import TokenRefused, require_finance_user
+from retreat.web.errors import error_json
 
 API_FORMATS = ("csv", "xlsx", "json")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -1,6 +1,6 @@
 """Plain dictionaries for API responses; their shapes are described by retreat.api.schemas."""
 
-from retreat.booking import holds
+from retreat.booking import hold_rules as holds
 from retreat.booking import services as booking_services
 from retreat.booking.emails import manage_url
 from retreat.booking.models import Booking
@@ -74,13 +74,6 @@ def screening_json(submitted: Submitted) -> dict:
         "crisis_resources": list(crisis_resources()),
         "valid_until": screening.expires_at.isoformat(),
     }
-
-
-def error_json(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:
-    body = {"code": code, "message": message}
-    if fields:
-        body["fields"] = fields
-    return {"error": body}
 
 
 def payment_json(payment: Payment) -> dict:

@@ -5,7 +5,7 @@ link is a secret: each email says to keep it to oneself.
 """
 
 
-from retreat.booking.holds import email_confirmation_token, full_hold
+from retreat.booking.hold_rules import email_confirmation_token, full_hold
 from retreat.booking.models import Booking, WaitlistEntry
 from retreat.core.links import external_url
 from retreat.core.money import format_usd

@@ -5,9 +5,9 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from retreat.catalog.models import Cohort, _one_of
+from retreat.catalog.models import Cohort
 from retreat.core.clock import now
-from retreat.core.types import UTCDateTime
+from retreat.core.types import UTCDateTime, one_of
 from retreat.extensions import db
 from retreat.pricing.rules import LODGING_KINDS
 
@@ -15,6 +15,9 @@ BOOKING_STATUSES = ("held", "pending_review", "confirmed", "paid_in_full", "canc
 # A seat is taken by these outright, and by HOLDING_STATUSES until their hold expires.
 SEAT_TAKING_STATUSES = ("confirmed", "paid_in_full")
 HOLDING_STATUSES = ("held", "pending_review")
+# Holding a seat or having one: what the bookings console and a cohort's applicants count.
+ACTIVE_STATUSES = ("held", "pending_review", "confirmed", "paid_in_full")
+PAID_STATUSES = ("confirmed", "paid_in_full")
 
 
 class Booking(db.Model):
@@ -22,8 +25,8 @@ class Booking(db.Model):
 
     __tablename__ = "booking"
     __table_args__ = (
-        sa.CheckConstraint(_one_of("status", BOOKING_STATUSES), name="status"),
-        sa.CheckConstraint(_one_of("lodging", LODGING_KINDS), name="lodging"),
+        sa.CheckConstraint(one_of("status", BOOKING_STATUSES), name="status"),
+        sa.CheckConstraint(one_of("lodging", LODGING_KINDS), name="lodging"),
         sa.CheckConstraint("total_cents >= 0 AND deposit_cents >= 0 AND balance_cents >= 0", name="money"),
         sa.Index("ix_booking_cohort_status", "cohort_id", "status"),
         sa.Index("ix_booking_applicant_email_key", "applicant_email_key"),
@@ -87,8 +90,8 @@ class WaitlistEntry(db.Model):
 
     __tablename__ = "waitlist_entry"
     __table_args__ = (
-        sa.CheckConstraint(_one_of("status", WAITLIST_STATUSES), name="status"),
-        sa.CheckConstraint(_one_of("lodging", LODGING_KINDS), name="lodging"),
+        sa.CheckConstraint(one_of("status", WAITLIST_STATUSES), name="status"),
+        sa.CheckConstraint(one_of("lodging", LODGING_KINDS), name="lodging"),
         sa.Index("ix_waitlist_entry_queue", "cohort_id", "status", "created_at"),
     )
 

@@ -12,10 +12,28 @@ inside the caller's transaction; it refuses what the table below does not allow 
 
 from datetime import datetime
 
-from retreat.booking.models import Booking
+from retreat.booking.models import BOOKING_STATUSES, Booking
 from retreat.core import audit
 from retreat.core.clock import now
 from retreat.core.errors import DomainError
+
+BOOKING_STATUS_LABELS = {
+    "held": "Seat held",
+    "pending_review": "Awaiting clinician review",
+    "confirmed": "Confirmed",
+    "paid_in_full": "Paid in full",
+    "cancelled": "Cancelled",
+    "declined": "Declined",
+    "expired": "Hold expired",
+}
+
+
+assert set(BOOKING_STATUS_LABELS) == set(BOOKING_STATUSES)
+
+
+STATUS_ORDER = ("paid_in_full", "confirmed", "pending_review", "held", "cancelled", "declined", "expired")
+
+
 
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     "held": frozenset({"confirmed", "paid_in_full", "cancelled", "declined", "expired"}),

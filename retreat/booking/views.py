@@ -18,8 +18,6 @@ booked, paid or refunded) are the services'.
 """
 
 import re
-from dataclasses import dataclass, replace
-from datetime import date
 from urllib.parse import urlsplit
 
 from flask import (
@@ -33,24 +31,23 @@ from flask import (
     url_for,
 )
 
-from retreat.booking import holds, services
+from retreat.booking import hold_rules as holds
+from retreat.booking import offers, services
+from retreat.booking.calendar import booking_calendar
 from retreat.booking.forms import PROVIDER_LABELS, BookingForm, CancelForm, PaymentForm, WaitlistForm
 from retreat.booking.models import HOLDING_STATUSES, Booking
 from retreat.booking.policy import HOLD_FOR_BANK_TRANSFER
-from retreat.booking.states import CANCELLABLE_STATUSES, IllegalTransition
-from retreat.catalog import services as catalog
-from retreat.catalog.services import CohortView, ProgramView
-from retreat.core.clock import now, today
+from retreat.booking.states import CANCELLABLE_STATUSES
+from retreat.catalog.services import CohortView
+from retreat.core.clock import now
 from retreat.core.errors import DomainError, ValidationFailed
 from retreat.core.money import format_usd
-from retreat.notify.calendar import booking_calendar
 from retreat.notify.services import clinic_name
-from retreat.payments import ledger, providers, refunds, stripe_provider
-from retreat.pricing import estimator
-from retreat.pricing import services as pricing
+from retreat.payments import ledger, providers, refunds
 from retreat.pricing.rules import LODGING_LABELS
 from retreat.screening import services as screening_services
 from retreat.screening.models import Screening
+from retreat.web.actions import perform
 from retreat.web.filters import date_range
 from retreat.web.forms import attach_errors, options
 from retreat.web.limits import public_write_limit
@@ -61,19 +58,11 @@ booking_bp = Blueprint("booking", __name__, url_prefix="/bookings")
 # The service names a refused value by its API name; the form's field of the same value.
 FORM_FIELD_OF = {"cohort_id": "cohort", "applicant": "first_name", "applicant.first_name": "first_name",
                  "applicant.last_name": "last_name", "applicant.email": "email", "applicant.phone": "phone"}
-# Stripe.js and its Payment Element (https://docs.stripe.com/security/guide#content-security-policy).
-STRIPE_SOURCES = {
-    "script-src": ("https://js.stripe.com", "https://*.js.stripe.com"),
-    "frame-src": ("https://js.stripe.com", "https://*.js.stripe.com", "https://hooks.stripe.com"),
-    "connect-src": ("https://api.stripe.com",),
-    "img-src": ("https://*.stripe.com",),
-}
 STATUS_NAMES = {
     "held": "held", "pending_review": "awaiting a clinician's review", "confirmed": "confirmed",
     "paid_in_full": "paid in full", "cancelled": "cancelled already", "declined": "declined after review",
     "expired": "expired: its hold lapsed",
 }
-PAYMENT_INTENT_ID = re.compile(r"pi_[A-Za-z0-9_]{1,97}")
 DEMO_REFERENCE = re.compile(r"demo_[0-9a-f]{16}")
 
 
@@ -85,64 +74,8 @@ def _private(response):
     return response
 
 
-# --- What can be booked, and at what price ---------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ProgramOffer:
-    """A published program with the estimate of each lodging it offers (the price a booking would freeze now)
-    and its dates still ahead."""
-
-    program: ProgramView
-    prices: tuple[estimator.Estimate, ...]
-    cohorts: tuple[CohortView, ...]
-
-    def price(self, lodging: str) -> estimator.Estimate | None:
-        return next((price for price in self.prices if price.configuration.lodging == lodging), None)
-
-    @property
-    def default_lodging(self) -> str:
-        return "shared" if self.price("shared") else self.prices[0].configuration.lodging
-
-    @property
-    def open_cohorts(self) -> tuple[CohortView, ...]:
-        return tuple(cohort for cohort in self.cohorts if cohort.status == "open")
-
-    def with_full(self, cohort_id: int) -> "ProgramOffer":
-        """This offer with one cohort marked full (it just refused a seat; the cached catalog may not know yet)."""
-        cohorts = tuple(replace(c, status="full", seats_left=0) if c.id == cohort_id else c for c in self.cohorts)
-        return replace(self, cohorts=cohorts)
-
-    def balance_due(self, cohort: CohortView) -> date:
-        """The due date a booking made today freezes."""
-        return services.balance_due_date(self.prices[0], cohort.start_date)
-
-
-def _prices(program: ProgramView) -> tuple[estimator.Estimate, ...]:
-    """The estimate of each lodging the program offers; a configuration that needs a custom quote cannot be
-    booked online (services refuse it) and is left out."""
-    sheet = pricing.current_price_sheet()
-    estimates = (estimator.estimate(program.configuration(lodging), sheet) for lodging in program.lodging_options)
-    return tuple(estimate for estimate in estimates if not estimate.custom_quote_required)
-
-
-def _offers() -> list[ProgramOffer]:
-    """Programs with dates after today that are not closed (open ones to book, full ones to wait for)."""
-    offers = []
-    for program in catalog.published_programs():
-        cohorts = tuple(c for c in program.cohorts if c.start_date > today() and c.status in ("open", "full"))
-        prices = _prices(program)
-        if cohorts and prices:
-            offers.append(ProgramOffer(program, prices, cohorts))
-    return offers
-
-
-def _find_cohort(offers: list[ProgramOffer], cohort_id: object) -> tuple[ProgramOffer, CohortView] | None:
-    wanted = _as_id(cohort_id)
-    for offer in offers:
-        for cohort in offer.cohorts:
-            if cohort.id == wanted:
-                return offer, cohort
-    return None
+def _chosen(available: list[offers.ProgramOffer], cohort_id: object):
+    return offers.find_cohort(available, _as_id(cohort_id))
 
 
 def _as_id(value: object) -> object:
@@ -185,7 +118,7 @@ def _refused(form, refusal: ValidationFailed) -> None:
     attach_errors(form, ValidationFailed({FORM_FIELD_OF.get(name, name): reasons
                                           for name, reasons in refusal.fields.items()}))
 
-def _booking_form(offer: ProgramOffer, cohort: CohortView | None, formdata=None) -> BookingForm:
+def _booking_form(offer: offers.ProgramOffer, cohort: CohortView | None, formdata=None) -> BookingForm:
     form = BookingForm(formdata=formdata) if formdata is not None else BookingForm(
         formdata=None, cohort=str(cohort.id) if cohort else None,
         lodging=offer.default_lodging,
@@ -202,8 +135,9 @@ def _booking_form(offer: ProgramOffer, cohort: CohortView | None, formdata=None)
     return form
 
 
-def _render_booking_form(token: str, screening: Screening, offer: ProgramOffer, form: BookingForm, status: int = 200,
-                         *, full_cohort: CohortView | None = None, waitlist: WaitlistForm | None = None):
+def _render_booking_form(token: str, screening: Screening, offer: offers.ProgramOffer, form: BookingForm,
+                         status: int = 200, *, full_cohort: CohortView | None = None,
+                         waitlist: WaitlistForm | None = None):
     return render_template(
         "booking/book.html", token=token, offer=offer, form=form, awaits_review=_awaits_review(screening),
         full_cohort=full_cohort, waitlist=waitlist, review_hold_hours=current_app.config["REVIEW_HOLD_HOURS"],
@@ -211,12 +145,12 @@ def _render_booking_form(token: str, screening: Screening, offer: ProgramOffer, 
     ), status
 
 
-def _render_waitlist_form(token: str, offer: ProgramOffer, cohort: CohortView, form: WaitlistForm,
+def _render_waitlist_form(token: str, offer: offers.ProgramOffer, cohort: CohortView, form: WaitlistForm,
                           status: int = 200):
     return render_template("booking/waitlist.html", token=token, offer=offer, cohort=cohort, form=form), status
 
 
-def _waitlist_form(offer: ProgramOffer, cohort: CohortView, formdata=None, **data) -> WaitlistForm:
+def _waitlist_form(offer: offers.ProgramOffer, cohort: CohortView, formdata=None, **data) -> WaitlistForm:
     form = WaitlistForm(formdata=formdata, **data) if formdata is not None else WaitlistForm(
         formdata=None, cohort=str(cohort.id), **data)
     form.lodging.choices = _lodging_choices(offer)
@@ -225,7 +159,7 @@ def _waitlist_form(offer: ProgramOffer, cohort: CohortView, formdata=None, **dat
     return form
 
 
-def _lodging_choices(offer: ProgramOffer):
+def _lodging_choices(offer: offers.ProgramOffer):
     return options((p.configuration.lodging, LODGING_LABELS[p.configuration.lodging]) for p in offer.prices)
 
 
@@ -234,14 +168,14 @@ def new(token: str):
     screening, refusal = _screening_gate(token)
     if refusal is not None:
         return refusal
-    offers = _offers()
-    chosen = _find_cohort(offers, request.args.get("cohort"))
+    available = offers.offers()
+    chosen = _chosen(available, request.args.get("cohort"))
     if chosen is not None:
         offer, cohort = chosen
         if cohort.status == "full":
             return _render_waitlist_form(token, offer, cohort, _waitlist_form(offer, cohort))
         return _render_booking_form(token, screening, offer, _booking_form(offer, cohort))
-    return render_template("booking/choose.html", token=token, offers=offers,
+    return render_template("booking/choose.html", token=token, offers=available,
                            awaits_review=_awaits_review(screening),
                            not_bookable="cohort" in request.args)
 
@@ -252,8 +186,8 @@ def create(token: str):
     screening, refusal = _screening_gate(token)
     if refusal is not None:
         return refusal
-    offers = _offers()
-    chosen = _find_cohort(offers, request.form.get("cohort")) or _find_cohort(offers, request.args.get("cohort"))
+    available = offers.offers()
+    chosen = _chosen(available, request.form.get("cohort")) or _chosen(available, request.args.get("cohort"))
     if chosen is None:
         flash("Those dates are no longer open for booking. Please choose again.", "error")
         return redirect(url_for("booking.new", token=token), code=303)
@@ -293,7 +227,7 @@ def join_waitlist(token: str):
     screening, refusal = _screening_gate(token)
     if refusal is not None:
         return refusal
-    chosen = _find_cohort(_offers(), request.form.get("cohort"))
+    chosen = _chosen(offers.offers(), request.form.get("cohort"))
     if chosen is None:
         flash("Those dates are no longer open. Please choose again.", "error")
         return redirect(url_for("booking.new", token=token), code=303)
@@ -385,28 +319,21 @@ def _nothing_due(token: str, booking: Booking):
 
 @booking_bp.get("/manage/<token>/pay")
 def pay(token: str):
+    """The payment due now, by the booking's provider: the page shows the provider's part (its fields), and loads
+    from elsewhere only what the provider names (Stripe.js, on this page alone)."""
     booking = services.booking_by_manage_token(token)
-    due = services.next_payment(booking)
-    if due is None:
+    page = services.payment_page(booking)
+    if page is None:
         return _nothing_due(token, booking)
-    kind, cents = due
-    context = dict(token=token, booking=booking, cohort=booking.cohort, program=booking.cohort.program, kind=kind,
-                   amount_cents=cents, provider=booking.payment_provider, minutes_left=_minutes_left(booking))
-    if booking.payment_provider == "demo":
-        providers.provider("demo")  # refuses when demo payments are switched off
-        form = PaymentForm(formdata=None, reference=providers.DemoProvider.new_reference(), kind=kind,
-                           amount_cents=str(cents))
-        return render_template("booking/pay.html", form=form, **context)
-    start = services.start_payment(booking)
-    if booking.payment_provider == "stripe":
-        for directive, sources in STRIPE_SOURCES.items():
-            allow_sources(directive, *sources)
-        return render_template(
-            "booking/pay.html", client_secret=start.fields.get("client_secret", ""),
-            publishable_key=start.fields.get("publishable_key") or current_app.config.get("STRIPE_PUBLISHABLE_KEY"),
-            return_url=url_for("booking.paid", token=token, _external=True), **context)
-    return render_template("booking/pay.html", instructions=start.fields.get("instructions", ""),
-                           transfer_reference=start.fields.get("transfer_reference", booking.reference), **context)
+    for directive, sources in page.sources.items():
+        allow_sources(directive, *sources)
+    form = PaymentForm(formdata=None, reference=page.start.page_fields.get("reference", ""), kind=page.kind,
+                       amount_cents=str(page.amount_cents))
+    return render_template(
+        "booking/pay.html", token=token, booking=booking, cohort=booking.cohort, program=booking.cohort.program,
+        kind=page.kind, amount_cents=page.amount_cents, provider=page.start.provider, fields=page.start.fields,
+        form=form, return_url=url_for("booking.paid", token=token, _external=True),
+        minutes_left=_minutes_left(booking))
 
 
 @booking_bp.post("/manage/<token>/pay")
@@ -434,43 +361,18 @@ def pay_demo(token: str):
         return redirect(url_for("booking.pay", token=token), code=303)
     outcome = services.payment_received(booking.reference, kind=kind, amount_cents=cents, provider="demo",
                                         provider_reference=reference, actor="applicant (demo payment)")
-    _flash_outcome(outcome.booking, cents, refunded=outcome.refunded_unplaced, test=True)
+    flash_outcome(outcome.booking, cents, refunded=outcome.refunded_unplaced, test=True)
     return redirect(url_for("booking.manage", token=token), code=303)
 
 
-def _flash_outcome(booking: Booking, cents: int | None, *, refunded: bool = False, test: bool = False) -> None:
+def flash_outcome(booking: Booking, cents: int | None, *, refunded: bool = False, test: bool = False) -> None:
+    """Tell the applicant what their payment did (the demo payment here, Stripe's return in payment_events)."""
     if refunded:
         flash("This payment could not be taken for your booking (its seat is no longer held, or the booking was "
               "already paid), so what could not be placed is being refunded to you.", "error")
     elif booking.status in ("confirmed", "paid_in_full"):
         what = f"your {'test ' if test else ''}payment" + (f" of {format_usd(cents)}" if cents else "")
         flash(f"Thank you: {what} is received.")
-
-
-@booking_bp.get("/manage/<token>/paid")
-def paid(token: str):
-    """Stripe's return_url: record the PaymentIntent named in the query if it succeeded (the webhook may have done
-    it first; recording it twice changes nothing), then the manage page, without the intent's secret in the
-    address."""
-    booking = services.booking_by_manage_token(token)
-    intent_id = request.args.get("payment_intent", "")
-    if booking.payment_provider != "stripe" or not PAYMENT_INTENT_ID.fullmatch(intent_id):
-        return redirect(url_for("booking.manage", token=token), code=303)
-    try:
-        outcome = stripe_provider.confirm_from_return(booking, intent_id)
-    except providers.ProviderUnavailable:
-        flash("We could not confirm your payment with Stripe just now. If it went through, we will email your "
-              "receipt; nothing is charged twice.", "error")
-        return redirect(url_for("booking.manage", token=token), code=303)
-    if outcome is not None:
-        _flash_outcome(outcome.booking, outcome.payment.amount_cents, refunded=outcome.refunded_unplaced)
-    elif request.args.get("redirect_status") in ("failed", "requires_payment_method"):
-        flash("Your payment did not go through, and nothing was charged. You can try again or use another card.",
-              "error")
-        return redirect(url_for("booking.pay", token=token), code=303)
-    else:
-        flash("Your payment is being processed. We will email your receipt as soon as it is confirmed.")
-    return redirect(url_for("booking.manage", token=token), code=303)
 
 
 # --- Cancelling ------------------------------------------------------------------------------------------------
@@ -491,14 +393,8 @@ def cancel(token: str):
 @public_write_limit
 def confirm_cancel(token: str):
     booking = services.booking_by_manage_token(token)
-    try:
-        quote = services.cancel_booking(booking, by="applicant", actor="applicant")
-    except IllegalTransition as refusal:
-        flash(refusal.message, "error")
-        return redirect(url_for("booking.manage", token=token), code=303)
-    if quote.refund_cents:
-        flash(f"Your booking is cancelled. We are refunding {format_usd(quote.refund_cents)}.")
-    else:
-        flash("Your booking is cancelled.")
-    return redirect(url_for("booking.manage", token=token), code=303)
+    return perform(lambda: services.cancel_booking(booking, by="applicant", actor="applicant"),
+                   to=url_for("booking.manage", token=token),
+                   done=lambda quote: f"Your booking is cancelled. We are refunding {format_usd(quote.refund_cents)}."
+                   if quote.refund_cents else "Your booking is cancelled.")
 

@@ -1,59 +1,31 @@
-"""The coordinator's forms for programs and cohorts.
+"""The coordinator's form for programs (cohorts: booking.staff_forms).
 
-The forms parse (text, whole numbers, dates, choices) and the services in catalog.admin decide what is valid,
+The form parses (text, whole numbers, choices) and catalog.programs decides what is valid,
 so one set of rules serves the console and, later, the API; limits shown here are read from those rules.
 """
 
 from flask_wtf import FlaskForm
 from wtforms import (
-    BooleanField,
-    DateField,
-    HiddenField,
-    IntegerField,
     RadioField,
-    SelectMultipleField,
     StringField,
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import InputRequired, Length, Optional
-from wtforms.widgets import CheckboxInput, ListWidget, NumberInput
+from wtforms.validators import InputRequired
+from wtforms.widgets import NumberInput
 
-from retreat.catalog import admin
+from retreat.catalog import programs
 from retreat.pricing import rules
-from retreat.web.forms import options
+from retreat.web.forms import CheckboxesField, WholeNumberField, options
 
 # The staff wording of the lodging kinds (the public labels speak to the applicant).
 STAFF_LODGING_LABELS = {"none": "No lodging: the applicant stays elsewhere", "shared": "Shared room",
                         "private": "Private room"}
 
 
-class WholeNumberField(IntegerField):
-    """An IntegerField whose parsing error reads plainly."""
-
-    def process_formdata(self, valuelist):
-        try:
-            super().process_formdata(valuelist)
-        except ValueError:
-            raise ValueError("Give a whole number.") from None
-
-
-class LocalDateField(DateField):
-    def process_formdata(self, valuelist):
-        try:
-            super().process_formdata(valuelist)
-        except ValueError:
-            raise ValueError("Give a date as year-month-day, for example 2027-03-01.") from None
-
-
-class CheckboxesField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
-
-
 def _text(field: str, **render_kw) -> dict:
     """The browser's length limit, read from the service's rule (which has the last word)."""
-    return {"maxlength": admin.TEXT_RULES[field].max_length, **render_kw}
+    return {"maxlength": programs.TEXT_RULES[field].max_length, **render_kw}
 
 
 def _number(label: str, description: str, low: int, high: int) -> WholeNumberField:
@@ -120,37 +92,4 @@ class ProgramForm(FlaskForm):
     submit = SubmitField("Save program")
 
     def values(self) -> dict:
-        return {name: self[name].data for name in admin.PROGRAM_FIELDS}
-
-
-class CohortForm(FlaskForm):
-    start_date = LocalDateField("First day", validators=[InputRequired(message="Give the first day.")])
-    end_date = LocalDateField("Last day", validators=[Optional()])
-    capacity = WholeNumberField(
-        "Seats", widget=NumberInput(min=admin.CAPACITY.low, max=admin.CAPACITY.high),
-        description=f"{_range_text(admin.CAPACITY)} applicants.",
-        validators=[InputRequired(message="Give the number of seats.")])
-    submit = SubmitField("Add these dates")
-
-
-class CohortDatesForm(FlaskForm):
-    start_date = LocalDateField("First day", validators=[InputRequired(message="Give the first day.")])
-    end_date = LocalDateField("Last day", validators=[Optional()],
-                              description="Leave empty for the program's length from the first day.")
-    submit = SubmitField("Save dates")
-
-
-class CapacityForm(FlaskForm):
-    capacity = WholeNumberField(
-        "Seats", widget=NumberInput(min=admin.CAPACITY.low, max=admin.CAPACITY.high),
-        description=f"{_range_text(admin.CAPACITY)}, and not fewer than the seats taken.",
-        validators=[InputRequired(message="Give the number of seats.")])
-    submit = SubmitField("Save seats")
-
-
-class CancelCohortForm(FlaskForm):
-    fingerprint = HiddenField()
-    reason = TextAreaField("Reason (for the audit log)", validators=[Optional(), Length(max=500)],
-                           render_kw={"rows": 2}, description="Optional, at most 500 characters.")
-    acknowledge = BooleanField("I understand that these applicants must be contacted by the clinic, and that "
-                               "cancelling the dates does not cancel or refund their bookings.")
+        return {name: self[name].data for name in programs.PROGRAM_FIELDS}

@@ -4,22 +4,18 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from retreat.core.clock import now
-from retreat.core.types import UTCDateTime
+from retreat.core.types import UTCDateTime, one_of
 from retreat.extensions import db
 from retreat.pricing.rules import KETAMINE_ROUTES, THERAPY_MODALITIES
 
 COHORT_STATUSES = ("open", "closed", "cancelled")
 
 
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class Program(db.Model):
     __tablename__ = "program"
     __table_args__ = (
-        sa.CheckConstraint(_one_of("ketamine_route", KETAMINE_ROUTES), name="ketamine_route"),
-        sa.CheckConstraint(_one_of("therapy_modality", THERAPY_MODALITIES), name="therapy_modality"),
+        sa.CheckConstraint(one_of("ketamine_route", KETAMINE_ROUTES), name="ketamine_route"),
+        sa.CheckConstraint(one_of("therapy_modality", THERAPY_MODALITIES), name="therapy_modality"),
         sa.CheckConstraint("duration_days > 0", name="duration_positive"),
     )
 
@@ -54,7 +50,7 @@ class Cohort(db.Model):
     __table_args__ = (
         sa.CheckConstraint("capacity >= 0", name="capacity_not_negative"),
         sa.CheckConstraint("end_date >= start_date", name="dates_in_order"),
-        sa.CheckConstraint(_one_of("status", COHORT_STATUSES), name="status"),
+        sa.CheckConstraint(one_of("status", COHORT_STATUSES), name="status"),
         sa.Index("ix_cohort_program_start", "program_id", "start_date"),
     )
 

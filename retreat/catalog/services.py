@@ -1,19 +1,23 @@
-"""The public catalog: published programs, their upcoming cohorts and seats left, and program estimates."""
+"""The public catalog: published programs, their upcoming cohorts and seats left, and program estimates.
 
+Seats are booking's to count (booking.availability): it registers its counter here with `count_seats_with`, so
+the catalog shows seats left without reading bookings itself.
+"""
+
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from retreat.booking.models import HOLDING_STATUSES, SEAT_TAKING_STATUSES, Booking
 from retreat.catalog.models import Cohort, Program
-from retreat.core.clock import now, today
+from retreat.core.clock import today
 from retreat.core.errors import NotFound, ValidationFailed
 from retreat.core.read_cache import read_cache
-from retreat.core.transactions import begin_locked_write
 from retreat.extensions import db
 from retreat.pricing import services as pricing
+from retreat.pricing.editing import price_list_saved, price_samples_wanted
 from retreat.pricing.estimator import Configuration
 from retreat.pricing.rules import LODGING_KINDS
 
@@ -65,42 +69,26 @@ class ProgramView:
         )
 
 
+SeatCounter = Callable[[list[int]], dict[int, int]]
+_seat_counter: SeatCounter | None = None
+
+
+def count_seats_with(counter: SeatCounter) -> None:
+    """Register what counts the seats taken per cohort (booking.availability.seats_taken does, when imported)."""
+    global _seat_counter
+    _seat_counter = counter
+
+
 def seats_taken(cohort_ids: list[int]) -> dict[int, int]:
-    """Seats taken per cohort: confirmed bookings plus holds that have not expired."""
-    if not cohort_ids:
-        return {}
-    takes_seat = sa.or_(
-        Booking.status.in_(SEAT_TAKING_STATUSES),
-        sa.and_(Booking.status.in_(HOLDING_STATUSES), Booking.hold_expires_at > now()),
-    )
-    rows = db.session.execute(
-        sa.select(Booking.cohort_id, sa.func.count())
-        .where(Booking.cohort_id.in_(cohort_ids), takes_seat)
-        .group_by(Booking.cohort_id)
-    )
-    return dict(rows.all())
-
-
-def lock_cohort(cohort_id: int) -> Cohort:
-    """Start a write transaction holding this cohort, so seats are counted and taken (or capacity changed)
-    with no other writer in between. PostgreSQL: a row lock; SQLite: the database write lock."""
-    begin_locked_write()
-    cohort = db.session.scalar(
-        sa.select(Cohort).where(Cohort.id == cohort_id).with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if cohort is None:
-        raise NotFound("There is no such cohort.")
-    return cohort
+    """Seats taken per cohort, as booking counts them (confirmed bookings and live holds)."""
+    if _seat_counter is None:
+        raise RuntimeError("No seat counter is registered: import retreat.booking.availability (create_app does).")
+    return _seat_counter(cohort_ids)
 
 
 def free_seats(capacity: int, taken: int) -> int:
     """Capacity minus seats taken, never below zero (capacity may have been lowered below the bookings)."""
     return max(0, capacity - taken)
-
-
-def seats_left(cohort: Cohort) -> int:
-    return free_seats(cohort.capacity, seats_taken([cohort.id]).get(cohort.id, 0))
 
 
 def _public_status(cohort: Cohort, left: int) -> str:
@@ -164,6 +152,19 @@ def published_program(slug: str) -> ProgramView:
 def forget_cached_catalog() -> None:
     """Call after any change that shows in the public catalog (programs, cohorts, bookings, prices)."""
     read_cache().forget(PUBLISHED_PROGRAMS_KEY, pricing.CURRENT_PRICE_SHEET_KEY)
+
+
+@price_list_saved.connect
+def _forget_old_prices(sender) -> None:
+    """A new price list version: the catalog's price ranges are of the old one."""
+    forget_cached_catalog()
+
+
+@price_samples_wanted.connect
+def _published_configurations(sender) -> list[tuple[str, list[Configuration]]]:
+    """What a price change is previewed on: each published program with each of its lodging options."""
+    return [(program.name, [program.configuration(lodging) for lodging in program.lodging_options])
+            for program in published_programs()]
 
 
 def estimate_for_program(slug: object, lodging: object) -> pricing.IssuedEstimate:

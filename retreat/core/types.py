@@ -26,3 +26,8 @@ class UTCDateTime(sa.TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """The SQL of a CHECK constraint keeping a text column to a set of values."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"

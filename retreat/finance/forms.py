@@ -74,19 +74,7 @@ class BookingLookupForm(FlaskForm):
     submit = SubmitField("Show its payments")
 
 
-class ApiTokenForm(FlaskForm):
-    user = SelectField("Finance user", validators=[DataRequired("Choose the finance user the token acts as.")],
-                       description="The token reads what this user may read, and stops working if they lose "
-                                   "the finance role or are disabled.")
-    name = StringField("What it is for", validators=[DataRequired("Name what will use the token."),
-                                                     Length(max=100)],
-                       description="For example: Nightly accounting sync.")
-    submit = SubmitField("Make token")
 
-    def __init__(self, *args, users, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.user.choices = options([("", "Choose…"), *((str(user.id), f"{user.name} ({user.email})")
-                                                       for user in users)])
 
 
 class ResolveFlagForm(FlaskForm):

@@ -16,7 +16,7 @@ from flask import current_app
 from retreat.core import audit
 from retreat.core.clock import now
 from retreat.core.links import external_url
-from retreat.core.transactions import begin_locked_write, unit_of_work
+from retreat.core.transactions import after_commit, in_unit_of_work, unit_of_work
 from retreat.extensions import db
 from retreat.notify.models import OutboxEmail
 
@@ -38,9 +38,13 @@ def clinic_contact() -> str:
 
 
 def enqueue(kind: str, to_address: str, subject: str, body: str) -> OutboxEmail:
-    """Add an email to the current transaction: it exists only if the change it announces commits."""
+    """Add an email to the current transaction: it exists only if the change it announces commits. Inside a unit
+    of work it is sent right after that commit; either way, what is not sent then waits in the outbox for
+    `flask notify send`."""
     email = OutboxEmail(kind=kind, to_address=to_address, subject=subject, body=body)
     db.session.add(email)
+    if in_unit_of_work():
+        after_commit(lambda: send_now(email))
     return email
 
 
@@ -65,18 +69,17 @@ def _deliver(email: OutboxEmail) -> None:
 def _claim(email_id: int) -> bool:
     """Take an unsent email for this sender; False when it was sent or another sender holds it.
 
-    Both writes of sending take the write lock first (BEGIN IMMEDIATE on SQLite): upgrading a read transaction
-    to a write is refused at once by SQLite when another writer is busy, which lost sends under load."""
-    begin_locked_write()
+    Both writes of sending are units of work of their own, taking the write lock first (BEGIN IMMEDIATE on
+    SQLite): upgrading a read transaction to a write is refused at once by SQLite when another writer is busy,
+    which lost sends under load. The message itself leaves between them, outside any transaction."""
     moment = now()
-    claimed = db.session.execute(
-        sa.update(OutboxEmail)
-        .where(OutboxEmail.id == email_id, OutboxEmail.sent_at.is_(None),
-               sa.or_(OutboxEmail.claimed_at.is_(None), OutboxEmail.claimed_at < moment - CLAIM_EXPIRES))
-        .values(claimed_at=moment)
-    ).rowcount == 1
-    db.session.commit()
-    return claimed
+    with unit_of_work():
+        return db.session.execute(
+            sa.update(OutboxEmail)
+            .where(OutboxEmail.id == email_id, OutboxEmail.sent_at.is_(None),
+                   sa.or_(OutboxEmail.claimed_at.is_(None), OutboxEmail.claimed_at < moment - CLAIM_EXPIRES))
+            .values(claimed_at=moment)
+        ).rowcount == 1
 
 
 def _send(email_id: int) -> bool:
@@ -92,10 +95,9 @@ def _send(email_id: int) -> bool:
     else:
         outcome = {"sent_at": now(), "last_error": None}
         sent = True
-    begin_locked_write()
-    db.session.execute(sa.update(OutboxEmail).where(OutboxEmail.id == email_id)
-                       .values(attempts=OutboxEmail.attempts + 1, claimed_at=None, **outcome))
-    db.session.commit()
+    with unit_of_work():
+        db.session.execute(sa.update(OutboxEmail).where(OutboxEmail.id == email_id)
+                           .values(attempts=OutboxEmail.attempts + 1, claimed_at=None, **outcome))
     return sent
 
 

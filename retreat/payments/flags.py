@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import selectinload
 
-from retreat.booking.models import Booking
 from retreat.core import audit
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
@@ -23,13 +23,13 @@ from retreat.core.transactions import after_commit, unit_of_work
 from retreat.extensions import db
 from retreat.notify import services as notify
 from retreat.payments import ledger
-from retreat.payments.models import Payment, PaymentFlag
+from retreat.payments.models import Payer, Payment, PaymentFlag
 from retreat.payments.requested import Mismatch
 
 RESOLUTION_MAX_LENGTH = 500
 
 
-def record_flagged(booking: Booking, *, kind: str, amount_cents: int, currency: str, provider: str,
+def record_flagged(booking: Payer, *, kind: str, amount_cents: int, currency: str, provider: str,
                    provider_reference: str, mismatch: Mismatch, fee_cents: int | None = None,
                    net_cents: int | None = None, actor=None) -> ledger.Recorded:
     """Record money that named `booking` but is not a payment the app asked for: a flagged ledger row, its flag,
@@ -54,7 +54,7 @@ def record_flagged(booking: Booking, *, kind: str, amount_cents: int, currency: 
     return recorded
 
 
-def _tell_finance(booking: Booking, payment: Payment, mismatch: Mismatch):
+def _tell_finance(booking: Payer, payment: Payment, mismatch: Mismatch):
     address = current_app.config.get("FINANCE_EMAIL")
     if not address:
         current_app.logger.error("FINANCE_EMAIL is not set: nobody is emailed about flagged payment %s", payment.id)
@@ -89,8 +89,11 @@ def note_refund(payment: Payment) -> None:
 class FlagView:
     flag: PaymentFlag
     payment: Payment
-    booking_reference: str
     refunded_cents: int  # positive
+
+    @property
+    def booking_reference(self) -> str:
+        return self.payment.booking.reference
 
     @property
     def open(self) -> bool:
@@ -102,26 +105,24 @@ def flags(*, open_only: bool = True, booking_id: int | None = None) -> list[Flag
     refunded = (sa.select(Payment.refund_of_id, (-sa.func.sum(Payment.amount_cents)).label("cents"))
                 .where(Payment.kind == "refund", Payment.flagged.is_(True)).group_by(Payment.refund_of_id)
                 .subquery())
-    query = (sa.select(PaymentFlag, Payment, Booking.reference, sa.func.coalesce(refunded.c.cents, 0))
-             .join(Payment, Payment.id == PaymentFlag.payment_id).join(Booking, Booking.id == Payment.booking_id)
+    query = (sa.select(PaymentFlag, Payment, sa.func.coalesce(refunded.c.cents, 0))
+             .join(Payment, Payment.id == PaymentFlag.payment_id)
              .outerjoin(refunded, refunded.c.refund_of_id == Payment.id)
+             .options(selectinload(Payment.booking))
              .order_by(PaymentFlag.created_at.desc(), PaymentFlag.id.desc()))
     if open_only:
         query = query.where(PaymentFlag.resolved_at.is_(None))
     if booking_id is not None:
         query = query.where(Payment.booking_id == booking_id)
-    return [FlagView(flag, payment, reference, int(cents)) for flag, payment, reference, cents in
-            db.session.execute(query)]
+    return [FlagView(flag, payment, int(cents)) for flag, payment, cents in db.session.execute(query)]
 
 
 def booking_reference_of(flag_id: int) -> str:
     """The reference of the booking a flagged payment named; NotFound for no such flag."""
-    reference = db.session.scalar(
-        sa.select(Booking.reference).join(Payment, Payment.booking_id == Booking.id)
-        .join(PaymentFlag, PaymentFlag.payment_id == Payment.id).where(PaymentFlag.id == flag_id))
-    if reference is None:
+    flag = db.session.get(PaymentFlag, flag_id)
+    if flag is None:
         raise NotFound("There is no such flagged payment.")
-    return reference
+    return flag.payment.booking.reference
 
 
 def resolve(flag_id: int, *, resolution: object, staff) -> PaymentFlag:

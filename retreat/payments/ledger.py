@@ -16,13 +16,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from retreat.booking.models import Booking
 from retreat.core import audit
 from retreat.core.clock import now
 from retreat.core.errors import ValidationFailed
 from retreat.core.money import CURRENCY
 from retreat.extensions import db
-from retreat.payments.models import PAYMENT_KINDS, PAYMENT_PROVIDERS, PAYMENT_STATUSES, Payment, PendingRefund
+from retreat.payments.models import PAYMENT_KINDS, PAYMENT_PROVIDERS, PAYMENT_STATUSES, Payer, Payment, PendingRefund
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ def find(provider: str, provider_reference: str) -> Payment | None:
         sa.select(Payment).where(Payment.provider == provider, Payment.provider_reference == provider_reference))
 
 
-def record_payment(booking: Booking, *, kind: str, amount_cents: int, provider: str, provider_reference: str,
+def record_payment(booking: Payer, *, kind: str, amount_cents: int, provider: str, provider_reference: str,
                    status: str = "succeeded", fee_cents: int | None = None, net_cents: int | None = None,
                    refund_of: Payment | None = None, recorded_by=None, note: str = "", actor=None,
                    received_at: datetime | None = None, currency: str = CURRENCY,

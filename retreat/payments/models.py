@@ -1,18 +1,21 @@
 """The ledger: one append-only row per movement of money (deposit, balance, refund), and beside it what the ledger
 cannot say by appending: the payments the app asked a provider for (so that only those move a booking), money
 flagged for finance, refunds still to be sent at the provider, and the Stripe events already handled. What a
-booking has paid is derived from the ledger and the refunds still to be sent, never stored beside them."""
+booking has paid is derived from the ledger and the refunds still to be sent, never stored beside them.
+
+Payments sit below booking: they name the booking they belong to by its table ("booking.id", the mapped class
+"Booking") and take a `Payer`, never importing booking's code.
+"""
 
 from datetime import datetime
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from retreat.booking.models import Booking
-from retreat.catalog.models import _one_of
 from retreat.core.clock import now
-from retreat.core.types import UTCDateTime
+from retreat.core.types import UTCDateTime, one_of
 from retreat.extensions import db
 
 PAYMENT_KINDS = ("deposit", "balance", "refund")
@@ -26,14 +29,28 @@ FLAG_REASONS = ("not_requested", "amount", "currency")
 PENDING_REFUND_STATUSES = ("pending", "sent")
 
 
+class Payer(Protocol):
+    """What payments need of the booking a payment is for (booking.models.Booking is one)."""
+
+    id: int
+    reference: str
+    applicant_email: str
+    save_card_consent: bool
+    stripe_customer_id: str | None
+    stripe_payment_method_id: str | None
+
+    @property
+    def applicant_name(self) -> str: ...
+
+
 class Payment(db.Model):
     """One movement of money. Refunds are negative, so a booking's net paid is a plain sum."""
 
     __tablename__ = "payment"
     __table_args__ = (
-        sa.CheckConstraint(_one_of("kind", PAYMENT_KINDS), name="kind"),
-        sa.CheckConstraint(_one_of("provider", PAYMENT_PROVIDERS), name="provider"),
-        sa.CheckConstraint(_one_of("status", PAYMENT_STATUSES), name="status"),
+        sa.CheckConstraint(one_of("kind", PAYMENT_KINDS), name="kind"),
+        sa.CheckConstraint(one_of("provider", PAYMENT_PROVIDERS), name="provider"),
+        sa.CheckConstraint(one_of("status", PAYMENT_STATUSES), name="status"),
         sa.CheckConstraint("(kind = 'refund' AND amount_cents < 0) OR (kind <> 'refund' AND amount_cents > 0)",
                            name="amount_sign"),
         # The same provider movement is recorded once, whichever path (webhook, return page, reconcile) sees it.
@@ -62,7 +79,7 @@ class Payment(db.Model):
     # and refundable amounts ignore it) and never moving the booking. A PaymentFlag row tracks finance's review.
     flagged: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
-    booking: Mapped[Booking] = relationship()
+    booking: Mapped["Booking"] = relationship()  # noqa: F821  (booking.models, mapped by name)
 
     def __repr__(self) -> str:
         return f"<Payment {self.id} {self.kind} {self.amount_cents}>"
@@ -84,7 +101,7 @@ class RequestedPayment(db.Model):
 
     __tablename__ = "requested_payment"
     __table_args__ = (
-        sa.CheckConstraint(_one_of("kind", ("deposit", "balance")), name="kind"),
+        sa.CheckConstraint(one_of("kind", ("deposit", "balance")), name="kind"),
         sa.CheckConstraint("amount_cents > 0", name="amount"),
         sa.UniqueConstraint("provider", "provider_reference", name="uq_requested_payment_provider_reference"),
     )
@@ -98,14 +115,14 @@ class RequestedPayment(db.Model):
     currency: Mapped[str] = mapped_column(sa.String(3))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
 
-    booking: Mapped[Booking] = relationship()
+    booking: Mapped["Booking"] = relationship()  # noqa: F821  (booking.models, mapped by name)
 
 
 class PaymentFlag(db.Model):
     """Money finance must look at: a flagged ledger row (see Payment.flagged), why, and finance's review of it."""
 
     __tablename__ = "payment_flag"
-    __table_args__ = (sa.CheckConstraint(_one_of("reason", FLAG_REASONS), name="reason"),)
+    __table_args__ = (sa.CheckConstraint(one_of("reason", FLAG_REASONS), name="reason"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     payment_id: Mapped[int] = mapped_column(sa.ForeignKey("payment.id"), unique=True)
@@ -129,7 +146,7 @@ class PendingRefund(db.Model):
 
     __tablename__ = "pending_refund"
     __table_args__ = (
-        sa.CheckConstraint(_one_of("status", PENDING_REFUND_STATUSES), name="status"),
+        sa.CheckConstraint(one_of("status", PENDING_REFUND_STATUSES), name="status"),
         sa.CheckConstraint("amount_cents > 0", name="amount"),
         sa.Index("ix_pending_refund_status", "status"),
     )
@@ -148,7 +165,7 @@ class PendingRefund(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    booking: Mapped[Booking] = relationship()
+    booking: Mapped["Booking"] = relationship()  # noqa: F821  (booking.models, mapped by name)
     payment: Mapped[Payment] = relationship()
 
     @property

@@ -22,7 +22,6 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from retreat.booking.models import Booking
 from retreat.core import audit
 from retreat.core.clock import now
 from retreat.core.errors import DomainError
@@ -30,7 +29,7 @@ from retreat.core.money import format_usd
 from retreat.core.transactions import after_commit, in_unit_of_work, unit_of_work
 from retreat.extensions import db
 from retreat.payments import ledger, providers
-from retreat.payments.models import Payment, PendingRefund
+from retreat.payments.models import Payer, Payment, PendingRefund
 from retreat.payments.providers import RefundResult
 
 ACTOR = "system (refunds)"
@@ -39,7 +38,7 @@ CLAIM_EXPIRES = timedelta(minutes=5)
 _TO_SEND = "retreat.refunds_to_send"
 
 
-def request_refund(booking: Booking, payment: Payment, amount_cents: int, *, reason: str,
+def request_refund(booking: Payer, payment: Payment, amount_cents: int, *, reason: str,
                    actor=None) -> PendingRefund:
     """Decide to refund `amount_cents` of `payment`, in the caller's transaction; the provider is asked once it
     commits (inside a unit of work: by its after-commit step; outside one: by `send_requested()`, which the

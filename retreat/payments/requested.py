@@ -10,12 +10,11 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from retreat.booking.models import Booking
 from retreat.core.clock import now
 from retreat.core.money import format_usd
 from retreat.core.transactions import unit_of_work
 from retreat.extensions import db
-from retreat.payments.models import RequestedPayment
+from retreat.payments.models import Payer, RequestedPayment
 
 
 def find(provider: str, provider_reference: str) -> RequestedPayment | None:
@@ -23,7 +22,7 @@ def find(provider: str, provider_reference: str) -> RequestedPayment | None:
         RequestedPayment.provider == provider, RequestedPayment.provider_reference == provider_reference))
 
 
-def remember(booking: Booking, *, kind: str, amount_cents: int, currency: str, provider: str,
+def remember(booking: Payer, *, kind: str, amount_cents: int, currency: str, provider: str,
              provider_reference: str) -> RequestedPayment:
     """Write down a payment the app just asked the provider for (its own unit of work, or the caller's), before
     anyone can pay it. The same provider reference twice (an idempotent retry) is written once."""

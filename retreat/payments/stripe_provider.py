@@ -1,5 +1,6 @@
-"""Stripe: PaymentIntents paid with the Payment Element on our own page, refunds, the balance charged to a saved
-card, and turning what Stripe reports (webhook, return page, reconcile) into booking.services.payment_received.
+"""Stripe, the adapter: PaymentIntents paid with the Payment Element on our own page, refunds, the balance charged
+to a saved card, and reading what Stripe has (intents, charges' fees, refunds). It knows no booking: what Stripe
+reports is turned into bookings' changes above booking, by payment_events.
 
 Every PaymentIntent the app creates is written down (payments.requested) before it can be paid; a succeeded intent
 moves its booking only when it is one of those, of the amount and currency asked, and is otherwise recorded for
@@ -16,27 +17,16 @@ against it those are left out; each place says what differs. Production leaves S
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
 import stripe
 from flask import current_app
 
-from retreat.booking import emails
-from retreat.booking import services as booking_services
-from retreat.booking.models import Booking
-from retreat.catalog import services as catalog
 from retreat.core.clock import today
-from retreat.core.errors import NotFound
-from retreat.core.money import CURRENCY, format_usd
-from retreat.core.transactions import after_commit, unit_of_work
-from retreat.extensions import db
-from retreat.notify import services as notify
-from retreat.notify.models import OutboxEmail
-from retreat.payments import flags, ledger, refunds, requested
-from retreat.payments.models import Payment, PendingRefund
-from retreat.payments.providers import CardDeclined, Charged, PaymentStart, ProviderUnavailable, RefundResult
+from retreat.core.money import CURRENCY
+from retreat.payments import requested
+from retreat.payments.contract import CardDeclined, Charged, PaymentStart, ProviderUnavailable, RefundResult
+from retreat.payments.models import Payer, Payment
 
 PAYMENT_KINDS = ("deposit", "balance")
 # Stripe refunds that return money (pending ones are on their way): recorded in the ledger as made.
@@ -111,11 +101,19 @@ def metadata_of(stripe_object) -> dict:
 # --- The provider ----------------------------------------------------------------------------------------------
 
 class StripeProvider:
-    """Card payments through Stripe PaymentIntents (see providers.PaymentProvider)."""
+    """Card payments through Stripe PaymentIntents (see contract.PaymentProvider)."""
 
     name = "stripe"
+    # Stripe.js and its Payment Element (https://docs.stripe.com/security/guide#content-security-policy): the
+    # payment page alone widens its Content-Security-Policy for these.
+    page_sources = {
+        "script-src": ("https://js.stripe.com", "https://*.js.stripe.com"),
+        "frame-src": ("https://js.stripe.com", "https://*.js.stripe.com", "https://hooks.stripe.com"),
+        "connect-src": ("https://api.stripe.com",),
+        "img-src": ("https://*.stripe.com",),
+    }
 
-    def start(self, booking: Booking, kind: str, amount_cents: int) -> PaymentStart:
+    def start(self, booking: Payer, kind: str, amount_cents: int) -> PaymentStart:
         """Create the PaymentIntent the applicant's page confirms. The same booking, kind and amount give the
         same intent again (idempotency key), so reloading the page does not create payments."""
         params: dict = {
@@ -143,7 +141,7 @@ class StripeProvider:
         })
 
     @staticmethod
-    def _customer_for(booking: Booking) -> str:
+    def _customer_for(booking: Payer) -> str:
         """The Stripe customer the card is saved to: the booking's, or a new one (its id is stored on the booking
         with the card, by payment_received, once the payment succeeded)."""
         if booking.stripe_customer_id:
@@ -180,7 +178,7 @@ class StripeProvider:
                 return RefundResult(refund.id, "succeeded")
         return None
 
-    def charge_saved_card(self, booking: Booking, amount_cents: int) -> Charged:
+    def charge_saved_card(self, booking: Payer, amount_cents: int) -> Charged:
         """Charge the balance to the card saved with the applicant's consent, without them present. A decline
         (or a bank asking the applicant to confirm) raises CardDeclined with plain words.
 
@@ -241,7 +239,7 @@ def fee_and_net(charge) -> tuple[int | None, int | None]:
     return fee, net
 
 
-def card_on_file(intent, booking: Booking) -> tuple[str, str] | None:
+def card_on_file(intent, booking: Payer) -> tuple[str, str] | None:
     """(customer id, payment method id) of a succeeded deposit whose card the applicant agreed to save, for
     payment_received to keep; None when there is nothing (more) to keep."""
     if not booking.save_card_consent or booking.stripe_payment_method_id:
@@ -271,81 +269,6 @@ def retrieve_intent(payment_intent_id: str):
             raise
 
 
-def record_succeeded_intent(intent, *, actor: str) -> booking_services.PaymentOutcome | None:
-    """Record a succeeded PaymentIntent of one of our bookings. One the app created for that booking (see
-    payments.requested) that took the amount and currency asked goes through payment_received and moves the
-    booking on; anything else whose metadata names one of our bookings is money that arrived but is not the
-    booking's: recorded for finance (payments.flags, outcome.flagged), the booking unchanged.
-
-    None for an intent that is not ours or has not succeeded; NotFound when it names a booking this database
-    does not have."""
-    if getattr(intent, "status", None) != "succeeded":
-        return None
-    asked = requested.find("stripe", intent.id)
-    metadata = metadata_of(intent)
-    if asked is not None:
-        booking, kind = asked.booking, asked.kind
-    else:
-        reference, kind = metadata.get("booking_reference"), metadata.get("kind")
-        if not reference or kind not in PAYMENT_KINDS:
-            return None
-        booking = booking_services.booking_by_reference(reference)
-    fee = net = None
-    if ledger.find("stripe", intent.id) is None:
-        fee, net = fee_and_net(getattr(intent, "latest_charge", None))
-    amount = getattr(intent, "amount_received", None) or intent.amount  # localstripe has no amount_received
-    currency = getattr(intent, "currency", None) or ""
-    wrong = requested.mismatch(asked, amount, currency)
-    if wrong is not None:
-        recorded = flags.record_flagged(booking, kind=kind, amount_cents=amount, currency=currency,
-                                        provider="stripe", provider_reference=intent.id, mismatch=wrong,
-                                        fee_cents=fee, net_cents=net, actor=actor)
-        return booking_services.PaymentOutcome(booking, recorded.payment, recorded.created,
-                                               flagged=recorded.payment.flagged)
-    card = card_on_file(intent, booking)
-    return booking_services.payment_received(
-        booking.reference, kind=kind, amount_cents=amount, provider="stripe", provider_reference=intent.id,
-        fee_cents=fee, net_cents=net, actor=actor, card_on_file=card)
-
-
-def confirm_from_return(booking: Booking, payment_intent_id: object) -> booking_services.PaymentOutcome | None:
-    """The pay page's return URL: record the booking's payment if Stripe says it succeeded (the webhook does
-    the same; whichever comes first records it). None while it has not succeeded (processing, or declined);
-    NotFound for an intent that is not this booking's."""
-    if not isinstance(payment_intent_id, str) or not payment_intent_id.startswith("pi_") or \
-            len(payment_intent_id) > 100:
-        raise NotFound("There is no such payment for this booking.")
-    with calling_stripe("reading a payment"):
-        try:
-            intent = stripe_client().v1.payment_intents.retrieve(payment_intent_id)
-        except stripe.InvalidRequestError as error:
-            if error.http_status == 404:
-                raise NotFound("There is no such payment for this booking.") from None
-            raise
-    asked = requested.find("stripe", intent.id)
-    if (asked.booking_id != booking.id) if asked is not None else (
-            metadata_of(intent).get("booking_reference") != booking.reference):
-        raise NotFound("There is no such payment for this booking.")
-    return record_succeeded_intent(intent, actor="applicant (return page)")
-
-
-def payment_failed_email(intent) -> OutboxEmail | None:
-    """Queue the email telling an applicant their card payment failed (caller's transaction): their hold stays
-    and they may try another card. None for a charge the clinic made (the charging job writes its own email),
-    an intent the app did not create (whatever its metadata says), or a booking that can no longer be paid (its
-    hold lapsed, or it was cancelled)."""
-    metadata = metadata_of(intent)
-    asked = requested.find("stripe", intent.id)
-    if asked is None or metadata.get("off_session") == "true":  # metadata alone is no proof the intent is ours
-        return None
-    booking = asked.booking
-    if booking_services.next_payment(booking) is None:
-        return None
-    error = getattr(intent, "last_payment_error", None)
-    message = (getattr(error, "message", None) if error is not None else None) or "the card was declined."
-    return notify.enqueue(*emails.payment_failed(booking, booking_services.manage_token(booking), message))
-
-
 def refunds_at_stripe(payment_intent_id: str) -> list:
     """Every refund Stripe made of a PaymentIntent (all pages)."""
     with calling_stripe("listing refunds"):
@@ -353,75 +276,6 @@ def refunds_at_stripe(payment_intent_id: str) -> list:
         return list(listing.auto_paging_iter())
 
 
-@dataclass(frozen=True)
-class RecordedRefunds:
-    at_stripe: list[Payment]  # refunds made at Stripe (its dashboard), new in the ledger
-    finished: list[Payment]  # refunds the app asked for, written down here for a sender that did not
-    emails: list[OutboxEmail]  # to send after commit (a booking cancelled because all it paid went back)
-    cancelled: bool = False  # the booking was cancelled: its seat is free
-
-
-def record_refunds(payment_intent_id: str, refunds_made: list, *, actor: str) -> RecordedRefunds:
-    """Record the refunds of a PaymentIntent that Stripe made and the ledger lacks, in the caller's transaction
-    (which it starts as a locked write on the booking's cohort: call it first; the caller commits):
-
-    - a refund the app asked for (its metadata names a pending refund of this payment) finishes that pending
-      refund: a sender that crashed after Stripe made it, or the webhook arriving before the sender wrote it down;
-    - any other is a refund made at Stripe (its dashboard), recorded as such. When refunds made at Stripe have
-      returned everything a confirmed booking paid, the booking is cancelled by the clinic and its seat freed
-      (booking.services.cancel_when_refunded_in_full); a partial refund moves money, not the booking. A refund of
-      flagged money is flagged too, and the flag is reviewed by it once all that money went back.
-
-    Refunds already in the ledger (under their refund ids) are skipped. Nothing when the payment itself is not in
-    the ledger (record it first)."""
-    payment = ledger.find("stripe", payment_intent_id)
-    if payment is None:
-        return RecordedRefunds([], [], [])
-    catalog.lock_cohort(payment.booking.cohort_id)
-    payment = db.session.get(Payment, payment.id, populate_existing=True)
-    pending = {row.idempotency_key: row for row in db.session.scalars(
-        sa.select(PendingRefund).where(PendingRefund.payment_id == payment.id, PendingRefund.status == "pending")
-        .with_for_update().execution_options(populate_existing=True))}
-    at_stripe: list[Payment] = []
-    finished: list[Payment] = []
-    for refund in refunds_made:
-        if refund.status not in REFUND_STATUSES_MADE or ledger.find("stripe", refund.id) is not None:
-            continue
-        ours = pending.get(metadata_of(refund).get(REFUND_KEY) or "")
-        if ours is not None:
-            if (row := refunds.finish(ours, RefundResult(refund.id, "succeeded"))) is not None:
-                finished.append(row)
-            continue
-        result = ledger.record_payment(
-            payment.booking, kind="refund", amount_cents=-refund.amount, provider="stripe",
-            provider_reference=refund.id, refund_of=payment, note="refunded at Stripe (dashboard)", actor=actor)
-        if result.created:
-            at_stripe.append(result.payment)
-    if payment.flagged:
-        flags.note_refund(payment)
-        return RecordedRefunds(at_stripe, finished, [])
-    emails_out = booking_services.cancel_when_refunded_in_full(payment.booking, actor=actor) if at_stripe else []
-    return RecordedRefunds(at_stripe, finished, emails_out, cancelled=bool(emails_out))
-
-
-def apply_refunds(payment_intent_id: str, refunds_made: list, *, actor: str) -> RecordedRefunds:
-    """record_refunds in a unit of work of its own (or the caller's), with its emails and the cached catalog
-    after the commit."""
-    with unit_of_work():
-        result = record_refunds(payment_intent_id, refunds_made, actor=actor)
-        _after_refunds(result)
-    return result
-
-
-def _after_refunds(result: RecordedRefunds) -> None:
-    if result.cancelled:
-        after_commit(catalog.forget_cached_catalog)
-    if result.emails:
-        emails_out = list(result.emails)
-        after_commit(lambda: notify.send_now(*emails_out))
-
-
-# --- Reconciling -----------------------------------------------------------------------------------------------
 
 def recent_intents(since: datetime) -> Iterator:
     """PaymentIntents created since `since`, all pages."""
@@ -433,61 +287,3 @@ def recent_intents(since: datetime) -> Iterator:
         for intent in stripe_client().v1.payment_intents.list(params=params).auto_paging_iter():
             if intent.created >= cutoff:
                 yield intent
-
-
-@dataclass(frozen=True)
-class Reconciled:
-    repairs: list[str]  # one line per payment or refund recorded (or refund sent)
-    left_alone: list[str]  # intents naming a booking this database does not have; refunds still pending
-
-
-RECONCILE_ACTOR = "system (stripe reconcile)"
-
-
-def reconcile(since: datetime) -> Reconciled:
-    """Record what Stripe has and the ledger lacks, for PaymentIntents made since `since` for our bookings:
-    succeeded payments (a webhook lost) through record_succeeded_intent (money the app did not ask for is flagged
-    for finance), refunds made at Stripe, and refunds the app asked for whose sender died before writing them
-    down. Then every refund still pending is sent (payments.refunds.retry_pending)."""
-    repairs: list[str] = []
-    left_alone: list[str] = []
-    for intent in list(recent_intents(since)):
-        reference = metadata_of(intent).get("booking_reference")
-        known = ledger.find("stripe", intent.id) is not None
-        if intent.status != "succeeded" or not (reference or known or requested.find("stripe", intent.id)):
-            continue
-        if not known:
-            try:
-                outcome = record_succeeded_intent(intent, actor=RECONCILE_ACTOR)
-            except NotFound:
-                left_alone.append(f"{intent.id}: names booking {reference}, which is not in this database "
-                                  "(left alone)")
-                continue
-            if outcome is not None and outcome.created:
-                payment = outcome.payment
-                reference = outcome.booking.reference
-                amount = format_usd(payment.amount_cents, show_cents=True)
-                if outcome.flagged:
-                    repairs.append(f"{reference}: recorded {amount} ({intent.id}) that this site did not ask for; "
-                                   "flagged for finance, the booking unchanged")
-                else:
-                    repairs.append(
-                        f"{reference}: recorded the {payment.kind} of {amount} ({intent.id}); the booking is "
-                        f"{outcome.booking.status}"
-                        + (", and what it could not take was refunded" if outcome.refunded_unplaced else ""))
-        made = refunds_at_stripe(intent.id)
-        if not made:
-            continue
-        result = apply_refunds(intent.id, made, actor=RECONCILE_ACTOR)
-        repairs += [f"{reference}: recorded a refund of {format_usd(-row.amount_cents, show_cents=True)} made at "
-                    f"Stripe ({row.provider_reference})" for row in result.at_stripe]
-        repairs += [f"{reference}: recorded the refund of {format_usd(-row.amount_cents, show_cents=True)} this "
-                    f"site asked for ({row.provider_reference}), which a failure had left pending"
-                    for row in result.finished]
-        if result.cancelled:
-            repairs.append(f"{reference}: everything it paid was refunded at Stripe, so it is cancelled by the "
-                           "clinic and its seat is free")
-    retried = refunds.retry_pending()
-    repairs += [refunds.describe(row) for row in retried.sent]
-    left_alone += [refunds.describe(row) for row in retried.still_pending]
-    return Reconciled(repairs, left_alone)

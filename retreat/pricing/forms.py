@@ -66,7 +66,7 @@ class CustomEstimateForm(FlaskForm):
 # Staff: editing the price list
 
 class PriceListForm(FlaskForm):
-    """The newest price list, editable, saved as a new version (pricing.admin checks every value).
+    """The newest price list, editable, saved as a new version (pricing.editing checks every value).
 
     Prices stay text here, as staff typed them: the service turns dollars into cents and refuses bad input
     with a message per field, under the same names as these fields. `for_items` adds three fields per item

@@ -20,6 +20,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from retreat.core.clock import today
 from retreat.core.errors import NotFound, ValidationFailed
 from retreat.core.read_cache import read_cache
+from retreat.core.transactions import after_commit, unit_of_work
 from retreat.extensions import db
 from retreat.pricing import estimator, rules
 from retreat.pricing.defaults import DEFAULT_PRICE_LIST
@@ -38,20 +39,21 @@ class IssuedEstimate:
 
 
 def ensure_default_price_list() -> bool:
-    """Load the default price list as version 1 unless a price list exists. True when it loaded it."""
-    if db.session.scalar(sa.select(sa.func.count()).select_from(PriceList)):
-        return False
-    defaults = dict(DEFAULT_PRICE_LIST)
-    items = defaults.pop("items")
-    price_list = PriceList(version=1, **defaults)
-    for position, (code, label, unit, unit_cents, eligible, superbill) in enumerate(items):
-        price_list.items.append(PriceListItem(
-            position=position, code=code, label=label, unit=unit, unit_cents=unit_cents,
-            hsa_fsa_eligible=eligible, superbill_codes=superbill,
-        ))
-    db.session.add(price_list)
-    db.session.commit()
-    read_cache().forget(CURRENT_PRICE_SHEET_KEY)
+    """Load the default price list as version 1 unless a price list exists (one unit of work). True when it loaded
+    it."""
+    with unit_of_work():
+        if db.session.scalar(sa.select(sa.func.count()).select_from(PriceList)):
+            return False
+        defaults = dict(DEFAULT_PRICE_LIST)
+        items = defaults.pop("items")
+        price_list = PriceList(version=1, **defaults)
+        for position, (code, label, unit, unit_cents, eligible, superbill) in enumerate(items):
+            price_list.items.append(PriceListItem(
+                position=position, code=code, label=label, unit=unit, unit_cents=unit_cents,
+                hsa_fsa_eligible=eligible, superbill_codes=superbill,
+            ))
+        db.session.add(price_list)
+        after_commit(lambda: read_cache().forget(CURRENT_PRICE_SHEET_KEY))
     return True
 
 

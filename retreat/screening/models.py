@@ -3,9 +3,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from retreat.catalog.models import _one_of
 from retreat.core.clock import now
-from retreat.core.types import UTCDateTime
+from retreat.core.types import UTCDateTime, one_of
 from retreat.extensions import db
 from retreat.screening.rules import OUTCOMES
 
@@ -26,8 +25,8 @@ class Screening(db.Model):
 
     __tablename__ = "screening"
     __table_args__ = (
-        sa.CheckConstraint(_one_of("outcome", OUTCOMES), name="outcome"),
-        sa.CheckConstraint(f"review_status IS NULL OR {_one_of('review_status', REVIEW_STATUSES)}",
+        sa.CheckConstraint(one_of("outcome", OUTCOMES), name="outcome"),
+        sa.CheckConstraint(f"review_status IS NULL OR {one_of('review_status', REVIEW_STATUSES)}",
                            name="review_status"),
         sa.Index("ix_screening_queue", "review_status", "urgent", "created_at"),
     )

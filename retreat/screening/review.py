@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from blinker import Namespace
 
-from retreat.booking import services as booking_services
 from retreat.core import audit, crypto
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
 from retreat.core.links import external_url
-from retreat.core.transactions import after_commit, unit_of_work
+from retreat.core.transactions import unit_of_work
 from retreat.extensions import db
 from retreat.notify import services as notify
 from retreat.screening import questions, rules
@@ -36,6 +36,9 @@ REVIEW_STATUS_LABELS = {
     "records_requested": "Records requested",
 }
 NOTE_REQUIRED = ("declined", "records_requested")
+# Sent inside a decision's unit of work with the screening, `decision` and `clinician`; booking applies it to the
+# bookings made with the pre-screen and answers whether it emailed the applicant about an approval.
+screening_decided = Namespace().signal("screening-decided")
 # Only a "needs review" result can be approved for booking: crisis and ineligible results have no booking path
 # (domain/screening.md); they are pending so that a clinician reaches out, and are closed by a decline.
 APPROVABLE_OUTCOMES = ("review",)
@@ -281,18 +284,17 @@ def decide(screening_id: int, decision: str, note: str, clinician) -> Screening:
         screening.review_note_encrypted = crypto.encrypt_json(note) if note else None
         audit.record("screening.decide", "screening", screening.id, {"decision": decision}, actor=clinician)
         contact = read_contact(screening)
-        # A seat requested with this pre-screen follows the decision in this transaction (held to pay, or declined
-        # and refunded); its email then replaces the generic approval link.
-        emails = booking_services.on_screening_decided(screening, decision, clinician)
-        has_booking_email = decision == "approved" and bool(emails)
+        # A seat requested with this pre-screen follows the decision in this unit of work (booking listens: held to
+        # pay, or declined and refunded); its email then replaces the generic approval link.
+        answers = screening_decided.send(screening, decision=decision, clinician=clinician)
+        has_booking_email = decision == "approved" and any(told for _, told in answers)
         if contact and contact.get("email") and not has_booking_email:
             continue_link = None
             if decision == "approved":
                 continue_link = external_url("screening.continue_to_booking",
                                              token=screening_services.new_approval_token(screening))
             subject, body = decision_email(decision, screening, contact, continue_link=continue_link)
-            emails.append(notify.enqueue(f"screening_{decision}", contact["email"], subject, body))
-        after_commit(lambda: notify.send_now(*emails))
+            notify.enqueue(f"screening_{decision}", contact["email"], subject, body)
     return screening
 
 

@@ -21,7 +21,7 @@ from retreat.core import audit, crypto
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed, flatten_field_errors
 from retreat.core.links import external_url
-from retreat.core.transactions import after_commit, unit_of_work
+from retreat.core.transactions import unit_of_work
 from retreat.extensions import db
 from retreat.notify import services as notify
 from retreat.screening import rules
@@ -123,9 +123,7 @@ def store(checked: dict, result: rules.Result, *, contact: dict | None = None) -
         db.session.add(screening)
         db.session.flush()
         if result.urgent:
-            alert = _alert_on_call(screening)
-            if alert is not None:
-                after_commit(lambda: notify.send_now(alert))
+            _alert_on_call(screening)
     return Submitted(screening, token, findings)
 
 

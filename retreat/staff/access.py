@@ -16,6 +16,8 @@ from retreat.staff.models import ROLES
 PUBLIC_ENDPOINTS = frozenset({"staff.login"})
 # Routes any signed-in staff user may use, whatever their roles.
 ANY_STAFF = frozenset(ROLES)
+# Who runs programs, cohorts and their bookings.
+COORDINATION = ("coordinator", "admin")
 # Reachable while a one-time password is still to be replaced.
 PASSWORD_CHANGE_ENDPOINTS = frozenset({"staff.change_password", "staff.logout"})
 

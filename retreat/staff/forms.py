@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, PasswordField, SelectMultipleField, StringField, SubmitField
+from wtforms import DateField, EmailField, PasswordField, SelectField, SelectMultipleField, StringField, SubmitField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -54,3 +54,18 @@ class AuditFilterForm(FlaskForm):
     since = DateField("From", validators=[Optional()])
     until = DateField("To", validators=[Optional()])
     submit = SubmitField("Filter")
+
+
+class ApiTokenForm(FlaskForm):
+    user = SelectField("Finance user", validators=[DataRequired("Choose the finance user the token acts as.")],
+                       description="The token reads what this user may read, and stops working if they lose "
+                                   "the finance role or are disabled.")
+    name = StringField("What it is for", validators=[DataRequired("Name what will use the token."),
+                                                     Length(max=100)],
+                       description="For example: Nightly accounting sync.")
+    submit = SubmitField("Make token")
+
+    def __init__(self, *args, users, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user.choices = options([("", "Choose…"), *((str(user.id), f"{user.name} ({user.email})")
+                                                       for user in users)])

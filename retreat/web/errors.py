@@ -4,7 +4,6 @@ from flask import Flask, render_template, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from retreat.api.serialize import error_json
 from retreat.core.errors import DomainError
 from retreat.extensions import db
 
@@ -31,6 +30,14 @@ MESSAGES = {
     429: "Too many requests from your connection. Please wait a minute and try again.",
     500: "Something went wrong on our side. Nothing was charged. Please try again in a moment.",
 }
+
+
+def error_json(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:
+    """The contract's error body (API.md): {"error": {"code", "message", "fields"?}}."""
+    body = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return {"error": body}
 
 
 def _wants_json() -> bool:

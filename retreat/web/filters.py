@@ -1,11 +1,10 @@
-"""Jinja filters and globals for money, dates and labels."""
+"""Jinja filters and globals for money and dates (the areas add their own labels: see create_app)."""
 
 from datetime import date
 
 from flask import Flask
 
 from retreat.core.money import format_usd
-from retreat.pricing import rules
 
 
 def long_date(value: date) -> str:
@@ -40,10 +39,4 @@ def register(app: Flask) -> None:
         weeks=weeks,
         plural=plural,
     )
-    app.jinja_env.globals.update(
-        date_range=date_range,
-        route_labels=rules.ROUTE_LABELS,
-        modality_labels=rules.MODALITY_LABELS,
-        modality_names=rules.MODALITY_NAMES,
-        lodging_labels=rules.LODGING_LABELS,
-    )
+    app.jinja_env.globals.update(date_range=date_range)

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 import time_machine
 
 from retreat import create_app
-from retreat.booking import holds, policy, services
+from retreat.booking import hold_rules as holds
+from retreat.booking import policy, services
 from retreat.booking.models import Booking
 from retreat.core.clock import now, today
 from retreat.extensions import db

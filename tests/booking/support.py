@@ -64,5 +64,5 @@ def booking_body(cohort: Cohort, token: str, **changes) -> dict:
 
 def confirm_email(booking) -> None:
     """What the applicant does with the link in the "seat held" email (a long hold needs it to last)."""
-    from retreat.booking import holds, services
-    services.confirm_email(booking.reference, holds.email_confirmation_token(booking))
+    from retreat.booking import hold_rules, services
+    services.confirm_email(booking.reference, hold_rules.email_confirmation_token(booking))

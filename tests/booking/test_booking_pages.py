@@ -18,6 +18,7 @@ from retreat.booking import services
 from retreat.booking.models import Booking, WaitlistEntry
 from retreat.core.clock import now, today
 from retreat.extensions import db
+from retreat.payment_events import stripe as stripe_events
 from retreat.payments import ledger, providers, stripe_provider
 from retreat.payments.models import Payment
 from retreat.screening import early
@@ -477,6 +478,7 @@ class FakeStripe:
     """Stands in for the Stripe provider where the page, not Stripe, is under test."""
 
     name = "stripe"
+    page_sources = stripe_provider.StripeProvider.page_sources
     started: list = []
 
     def start(self, booking, kind, amount_cents):
@@ -496,7 +498,7 @@ def stripe_configured(app, monkeypatch):
     app.config.update(STRIPE_SECRET_KEY="sk_test_12345", STRIPE_PUBLISHABLE_KEY="pk_test_789")
     real = providers.provider
     monkeypatch.setattr(providers, "provider", lambda name: FakeStripe() if name == "stripe" else real(name))
-    monkeypatch.setattr(stripe_provider, "confirm_from_return", fake_confirm_from_return)
+    monkeypatch.setattr(stripe_events, "confirm_from_return", fake_confirm_from_return)
     FakeStripe.started = []
 
 

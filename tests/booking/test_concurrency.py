@@ -20,10 +20,8 @@ import pytest
 import sqlalchemy as sa
 
 from retreat import create_app
-from retreat.booking import services
+from retreat.booking import availability, cohorts, services
 from retreat.booking.models import Booking, WaitlistEntry
-from retreat.catalog import admin
-from retreat.catalog import services as catalog
 from retreat.catalog.models import Cohort
 from retreat.core.errors import DomainError, ValidationFailed
 from retreat.extensions import db
@@ -99,7 +97,7 @@ def cancel(reference: str) -> Callable[[], str]:
 
 
 def set_capacity(cohort_id: int, seats: int) -> Callable[[], dict]:
-    return lambda: admin.set_capacity(cohort_id, seats)
+    return lambda: cohorts.set_capacity(cohort_id, seats)
 
 
 def offer_seats(cohort_id: int) -> Callable[[], None]:
@@ -111,7 +109,7 @@ def bookings_of(cohort_id: int) -> list[Booking]:
 
 
 def seats_taken(cohort_id: int) -> int:
-    return catalog.seats_taken([cohort_id]).get(cohort_id, 0)
+    return availability.seats_taken([cohort_id]).get(cohort_id, 0)
 
 
 def capacity_of(cohort_id: int) -> int:

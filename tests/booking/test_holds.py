@@ -17,9 +17,9 @@ import time_machine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from retreat import create_app
-from retreat.booking import holds, services
+from retreat.booking import availability, services
+from retreat.booking import hold_rules as holds
 from retreat.booking.models import Booking, WaitlistEntry
-from retreat.catalog import services as catalog
 from retreat.core.audit import AuditEntry
 from retreat.core.clock import now
 from retreat.extensions import db
@@ -129,7 +129,7 @@ def test_one_address_cannot_fill_a_cohort_but_others_book_it_to_the_last_seat(li
     assert [r.status_code for r in answers] == [201, 201] + [429] * 6
     assert all(r.get_json()["error"]["code"] == "too_many_holds" for r in answers[2:])
     assert "from your connection" in answers[2].get_json()["error"]["message"]
-    assert catalog.seats_left(db.session.get(type(cohort), cohort.id)) == 6
+    assert availability.seats_left(db.session.get(type(cohort), cohort.id)) == 6
 
     # Six real applicants, each from their own connection, take the six seats left; the next finds it full.
     for n in range(10, 16):
@@ -237,7 +237,7 @@ def test_a_bank_transfer_hold_lapses_like_a_card_hold_unless_the_email_is_confir
     assert link in email.body and "Please confirm your email address" in email.body
 
     with time_machine.travel(start + timedelta(minutes=31), tick=False):
-        assert catalog.seats_left(db.session.get(type(cohort), cohort.id)) == 1  # the unconfirmed hold lapsed
+        assert availability.seats_left(db.session.get(type(cohort), cohort.id)) == 1  # the unconfirmed hold lapsed
 
 
 def test_confirming_the_email_keeps_the_seat_for_the_full_hold_once(app, client):

@@ -6,7 +6,7 @@ import threading
 
 import sqlalchemy as sa
 
-from retreat.booking import services
+from retreat.booking import availability, services
 from retreat.booking.models import Booking
 from retreat.booking.states import IllegalTransition
 from retreat.extensions import db
@@ -74,16 +74,19 @@ def test_a_decline_racing_a_cancellation_refunds_once(app, racing_app, staff_use
 
     decision_has_read = threading.Event()
     cancellation_done = threading.Event()
-    lock_cohort_row = services._lock_cohort_row
+    lock_cohort = availability.lock_cohort
+    decider = []
 
     def slow_lock(cohort_id):
-        decision_has_read.set()
-        cancellation_done.wait(timeout=3)  # on SQLite the cancellation cannot finish first: go on after 3 s
-        return lock_cohort_row(cohort_id)
+        if threading.current_thread() in decider:  # the decision, not the cancellation
+            decision_has_read.set()
+            cancellation_done.wait(timeout=3)  # on SQLite the cancellation cannot finish first: go on after 3 s
+        return lock_cohort(cohort_id)
 
-    monkeypatch.setattr(services, "_lock_cohort_row", slow_lock)
+    monkeypatch.setattr(availability, "lock_cohort", slow_lock)
 
     def decline():
+        decider.append(threading.current_thread())
         review.decide(screening_id, "declined", "Not safe with the current medicines.",
                       db.session.get(StaffUser, clinician_id))
         return "declined"

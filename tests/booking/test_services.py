@@ -7,17 +7,17 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from retreat.booking import holds, services
+from retreat.booking import availability, services
+from retreat.booking import hold_rules as holds
 from retreat.booking.models import Booking, WaitlistEntry
 from retreat.booking.states import IllegalTransition
-from retreat.catalog import services as catalog
 from retreat.core.audit import AuditEntry
 from retreat.core.clock import now, today
 from retreat.core.errors import ValidationFailed
 from retreat.extensions import db
 from retreat.notify.models import OutboxEmail
 from retreat.payments import ledger
-from retreat.pricing import admin as pricing_admin
+from retreat.pricing import editing as pricing_admin
 from retreat.screening import review
 from retreat.screening.models import Screening
 from tests.booking.support import (
@@ -54,7 +54,7 @@ def test_an_eligible_screening_holds_a_seat_for_30_minutes_with_the_price_frozen
     assert timedelta(minutes=29) < booking.hold_expires_at - now() <= timedelta(minutes=30)
     assert (booking.total_cents, booking.deposit_cents, booking.balance_cents) == (497_000, 99_400, 397_600)
     assert booking.balance_due_date == cohort.start_date - timedelta(days=14)
-    assert catalog.seats_left(cohort) == 2
+    assert availability.seats_left(cohort) == 2
     assert db.session.get(Screening, booking.screening_id).token_used_at is not None
     [held] = emails("booking_held")
     assert held.to_address == APPLICANT["email"] and "/bookings/manage/" in held.body
@@ -217,7 +217,7 @@ def test_expiry_marks_lapsed_holds_and_offers_the_seat_to_the_waitlist(app):
         assert timedelta(hours=23) < offered.hold_expires_at - now() <= timedelta(hours=24)
         [offer] = emails("waitlist_offer")
         assert offer.to_address == "second@example.org"
-        assert catalog.seats_left(cohort) == 0
+        assert availability.seats_left(cohort) == 0
 
 
 def test_a_cancellation_offers_the_seat_and_the_line_keeps_its_order(app):
@@ -294,7 +294,7 @@ def test_an_approval_after_the_review_hold_lapsed_and_the_seat_went_elsewhere_ex
         review.decide(waiting.screening_id, "approved", "", staff_user("clinician"))
         assert db.session.get(Booking, waiting.id).status == "expired"
         assert len(emails("booking_approved_no_seat")) == 1
-        assert catalog.seats_left(cohort) == 0
+        assert availability.seats_left(cohort) == 0
 
 
 def test_an_approval_after_the_review_hold_lapsed_with_a_seat_still_free_holds_it(app, staff_user):
@@ -383,13 +383,13 @@ def test_money_that_must_go_back_is_recorded_with_its_refund_and_returned_once_t
 
 
 def test_cancelling_a_cohort_tells_its_waitlist_and_closes_it(app):
-    from retreat.catalog import admin as catalog_admin
+    from retreat.booking import cohorts
     cohort = make_cohort(1)
     book(cohort)
     token = eligible_token()
     waiting = services.join_waitlist(cohort_id=cohort.id, screening_token=token,
                                      applicant={**APPLICANT, "email": "waiting@example.org"})
-    catalog_admin.cancel_cohort(cohort.id)
+    cohorts.cancel_cohort(cohort.id)
     assert db.session.get(WaitlistEntry, waiting.entry.id).status == "left"
     [told] = emails("waitlist_cohort_cancelled")
     assert told.to_address == "waiting@example.org" and "will not run" in told.body

@@ -21,7 +21,7 @@ from retreat.catalog.models import Cohort, Program
 from retreat.catalog.services import forget_cached_catalog
 from retreat.core.clock import today
 from retreat.extensions import db
-from retreat.pricing.admin import create_price_list_version
+from retreat.pricing.editing import create_price_list_version
 from tests.support.system import require
 
 CHROMIUM = Path("/usr/bin/chromium")

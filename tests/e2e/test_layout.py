@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from retreat.booking import services as booking_services
+from retreat.booking.availability import seats_left
 from retreat.catalog.models import Cohort
-from retreat.catalog.services import estimate_for_program, seats_left
+from retreat.catalog.services import estimate_for_program
 from retreat.extensions import db
 from retreat.screening import services as screening_services
 from tests.booking.support import eligible_token, ineligible_token, review_token

@@ -7,11 +7,11 @@ from html import unescape
 
 import pytest
 
-from retreat.booking import services
+from retreat.booking import availability, services
 from retreat.booking.models import WaitlistEntry
-from retreat.catalog import services as catalog
 from retreat.core.clock import today
 from retreat.extensions import db
+from retreat.payment_events import stripe as stripe_events
 from retreat.payments import ledger, stripe_provider
 from tests.booking.support import APPLICANT, eligible_token, make_cohort
 from tests.payments.support import book, deposit_intent, emails, fresh, payments
@@ -29,10 +29,10 @@ def full_cohort_with_a_waitlist(localstripe):
     cohort = make_cohort(capacity=1)
     booking = book(cohort)
     intent = localstripe.pay(deposit_intent(booking))
-    stripe_provider.confirm_from_return(booking, intent.id)
+    stripe_events.confirm_from_return(booking, intent.id)
     waiting = services.join_waitlist(cohort_id=cohort.id, screening_token=eligible_token(),
                                      applicant={**APPLICANT, "email": "waiting@example.org"})
-    assert fresh(booking).status == "confirmed" and catalog.seats_left(cohort) == 0
+    assert fresh(booking).status == "confirmed" and availability.seats_left(cohort) == 0
     return cohort, fresh(booking), intent, waiting.entry
 
 

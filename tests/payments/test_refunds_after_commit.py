@@ -6,6 +6,7 @@ import pytest
 
 from retreat.booking import emails as booking_emails
 from retreat.booking import services
+from retreat.payment_events import stripe as stripe_events
 from retreat.payments import ledger, refunds, stripe_provider
 from retreat.payments.models import PendingRefund
 from tests.booking.support import make_cohort
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.localstripe
 def confirmed_booking(localstripe, starts_in_days: int = 60):
     booking = book(make_cohort(starts_in_days=starts_in_days))
     intent = localstripe.pay(deposit_intent(booking))
-    assert stripe_provider.confirm_from_return(booking, intent.id).booking.status == "confirmed"
+    assert stripe_events.confirm_from_return(booking, intent.id).booking.status == "confirmed"
     return fresh(booking), intent
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from retreat.booking import services
 from retreat.extensions import db
-from retreat.payments import stripe_provider
+from retreat.payment_events import stripe as stripe_events
 from tests.payments.support import book, deposit_intent, emails, fresh, payments, wait_for_status, wait_until_handled
 
 pytestmark = pytest.mark.localstripe
@@ -35,7 +35,7 @@ def test_the_balance_is_charged_to_the_saved_card_when_due(webhooks, recorder, l
 
 def test_a_declined_saved_card_leaves_the_balance_to_pay_from_the_manage_page(webhooks, recorder, localstripe):
     booking = book(save_card=True)
-    stripe_provider.confirm_from_return(booking, localstripe.pay(deposit_intent(booking)).id)
+    stripe_events.confirm_from_return(booking, localstripe.pay(deposit_intent(booking)).id)
     confirmed = fresh(booking)
     failing = localstripe.client.v1.payment_methods.attach(
         "pm_card_chargeCustomerFail", params={"customer": confirmed.stripe_customer_id})

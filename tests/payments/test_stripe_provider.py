@@ -4,7 +4,8 @@ import pytest
 
 from retreat.booking import services
 from retreat.core.errors import NotFound
-from retreat.payments import ledger, refunds, stripe_provider
+from retreat.payment_events import stripe as stripe_events
+from retreat.payments import ledger, refunds
 from retreat.payments.providers import ProviderUnavailable
 from tests.payments.support import book, deposit_intent, fresh, payments
 from tests.support.localstripe import NOWHERE, PUBLISHABLE_KEY
@@ -34,7 +35,7 @@ def test_with_consent_the_deposit_belongs_to_a_customer_to_keep_the_card(stripe_
     assert customer.metadata.to_dict() == {"booking_reference": booking.reference}
 
     paid = localstripe.pay(intent.id)
-    stripe_provider.confirm_from_return(booking, paid.id)
+    stripe_events.confirm_from_return(booking, paid.id)
     kept = fresh(booking)
     assert kept.stripe_customer_id == customer.id
     method = localstripe.client.v1.payment_methods.retrieve(kept.stripe_payment_method_id)
@@ -44,12 +45,12 @@ def test_with_consent_the_deposit_belongs_to_a_customer_to_keep_the_card(stripe_
 def test_the_return_page_records_a_succeeded_payment_once(stripe_app, localstripe):
     booking = book()
     intent_id = deposit_intent(booking)
-    assert stripe_provider.confirm_from_return(booking, intent_id) is None  # not paid yet
+    assert stripe_events.confirm_from_return(booking, intent_id) is None  # not paid yet
     assert fresh(booking).status == "held" and payments(booking) == []
 
     localstripe.pay(intent_id)
-    first = stripe_provider.confirm_from_return(fresh(booking), intent_id)
-    again = stripe_provider.confirm_from_return(fresh(booking), intent_id)
+    first = stripe_events.confirm_from_return(fresh(booking), intent_id)
+    again = stripe_events.confirm_from_return(fresh(booking), intent_id)
     assert first.created and not again.created
     assert first.booking.status == "confirmed"
     assert [(p.kind, p.amount_cents, p.provider_reference) for p in payments(booking)] == [
@@ -64,14 +65,14 @@ def test_the_return_page_refuses_a_payment_that_is_not_the_bookings(stripe_app, 
     if whose == "another booking's":
         localstripe.pay(intent_id)
     with pytest.raises(NotFound):
-        stripe_provider.confirm_from_return(booking, intent_id)
+        stripe_events.confirm_from_return(booking, intent_id)
     assert payments(booking) == [] and payments(other) == []
 
 
 def test_stripe_unreachable_keeps_the_cancellation_and_its_refund_waits_for_the_retry(stripe_app, localstripe):
     booking = book()
     intent = localstripe.pay(deposit_intent(booking))
-    stripe_provider.confirm_from_return(booking, intent.id)
+    stripe_events.confirm_from_return(booking, intent.id)
     stripe_app.config["STRIPE_API_BASE"] = NOWHERE
 
     with pytest.raises(ProviderUnavailable) as refused:

@@ -5,7 +5,8 @@ import pytest
 
 from retreat.booking import services
 from retreat.extensions import db
-from retreat.payments import ledger, stripe_provider
+from retreat.payment_events import stripe as stripe_events
+from retreat.payments import ledger
 from retreat.screening import review
 from retreat.screening.models import Screening
 from tests.booking.support import make_cohort, review_token
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.localstripe
 def paid_deposit(localstripe, booking):
     """The applicant pays the deposit and comes back to the return page."""
     intent = localstripe.pay(deposit_intent(booking))
-    outcome = stripe_provider.confirm_from_return(booking, intent.id)
+    outcome = stripe_events.confirm_from_return(booking, intent.id)
     assert outcome.created and outcome.booking.status == "confirmed"
     return intent
 

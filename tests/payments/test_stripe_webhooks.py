@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from retreat.booking import services
 from retreat.extensions import db
+from retreat.payment_events import stripe as stripe_events
 from retreat.payments import ledger, stripe_provider
 from retreat.payments.models import ProcessedStripeEvent
 from tests.payments.support import (
@@ -166,7 +167,7 @@ def _charge_of(localstripe, intent_id: str):
 def test_a_refund_made_in_the_stripe_dashboard_enters_the_ledger_once(stripe_app, client, localstripe, paid_intent):
     booking, intent = paid_intent
     secret = stripe_app.config["STRIPE_WEBHOOK_SECRET"]
-    stripe_provider.confirm_from_return(booking, intent.id)  # the deposit is in the ledger
+    stripe_events.confirm_from_return(booking, intent.id)  # the deposit is in the ledger
     dashboard = localstripe.client.v1.refunds.create(params={"payment_intent": intent.id, "amount": 5_000})
 
     body = event_body("charge.refunded", _charge_of(localstripe, intent.id))

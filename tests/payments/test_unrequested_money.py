@@ -14,6 +14,7 @@ from retreat.booking import services
 from retreat.core.audit import AuditEntry
 from retreat.core.clock import now, today
 from retreat.extensions import db
+from retreat.payment_events import stripe as stripe_events
 from retreat.payments import ledger, requested, stripe_provider
 from retreat.payments.models import PaymentFlag
 from tests.payments.support import (
@@ -70,7 +71,7 @@ def test_a_forged_one_dollar_deposit_is_flagged_for_finance_and_confirms_nothing
     again = client.post("/webhooks/stripe", data=delivery.body,
                         headers={"Stripe-Signature": delivery.signature, "Content-Type": "application/json"})
     assert again.get_json() == {"status": "duplicate"}
-    result = stripe_provider.reconcile(since=now() - timedelta(hours=1))
+    result = stripe_events.reconcile(since=now() - timedelta(hours=1))
     assert not [line for line in result.repairs if forged.id in line]
     assert len(flags()) == 1 and len(emails("payment_flagged")) == 1
     assert len(ledger.flagged_payments_of(booking.id)) == 1
@@ -146,7 +147,7 @@ def test_only_the_payment_asked_for_moves_the_booking(stripe_app, localstripe, c
 def test_a_forged_intent_is_flagged_on_the_return_page_and_by_reconcile_too(stripe_app, localstripe):
     booking, other = book(), book()
     on_return = forged_intent(localstripe, booking, amount=booking.deposit_cents)
-    outcome = stripe_provider.confirm_from_return(booking, on_return.id)
+    outcome = stripe_events.confirm_from_return(booking, on_return.id)
     assert outcome.flagged and outcome.created and fresh(booking).status == "held"
 
     lost = forged_intent(localstripe, other, amount=other.deposit_cents, kind="balance")
@@ -164,7 +165,7 @@ def test_finance_marks_flagged_money_reviewed_and_a_full_refund_at_stripe_review
     kept = forged_intent(localstripe, booking, amount=500)
     returned = forged_intent(localstripe, booking, amount=700)
     for intent in (kept, returned):
-        stripe_provider.record_succeeded_intent(localstripe.client.v1.payment_intents.retrieve(intent.id),
+        stripe_events.record_succeeded_intent(localstripe.client.v1.payment_intents.retrieve(intent.id),
                                                 actor="test")
     first, second = flags()
 

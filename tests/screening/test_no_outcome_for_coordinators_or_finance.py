@@ -16,7 +16,7 @@ import pytest
 from flask import url_for
 
 from retreat.booking import services as booking_services
-from retreat.catalog.admin import BOOKING_STATUS_LABELS
+from retreat.booking.states import BOOKING_STATUS_LABELS
 from retreat.core.clock import now
 from retreat.extensions import db
 from retreat.finance.exports import FORMATS

@@ -1,4 +1,4 @@
-"""Staff console, bookings (retreat/booking/admin.py, retreat/staff/views/bookings.py): who may use each route,
+"""Staff console, bookings (retreat/booking/console.py, retreat/booking/staff_views.py): who may use each route,
 the list and its filters, a bank transfer marked received, cancelling on the applicant's behalf or the clinic's
 with an audited refund override, cancelling a cancelled cohort's bookings with refunds, and the waitlist offered
 the seats a coordinator adds."""
@@ -9,9 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from retreat import create_app
-from retreat.booking import services
+from retreat.booking import cohorts, services
 from retreat.booking.models import Booking, WaitlistEntry
-from retreat.catalog import admin as catalog_admin
 from retreat.core.audit import AuditEntry
 from retreat.extensions import db
 from retreat.notify.models import OutboxEmail
@@ -339,7 +338,7 @@ def cancelled_cohort_with_bookings(bank: bool = False):
     held = book(cohort, first="Cai")
     gone = book(cohort, first="Dee")
     services.cancel_booking(gone)
-    catalog_admin.cancel_cohort(cohort.id)
+    cohorts.cancel_cohort(cohort.id)
     return cohort, (confirmed, paid_in_full, held), gone
 
 
@@ -425,7 +424,7 @@ def test_bank_transfer_refunds_of_a_cancelled_cohort_are_listed_as_owed(client, 
     booking = book(cohort, provider="offline")
     services.payment_received(booking.reference, kind="deposit", amount_cents=DEPOSIT, provider="offline",
                               provider_reference="WIRE-5")
-    catalog_admin.cancel_cohort(cohort.id)
+    cohorts.cancel_cohort(cohort.id)
     login_as("admin")
     response = client.post(f"/staff/cohorts/{cohort.id}/cancel-bookings", data={"acknowledge": "y"})
     assert f"{booking.reference} ($994.00 refunded, owed by bank transfer)" in flashes(

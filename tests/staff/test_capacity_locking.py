@@ -9,9 +9,9 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
+from retreat.booking import availability, cohorts
 from retreat.booking.models import Booking, new_booking_reference
-from retreat.catalog import admin
-from retreat.catalog import services as catalog
+from retreat.catalog import programs as catalog_programs
 from retreat.catalog.models import Cohort
 from retreat.core.errors import ValidationFailed
 from retreat.extensions import db
@@ -34,8 +34,8 @@ def capacity_of(cohort_id: int) -> int:
 def test_raising_and_lowering_capacity_is_audited(app):
     cohort = make_cohort(capacity=8)
     add_booking(cohort, "confirmed")
-    assert admin.set_capacity(cohort.id, 12) == {"from": 8, "to": 12}
-    assert admin.set_capacity(cohort.id, 1) == {"from": 12, "to": 1}
+    assert cohorts.set_capacity(cohort.id, 12) == {"from": 8, "to": 12}
+    assert cohorts.set_capacity(cohort.id, 1) == {"from": 12, "to": 1}
     assert capacity_of(cohort.id) == 1
     assert [entry.details for entry in audit_entries("cohort.capacity")] == [
         {"from": 8, "to": 12, "seats_taken": 1}, {"from": 12, "to": 1, "seats_taken": 1}]
@@ -46,23 +46,23 @@ def test_lowering_below_the_seats_taken_is_refused_and_nothing_is_written(app):
     for status in ("confirmed", "paid_in_full", "held", "pending_review"):
         add_booking(cohort, status)
     with pytest.raises(ValidationFailed) as refusal:
-        admin.set_capacity(cohort.id, 3)
+        cohorts.set_capacity(cohort.id, 3)
     assert refusal.value.fields == {"capacity": ["4 seats are taken; capacity cannot go below 4."]}
     assert not db.session().in_transaction(), "the refusal rolled back and let the lock go"
     assert capacity_of(cohort.id) == 8
     assert not audit_entries("cohort.capacity")
-    assert admin.set_capacity(cohort.id, 4) == {"from": 8, "to": 4}, "down to exactly the seats taken is fine"
+    assert cohorts.set_capacity(cohort.id, 4) == {"from": 8, "to": 4}, "down to exactly the seats taken is fine"
 
 
 def test_one_seat_reads_in_the_singular(app):
     cohort = make_cohort(capacity=3)
     add_booking(cohort, "confirmed")
     with pytest.raises(ValidationFailed) as refusal:
-        admin.set_capacity(cohort.id, 0)
+        cohorts.set_capacity(cohort.id, 0)
     assert refusal.value.fields == {"capacity": ["A cohort has 1 to 200 seats."]}
     add_booking(cohort, "paid_in_full")
     with pytest.raises(ValidationFailed) as refusal:
-        admin.set_capacity(cohort.id, 1)
+        cohorts.set_capacity(cohort.id, 1)
     assert refusal.value.fields == {"capacity": ["2 seats are taken; capacity cannot go below 2."]}
 
 
@@ -73,7 +73,7 @@ def test_expired_holds_and_ended_bookings_take_no_seat(app):
     add_booking(cohort, "pending_review", hold_minutes=-30)
     for status in ("cancelled", "declined", "expired"):
         add_booking(cohort, status)
-    assert admin.set_capacity(cohort.id, 1) == {"from": 8, "to": 1}
+    assert cohorts.set_capacity(cohort.id, 1) == {"from": 8, "to": 1}
 
 
 @pytest.mark.parametrize(("value", "message"), [
@@ -88,14 +88,14 @@ def test_expired_holds_and_ended_bookings_take_no_seat(app):
 def test_capacity_must_be_a_whole_number_from_1_to_200(app, value, message):
     cohort = make_cohort(capacity=8)
     with pytest.raises(ValidationFailed) as refusal:
-        admin.set_capacity(cohort.id, value)
+        cohorts.set_capacity(cohort.id, value)
     assert refusal.value.fields == {"capacity": [message]}
     assert capacity_of(cohort.id) == 8
 
 
 def test_the_same_capacity_writes_nothing(app):
     cohort = make_cohort(capacity=8)
-    assert admin.set_capacity(cohort.id, 8) == {}
+    assert cohorts.set_capacity(cohort.id, 8) == {}
     assert not audit_entries("cohort.capacity")
 
 
@@ -123,10 +123,10 @@ def test_the_capacity_form_refuses_below_the_seats_taken_next_to_the_field(clien
 
 def test_the_public_catalog_sees_a_new_capacity_at_once(client, app):
     cohort = make_cohort(capacity=8)
-    admin.set_published(cohort.program_id, True)
+    catalog_programs.set_published(cohort.program_id, True)
     slug = cohort.program.slug
     assert client.get(f"/api/v1/programs/{slug}").get_json()["cohorts"][0]["seats_left"] == 8
-    admin.set_capacity(cohort.id, 5)
+    cohorts.set_capacity(cohort.id, 5)
     assert client.get(f"/api/v1/programs/{slug}").get_json()["cohorts"][0]["seats_left"] == 5
 
 
@@ -143,9 +143,9 @@ def new_booking(cohort_id: int, name: str) -> Booking:
 
 def take_seat(cohort_id: int, name: str) -> bool:
     """What the booking flow does to take a seat: lock the cohort, count, insert, commit once."""
-    cohort = catalog.lock_cohort(cohort_id)
+    cohort = availability.lock_cohort(cohort_id)
     try:
-        taken = catalog.seats_taken([cohort_id]).get(cohort_id, 0)
+        taken = availability.seats_taken([cohort_id]).get(cohort_id, 0)
         if cohort.status != "open" or taken >= cohort.capacity:
             db.session.rollback()
             return False
@@ -195,15 +195,15 @@ def run_together(app, jobs: dict[str, object]) -> tuple[dict[str, object], list[
 @pytest.fixture
 def slow_count(monkeypatch):
     """Make counting seats slow, so a racing writer would have every chance to slip in between the count and
-    the write (both take_seat and admin.set_capacity count through catalog.seats_taken)."""
-    count = catalog.seats_taken
+    the write (both take_seat and cohorts.set_capacity count through availability.seats_taken)."""
+    count = availability.seats_taken
 
     def slowly(cohort_ids):
         result = count(cohort_ids)
         time.sleep(0.01)
         return result
 
-    monkeypatch.setattr(catalog, "seats_taken", slowly)
+    monkeypatch.setattr(availability, "seats_taken", slowly)
 
 
 TAKERS = 10
@@ -225,7 +225,7 @@ def test_seats_taken_never_exceed_capacity_while_capacity_is_lowered(app, slow_c
         for target in targets:
             time.sleep(0.003 * round_number)
             try:
-                admin.set_capacity(cohort_id, target)
+                cohorts.set_capacity(cohort_id, target)
                 outcomes.append((target, "lowered"))
             except ValidationFailed as refusal:
                 assert "taken; capacity cannot go below" in refusal.fields["capacity"][0]
@@ -287,9 +287,9 @@ def test_a_refused_change_lets_other_writers_in_at_once(app):
     add_booking(cohort, "confirmed")
     cohort_id = cohort.id
     with pytest.raises(ValidationFailed):
-        admin.set_capacity(cohort_id, 1)
+        cohorts.set_capacity(cohort_id, 1)
     started = time.monotonic()
-    results, errors = run_together(app, {"raise": lambda: admin.set_capacity(cohort_id, 3)})
+    results, errors = run_together(app, {"raise": lambda: cohorts.set_capacity(cohort_id, 3)})
     assert not errors, errors
     assert results["raise"] == {"from": 2, "to": 3}
     assert time.monotonic() - started < 5
@@ -333,9 +333,9 @@ def test_lowering_counts_under_the_lock(app, monkeypatch):
     """The seats are counted inside the locked transaction: lock_cohort runs before the count."""
     cohort = make_cohort(capacity=5)
     calls = []
-    lock, count = catalog.lock_cohort, catalog.seats_taken
-    monkeypatch.setattr(catalog, "lock_cohort", lambda cohort_id: calls.append("lock") or lock(cohort_id))
-    monkeypatch.setattr(catalog, "seats_taken",
+    lock, count = availability.lock_cohort, availability.seats_taken
+    monkeypatch.setattr(availability, "lock_cohort", lambda cohort_id: calls.append("lock") or lock(cohort_id))
+    monkeypatch.setattr(availability, "seats_taken",
                         lambda ids: calls.append(("count", db.session().in_transaction())) or count(ids))
-    admin.set_capacity(cohort.id, 4)
+    cohorts.set_capacity(cohort.id, 4)
     assert calls == ["lock", ("count", True)]

@@ -1,5 +1,5 @@
 """Coordinator console, cohorts: create under a program, change dates, close and reopen, cancel after seeing
-whom it affects, and the roster on screen and as CSV (retreat/catalog/admin.py, retreat/staff/views/cohorts.py,
+whom it affects, and the roster on screen and as CSV (retreat/catalog/cohorts.py, retreat/staff/views/cohorts.py,
 retreat/core/spreadsheets.py)."""
 
 import csv
@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from retreat.booking import cohorts
 from retreat.booking.models import Booking
-from retreat.catalog import admin
+from retreat.catalog import programs as catalog_programs
 from retreat.catalog.models import Cohort
 from retreat.core import spreadsheets
 from retreat.core.clock import today
@@ -126,7 +127,7 @@ def test_creating_a_cohort_defaults_its_end_to_the_program_length(client, login_
 
 def test_a_cohort_may_end_on_another_day(app):
     program = make_program()
-    cohort = admin.create_cohort(program.id, today() + timedelta(days=30), today() + timedelta(days=33), 5)
+    cohort = cohorts.create_cohort(program.id, today() + timedelta(days=30), today() + timedelta(days=33), 5)
     assert (cohort.end_date - cohort.start_date).days == 3
 
 
@@ -169,7 +170,7 @@ def test_every_problem_shows_at_once(client, login_as):
 
 def test_starting_today_is_allowed(app):
     program = make_program()
-    assert admin.create_cohort(program.id, today(), None, 4).start_date == today()
+    assert cohorts.create_cohort(program.id, today(), None, 4).start_date == today()
 
 
 # --- The cohort page, dates, closing and reopening -----------------------------------------------------------
@@ -186,7 +187,7 @@ def test_the_cohort_page_shows_seats_and_bookings(client, login_as):
     assert "Taken 3 (of which 1 held for applicants still in screening)" in page
     assert "Left 3" in page
     assert "1 paid in full, 1 confirmed, 2 seat held" in page
-    detail = admin.cohort_for_staff(cohort.id)
+    detail = cohorts.cohort_for_staff(cohort.id)
     assert (detail.taken, detail.seats_left, detail.live_holds, detail.active_bookings) == (3, 3, 1, 4)
 
 
@@ -224,7 +225,7 @@ def test_dates_cannot_move_under_booked_applicants(client, login_as):
     assert fresh(cohort).start_date.isoformat() == iso(30)
     assert not audit_entries("cohort.update")
     # Saving the same dates is harmless.
-    assert admin.update_cohort(cohort.id, fresh(cohort).start_date, None) == {}
+    assert cohorts.update_cohort(cohort.id, fresh(cohort).start_date, None) == {}
 
 
 def test_a_started_cohort_keeps_its_start_while_its_end_changes(app, time_machine):
@@ -232,16 +233,16 @@ def test_a_started_cohort_keeps_its_start_while_its_end_changes(app, time_machin
     start, end = cohort.start_date, cohort.end_date
     time_machine.move_to(today() + timedelta(days=4))
     later = end + timedelta(days=1)
-    assert admin.update_cohort(cohort.id, start, later) == {
+    assert cohorts.update_cohort(cohort.id, start, later) == {
         "end_date": {"from": end.isoformat(), "to": later.isoformat()}}
     with pytest.raises(ValidationFailed, match="Some fields"):
-        admin.update_cohort(cohort.id, start + timedelta(days=1), None)  # a new start must not be in the past
+        cohorts.update_cohort(cohort.id, start + timedelta(days=1), None)  # a new start must not be in the past
 
 
 def test_closing_and_reopening(client, login_as):
     program = make_program()
     cohort = make_cohort(program)
-    admin.set_published(program.id, True)
+    catalog_programs.set_published(program.id, True)
     add_booking(cohort, "confirmed")
     login_as("coordinator")
 
@@ -264,19 +265,19 @@ def test_closing_and_reopening(client, login_as):
 
 def test_an_ended_cohort_cannot_reopen(app, time_machine):
     cohort = make_cohort(days_ahead=1)
-    admin.close_cohort(cohort.id)
+    cohorts.close_cohort(cohort.id)
     time_machine.move_to(today() + timedelta(days=30))
     with pytest.raises(DomainError, match="has ended"):
-        admin.reopen_cohort(cohort.id)
+        cohorts.reopen_cohort(cohort.id)
     assert fresh(cohort).status == "closed"
 
 
 def test_services_refuse_an_unknown_cohort_and_release_the_lock(app):
     with pytest.raises(NotFound):
-        admin.set_capacity(123456, 4)
+        cohorts.set_capacity(123456, 4)
     assert not db.session().in_transaction()
     with pytest.raises(NotFound):
-        admin.close_cohort(123456)
+        cohorts.close_cohort(123456)
     assert not db.session().in_transaction()
 
 
@@ -284,7 +285,7 @@ def test_services_refuse_an_unknown_cohort_and_release_the_lock(app):
 
 def booked_cohort() -> Cohort:
     program = make_program()
-    admin.set_published(program.id, True)
+    catalog_programs.set_published(program.id, True)
     cohort = make_cohort(program, capacity=8)
     add_booking(cohort, "confirmed", first="Ana", last="Lopez", email="ana@example.org", phone="+1 555 0101")
     add_booking(cohort, "paid_in_full", first="Ben", last="Okafor")
@@ -315,7 +316,7 @@ def test_the_cancellation_page_shows_whom_it_affects_before_anything_changes(cli
 def test_cancelling_needs_the_acknowledgement_when_applicants_are_booked(client, login_as):
     cohort = booked_cohort()
     login_as("coordinator")
-    fingerprint = admin.cohort_cancellation_preview(cohort.id).fingerprint
+    fingerprint = cohorts.cohort_cancellation_preview(cohort.id).fingerprint
     response = client.post(f"/staff/cohorts/{cohort.id}/cancel", data={"fingerprint": fingerprint})
     assert response.status_code == 422
     assert_error_at(response, "acknowledge", "Confirm that the clinic will contact these applicants.")
@@ -326,7 +327,7 @@ def test_cancelling_needs_the_acknowledgement_when_applicants_are_booked(client,
 def test_a_booking_made_after_the_preview_stops_the_cancellation(client, login_as):
     cohort = booked_cohort()
     login_as("coordinator")
-    seen = admin.cohort_cancellation_preview(cohort.id).fingerprint
+    seen = cohorts.cohort_cancellation_preview(cohort.id).fingerprint
     add_booking(cohort, "held", first="Gus", last="Late")
     response = client.post(f"/staff/cohorts/{cohort.id}/cancel",
                            data={"fingerprint": seen, "acknowledge": "y"})
@@ -343,7 +344,7 @@ def test_cancelling_marks_the_cohort_only_and_lists_whom_to_contact(client, logi
     program = cohort.program
     before = {ref: status for ref, status in db.session.execute(sa.select(Booking.reference, Booking.status))}
     user = login_as("coordinator")
-    fingerprint = admin.cohort_cancellation_preview(cohort.id).fingerprint
+    fingerprint = cohorts.cohort_cancellation_preview(cohort.id).fingerprint
     response = client.post(f"/staff/cohorts/{cohort.id}/cancel", data={
         "fingerprint": fingerprint, "acknowledge": "y", "reason": "The house flooded."})
     assert response.status_code == 303
@@ -368,10 +369,10 @@ def test_cancelling_marks_the_cohort_only_and_lists_whom_to_contact(client, logi
 
 def test_a_cancelled_cohort_cannot_change(client, login_as):
     cohort = make_cohort()
-    admin.cancel_cohort(cohort.id)
-    for change in (lambda: admin.set_capacity(cohort.id, 3), lambda: admin.close_cohort(cohort.id),
-                   lambda: admin.reopen_cohort(cohort.id), lambda: admin.cancel_cohort(cohort.id),
-                   lambda: admin.update_cohort(cohort.id, today() + timedelta(days=60), None)):
+    cohorts.cancel_cohort(cohort.id)
+    for change in (lambda: cohorts.set_capacity(cohort.id, 3), lambda: cohorts.close_cohort(cohort.id),
+                   lambda: cohorts.reopen_cohort(cohort.id), lambda: cohorts.cancel_cohort(cohort.id),
+                   lambda: cohorts.update_cohort(cohort.id, today() + timedelta(days=60), None)):
         with pytest.raises(DomainError):
             change()
         assert not db.session().in_transaction()
@@ -389,7 +390,7 @@ def test_a_cohort_without_bookings_cancels_without_acknowledgement(client, login
     login_as("admin")
     page = text_of(client.get(f"/staff/cohorts/{cohort.id}/cancel"))
     assert "No applicant is booked on these dates." in page
-    fingerprint = admin.cohort_cancellation_preview(cohort.id).fingerprint
+    fingerprint = cohorts.cohort_cancellation_preview(cohort.id).fingerprint
     response = client.post(f"/staff/cohorts/{cohort.id}/cancel", data={"fingerprint": fingerprint})
     assert response.status_code == 303
     assert fresh(cohort).status == "cancelled"
@@ -407,16 +408,16 @@ def test_a_cancellation_without_the_preview_is_refused(client, login_as):
 def test_a_too_long_reason_is_refused(client, login_as):
     cohort = make_cohort()
     login_as("coordinator")
-    fingerprint = admin.cohort_cancellation_preview(cohort.id).fingerprint
+    fingerprint = cohorts.cohort_cancellation_preview(cohort.id).fingerprint
     response = client.post(f"/staff/cohorts/{cohort.id}/cancel", data={"fingerprint": fingerprint,
                                                                         "reason": "x" * 501})
     assert response.status_code == 422
     assert_error_at(response, "reason", "500")
     assert fresh(cohort).status == "open"
     with pytest.raises(ValidationFailed):
-        admin.cancel_cohort(cohort.id, reason="x" * 501)
+        cohorts.cancel_cohort(cohort.id, reason="x" * 501)
     with pytest.raises(ValidationFailed):
-        admin.cancel_cohort(cohort.id, reason="nul\x00")
+        cohorts.cancel_cohort(cohort.id, reason="nul\x00")
     assert fresh(cohort).status == "open"
 
 
@@ -444,7 +445,7 @@ def test_the_roster_shows_names_contact_and_status_only(client, login_as):
     assert order == sorted(order), "booked first, then pending, then the rest"
     assert "Awaiting clinician review" in page and "Paid in full" in page
     # A roster row carries exactly these facts: nothing from screening.
-    assert [field for field in admin.RosterRow.__dataclass_fields__] == [
+    assert [field for field in cohorts.RosterRow.__dataclass_fields__] == [
         "reference", "first_name", "last_name", "email", "phone", "status", "lodging", "created_at",
         "hold_expires_at"]
     assert not console_actions().count("cohort.roster_export")

@@ -9,13 +9,13 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
+from retreat.booking import availability
 from retreat.booking.models import Booking
-from retreat.catalog import services as catalog
+from retreat.booking.occupancy import CohortOccupancy, upcoming_occupancy
+from retreat.booking.staff_views import bar_segments
 from retreat.catalog.models import Cohort, Program
-from retreat.catalog.occupancy import CohortOccupancy, upcoming_occupancy
 from retreat.core.clock import now, today
 from retreat.extensions import db
-from retreat.staff.views.dashboard import bar_segments
 
 # --- Helpers ---------------------------------------------------------------------------------------------------
 
@@ -112,7 +112,7 @@ def test_counts_per_category(cohorts):
 def test_free_seats_match_the_seats_left_the_public_sees(cohorts):
     for row in upcoming_occupancy():
         cohort = db.session.get(Cohort, row.cohort_id)
-        assert row.free == catalog.seats_left(cohort), row
+        assert row.free == availability.seats_left(cohort), row
 
 
 def test_only_cohorts_from_today_to_90_days_ahead_and_not_cancelled(cohorts):

@@ -17,7 +17,8 @@ from retreat.core.audit import AuditEntry
 from retreat.core.clock import today
 from retreat.core.errors import ValidationFailed
 from retreat.extensions import db
-from retreat.pricing import admin, services
+from retreat.pricing import editing as admin
+from retreat.pricing import services
 from retreat.pricing.defaults import DEFAULT_PRICE_LIST
 from retreat.pricing.estimator import Configuration
 from retreat.pricing.models import PriceList
@@ -419,15 +420,15 @@ def test_service_refuses_unknown_fields_and_a_stale_base(app):
 
 def test_a_version_saved_between_the_check_and_the_save_is_not_overwritten(app, monkeypatch):
     """The newest version is looked at again under the write lock, just before saving."""
-    locked_write = admin.begin_locked_write
+    unit = admin.unit_of_work
 
     def colleague_saves_first():
         with db.engine.begin() as other:
             other.execute(sa.insert(PriceList).values(
                 version=2, note="Saved by a colleague", **{name: DEFAULT_PRICE_LIST[name] for name in POLICY}))
-        locked_write()
+        return unit()
 
-    monkeypatch.setattr(admin, "begin_locked_write", colleague_saves_first)
+    monkeypatch.setattr(admin, "unit_of_work", colleague_saves_first)
     with pytest.raises(admin.PriceListChanged) as refusal:
         admin.create_price_list_version({"price_intake": "350"}, "Mine")
     assert "Version 2 of the price list was saved" in refusal.value.message

@@ -1,4 +1,4 @@
-"""Coordinator console, programs: list, create, edit, publish and unpublish (retreat/catalog/admin.py and
+"""Coordinator console, programs: list, create, edit, publish and unpublish (retreat/catalog/cohorts.py and
 retreat/staff/views/programs.py). Who may use each route, what is validated (and that a refusal writes nothing),
 and the audit entry each change leaves.
 
@@ -12,8 +12,9 @@ from html import unescape
 import pytest
 import sqlalchemy as sa
 
+from retreat.booking import cohorts
 from retreat.booking.models import Booking, new_booking_reference
-from retreat.catalog import admin
+from retreat.catalog import programs as catalog_programs
 from retreat.catalog.models import Cohort, Program
 from retreat.core.audit import AuditEntry
 from retreat.core.clock import now, today
@@ -41,12 +42,12 @@ OTHER_ROLES = ("clinician", "finance")
 
 
 def make_program(**overrides) -> Program:
-    return admin.create_program(VALID_PROGRAM | overrides)
+    return catalog_programs.create_program(VALID_PROGRAM | overrides)
 
 
 def make_cohort(program: Program | None = None, *, days_ahead: int = 30, capacity: int = 8) -> Cohort:
     program = program or make_program()
-    return admin.create_cohort(program.id, today() + timedelta(days=days_ahead), None, capacity)
+    return cohorts.create_cohort(program.id, today() + timedelta(days=days_ahead), None, capacity)
 
 
 def add_booking(cohort: Cohort, status: str = "confirmed", *, first: str = "Sam", last: str = "Rivera",
@@ -315,21 +316,21 @@ def test_a_web_address_name_taken_meanwhile_is_refused_on_its_field(app, monkeyp
     make_program()
     other = make_program(slug="other-program", name="Other")
     checks = []
-    real_check = admin._slug_taken
+    real_check = catalog_programs._slug_taken
 
     def missed_once(slug, other_than):
         checks.append(slug)
         return False if len(checks) == 1 else real_check(slug, other_than)
 
-    monkeypatch.setattr(admin, "_slug_taken", missed_once)
+    monkeypatch.setattr(catalog_programs, "_slug_taken", missed_once)
     with pytest.raises(ValidationFailed) as refusal:
-        admin.create_program(VALID_PROGRAM | {"name": "Third"})
+        catalog_programs.create_program(VALID_PROGRAM | {"name": "Third"})
     assert refusal.value.fields == {"slug": ["Another program uses “iv-emdr-test-week” already; choose another."]}
     assert count(Program) == 2 and console_actions() == ["program.create", "program.create"]
 
     checks.clear()
     with pytest.raises(ValidationFailed) as refusal:
-        admin.update_program(other.id, VALID_PROGRAM | {"name": "Other"})
+        catalog_programs.update_program(other.id, VALID_PROGRAM | {"name": "Other"})
     assert "slug" in refusal.value.fields
     db.session.expire_all()
     assert db.session.get(Program, other.id).slug == "other-program"
@@ -351,7 +352,7 @@ def test_lodging_options_are_kept_in_display_order_without_repeats(app):
 ])
 def test_the_service_checks_types_itself(app, changes, field):
     with pytest.raises(ValidationFailed) as refusal:
-        admin.create_program(VALID_PROGRAM | changes)
+        catalog_programs.create_program(VALID_PROGRAM | changes)
     assert field in refusal.value.fields
     assert count(Program) == 0 and console_actions() == []
 
@@ -413,26 +414,26 @@ def test_the_edit_page_shows_the_saved_values(client, login_as):
 
 def test_the_web_address_name_is_fixed_while_published(app):
     program = make_program()
-    admin.set_published(program.id, True)
+    catalog_programs.set_published(program.id, True)
     with pytest.raises(ValidationFailed) as refusal:
-        admin.update_program(program.id, VALID_PROGRAM | {"slug": "new-name"})
+        catalog_programs.update_program(program.id, VALID_PROGRAM | {"slug": "new-name"})
     assert "Unpublish the program" in refusal.value.fields["slug"][0]
-    admin.set_published(program.id, False)
-    assert admin.update_program(program.id, VALID_PROGRAM | {"slug": "new-name"}) == {
+    catalog_programs.set_published(program.id, False)
+    assert catalog_programs.update_program(program.id, VALID_PROGRAM | {"slug": "new-name"}) == {
         "slug": {"from": VALID_PROGRAM["slug"], "to": "new-name"}}
 
 
 def test_an_edit_may_keep_its_own_web_address_name(app):
     program = make_program()
     other = make_program(slug="other-program", name="Other")
-    assert admin.update_program(program.id, VALID_PROGRAM | {"name": "Still mine"})
+    assert catalog_programs.update_program(program.id, VALID_PROGRAM | {"name": "Still mine"})
     with pytest.raises(ValidationFailed):
-        admin.update_program(other.id, VALID_PROGRAM | {"name": "Other"})
+        catalog_programs.update_program(other.id, VALID_PROGRAM | {"name": "Other"})
 
 
 def test_editing_an_unknown_program_is_not_found(app):
     with pytest.raises(NotFound):
-        admin.update_program(424242, VALID_PROGRAM)
+        catalog_programs.update_program(424242, VALID_PROGRAM)
 
 
 # --- Publishing -------------------------------------------------------------------------------------------------
@@ -478,6 +479,6 @@ def test_the_program_list_counts_upcoming_seats(client, login_as):
     page = text_of(client.get("/staff/programs"))
     assert "Draft" in page
     assert "2 of 10" in page
-    [summary] = admin.list_programs_for_staff()
+    [summary] = catalog_programs.list_programs_for_staff()
     assert [c.taken for c in summary.cohorts] == [2, 0]
     assert [c.seats_left for c in summary.cohorts] == [4, 4]

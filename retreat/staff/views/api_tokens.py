@@ -4,11 +4,10 @@ from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from retreat.core.errors import ValidationFailed
-from retreat.finance.forms import ApiTokenForm
 from retreat.staff import api_tokens, services
 from retreat.staff.access import roles_required
 from retreat.staff.blueprint import staff_bp
-from retreat.staff.forms import ConfirmForm
+from retreat.staff.forms import ApiTokenForm, ConfirmForm
 from retreat.web.forms import attach_errors
 
 

@@ -1,5 +1,5 @@
-"""The staff side of bookings: find them, read one with its money and history, record a bank transfer,
-cancel on an applicant's behalf or the clinic's, and cancel every booking of a cohort the clinic cancelled.
+"""The staff console's side of bookings: find them, read one with its money and history, record a bank transfer,
+cancel on an applicant's behalf or the clinic's (a cancelled cohort's bookings: booking.cohorts).
 
 Plain functions, no `request`. Every change goes through booking.services (payment_received, cancel_booking),
 so the state machine, the ledger, the refund policy and the emails are those of every other path; this module
@@ -11,18 +11,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from flask import current_app
 
 from retreat.booking import services
 from retreat.booking.models import BOOKING_STATUSES, HOLDING_STATUSES, Booking
-from retreat.booking.services import UNPRINTABLE
-from retreat.booking.states import CANCELLABLE_STATUSES
-from retreat.catalog.admin import BOOKING_STATUS_LABELS, CONTROL_CHARACTERS, CONTROL_CHARACTERS_MESSAGE
+from retreat.booking.requests import UNPRINTABLE
+from retreat.booking.states import BOOKING_STATUS_LABELS, CANCELLABLE_STATUSES
 from retreat.catalog.models import Cohort, Program
-from retreat.core import audit
+from retreat.catalog.programs import CONTROL_CHARACTERS, CONTROL_CHARACTERS_MESSAGE
 from retreat.core.audit import AuditEntry
 from retreat.core.clock import now
-from retreat.core.errors import DomainError, NotFound, ValidationFailed
+from retreat.core.errors import DomainError, ValidationFailed
 from retreat.core.money import format_usd
 from retreat.extensions import db
 from retreat.payments import flags, ledger, refunds
@@ -37,7 +35,6 @@ REASON_MAX_LENGTH = 500
 PROVIDER_LABELS = {"stripe": "Card (Stripe)", "offline": "Bank transfer", "demo": "Demo payment"}
 assert set(PROVIDER_LABELS) == set(PAYMENT_PROVIDERS)
 CANCELLED_BY = ("applicant", "clinic")
-COHORT_CANCELLED_REASON = "cohort cancelled by the clinic"
 
 
 # --- The list ----------------------------------------------------------------------------------------------------
@@ -79,7 +76,7 @@ class BookingRow:
                 and self.hold_expires_at <= now())
 
 
-def _paid_by_booking():
+def paid_by_booking():
     return ledger.money_by_booking()  # flagged money left out, refunds still to send counted as returned
 
 
@@ -87,7 +84,7 @@ def list_bookings(*, cohort_id: int | None = None, status: str | None = None, pr
                   search: str | None = None, page: int = 1) -> tuple[list[BookingRow], bool]:
     """Bookings newest first, filtered; one page and whether more follow. `search` matches part of the
     reference, the applicant's name or email. The columns are named one by one, as in the roster."""
-    paid = _paid_by_booking()
+    paid = paid_by_booking()
     query = (
         sa.select(Booking.reference, Booking.applicant_first_name, Booking.applicant_last_name,
                   Booking.applicant_email, Booking.status, Booking.payment_provider, Booking.total_cents,
@@ -334,87 +331,3 @@ def cancel_for_staff(reference: str, *, by: object, refund_override_cents: int |
                                 for field, reasons in refusal.fields.items()}) from None
     return Cancelled(quote, owed_by_transfer_cents(ledger.payments_of(booking.id)),
                      ledger.refunds_to_send_cents(booking.id))
-
-
-# --- Cancelling a cancelled cohort's bookings --------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ActiveBooking:
-    reference: str
-    applicant_name: str
-    status: str
-    paid_cents: int
-
-
-@dataclass(frozen=True)
-class CohortRefunds:
-    """What cancelling a cancelled cohort's remaining bookings would refund."""
-
-    bookings: tuple[ActiveBooking, ...]
-
-    @property
-    def paid_cents(self) -> int:
-        return sum(b.paid_cents for b in self.bookings)
-
-
-def cohort_refunds(cohort_id: int) -> CohortRefunds:
-    paid = _paid_by_booking()
-    rows = db.session.execute(
-        sa.select(Booking.reference, Booking.applicant_first_name + " " + Booking.applicant_last_name,
-                  Booking.status, sa.func.coalesce(paid.c.paid_cents, 0))
-        .outerjoin(paid, paid.c.booking_id == Booking.id)
-        .where(Booking.cohort_id == cohort_id, Booking.status.in_(services.ACTIVE_STATUSES))
-        .order_by(Booking.applicant_last_name, Booking.applicant_first_name, Booking.reference)
-    ).all()
-    return CohortRefunds(tuple(ActiveBooking(*row) for row in rows))
-
-
-@dataclass(frozen=True)
-class CohortBookingResult:
-    reference: str
-    applicant_name: str
-    refund_cents: int | None  # None: not cancelled (see `error`)
-    owed_by_transfer_cents: int = 0
-    error: str | None = None
-    refund_pending_cents: int = 0
-
-    @property
-    def cancelled(self) -> bool:
-        return self.error is None
-
-
-def cancel_cohort_bookings(cohort_id: int, *, staff) -> list[CohortBookingResult]:
-    """Cancel every still-active booking of a cohort the clinic cancelled, refunding everything paid. Each
-    booking in a transaction of its own, its refunds asked of the provider after it commits: a provider that fails
-    leaves that refund pending for the retry job (the booking is cancelled all the same). The run is audited on
-    the cohort."""
-    cohort = db.session.get(Cohort, cohort_id)
-    if cohort is None:
-        raise NotFound("There is no such cohort.")
-    if cohort.status != "cancelled":
-        raise DomainError("Cancel the dates first: their bookings are refunded after that.",
-                          code="cohort_not_cancelled", status=409)
-    to_cancel = cohort_refunds(cohort.id).bookings
-    db.session.rollback()
-    results = []
-    for active in to_cancel:
-        try:
-            cancelled = cancel_for_staff(active.reference, by="clinic", reason=COHORT_CANCELLED_REASON, staff=staff)
-        except DomainError as refusal:
-            results.append(CohortBookingResult(active.reference, active.applicant_name, None, error=refusal.message))
-        except Exception:  # one booking's unexpected failure must not stop the others
-            current_app.logger.exception("Cancelling booking %s of cancelled cohort %s failed", active.reference,
-                                         cohort_id)
-            results.append(CohortBookingResult(active.reference, active.applicant_name, None,
-                                               error="An unexpected error stopped it; it is logged."))
-        else:
-            results.append(CohortBookingResult(active.reference, active.applicant_name,
-                                               cancelled.quote.refund_cents, cancelled.owed_by_transfer_cents,
-                                               refund_pending_cents=cancelled.refund_pending_cents))
-    if results:
-        audit.record("cohort.cancel_bookings", "cohort", cohort_id, {
-            "cancelled": {r.reference: r.refund_cents for r in results if r.cancelled},
-            "failed": {r.reference: r.error for r in results if not r.cancelled},
-        }, actor=staff)
-        db.session.commit()
-    return results

@@ -3,7 +3,7 @@
 from flask import flash, redirect, render_template, url_for
 
 from retreat.core.errors import ValidationFailed
-from retreat.pricing import admin
+from retreat.pricing import editing
 from retreat.pricing.forms import PriceListForm
 from retreat.staff.access import roles_required
 from retreat.staff.blueprint import staff_bp
@@ -13,35 +13,35 @@ from retreat.web.forms import attach_errors
 @staff_bp.get("/prices")
 @roles_required("admin", "coordinator")
 def price_lists():
-    versions = admin.list_price_lists()
-    current = admin.price_list_detail(versions[0].version) if versions else None
+    versions = editing.list_price_lists()
+    current = editing.price_list_detail(versions[0].version) if versions else None
     return render_template("staff/prices/list.html", versions=versions, current=current)
 
 
 @staff_bp.get("/prices/<int:version>")
 @roles_required("admin", "coordinator")
 def price_list(version: int):
-    return render_template("staff/prices/detail.html", detail=admin.price_list_detail(version))
+    return render_template("staff/prices/detail.html", detail=editing.price_list_detail(version))
 
 
 @staff_bp.route("/prices/new", methods=["GET", "POST"])
 @roles_required("admin")
 def new_price_list():
-    newest = admin.newest_price_list()
+    newest = editing.newest_price_list()
     form_class = PriceListForm.for_items(newest.items)
-    form = form_class(data={**admin.form_values(newest), "base_version": newest.version})
+    form = form_class(data={**editing.form_values(newest), "base_version": newest.version})
     preview = None
     conflict = None
     if form.validate_on_submit():
         try:
             if form.submit.data:
-                created = admin.create_price_list_version(form.price_values(), form.note.data,
+                created = editing.create_price_list_version(form.price_values(), form.note.data,
                                                           based_on=form.based_on())
             else:  # the Preview button, or Enter in a field: show the effect, save nothing
-                preview = admin.preview_price_list_version(form.price_values())
+                preview = editing.preview_price_list_version(form.price_values())
         except ValidationFailed as refusal:
             attach_errors(form, refusal)
-        except admin.PriceListChanged as refusal:
+        except editing.PriceListChanged as refusal:
             form.form_errors.append(refusal.message)
             conflict = refusal.status
         else:

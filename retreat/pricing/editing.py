@@ -19,15 +19,15 @@ from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
+from blinker import Namespace
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from retreat.catalog.services import forget_cached_catalog, published_programs
 from retreat.core import audit
 from retreat.core.audit import AuditEntry
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
 from retreat.core.money import format_usd
-from retreat.core.transactions import begin_locked_write
+from retreat.core.transactions import after_commit, unit_of_work
 from retreat.extensions import db
 from retreat.pricing import estimator
 from retreat.pricing.models import PriceList, PriceListItem
@@ -394,9 +394,15 @@ REFERENCE_CONFIGURATIONS = (
 )
 
 
+# Sent with no arguments to ask for the configurations a price change would be previewed on, as (name,
+# [configurations]) pairs: the catalog answers with its published programs.
+price_samples_wanted = Namespace().signal("price-samples-wanted")
+# Sent once a new price list version is committed: the catalog forgets what it cached of the old prices.
+price_list_saved = Namespace().signal("price-list-saved")
+
+
 def _samples(before: estimator.PriceSheet, after: estimator.PriceSheet) -> list[SampleChange]:
-    groups = [(program.name, [program.configuration(lodging) for lodging in program.lodging_options])
-              for program in published_programs()]
+    groups = [group for _, answer in price_samples_wanted.send() for group in answer]
     groups += [(name, [configuration]) for name, configuration in REFERENCE_CONFIGURATIONS]
     samples = []
     for name, configurations in groups:
@@ -453,35 +459,34 @@ def create_price_list_version(values: Mapping[str, object], note: object, *,
             f"Nothing differs from version {base.version}: change a price, label, HSA/FSA flag or policy "
             "number before saving a new version."]})
 
-    # Checked and written under the write lock, so two admins saving at once get N+1 and a clear refusal.
-    begin_locked_write()
-    # PostgreSQL: lock the newest row, then look again (a new statement sees what committed while we waited).
-    db.session.execute(sa.select(PriceList.id).order_by(PriceList.version.desc()).limit(1).with_for_update())
-    newest_now = db.session.scalar(sa.select(sa.func.max(PriceList.version)))
-    if newest_now != base.version:
-        db.session.rollback()
-        raise _changed_since(base.version, newest_now)
-    version = base.version + 1
-    price_list = PriceList(version=version, note=note_text, **draft.policy)
-    for item in draft.items:
-        price_list.items.append(PriceListItem(
-            position=item.position, code=item.code, label=item.label, unit=item.unit,
-            unit_cents=item.unit_cents, hsa_fsa_eligible=item.hsa_fsa_eligible,
-            superbill_codes=item.superbill_codes,
-        ))
-    db.session.add(price_list)
-    audit.record(AUDIT_ACTION, "price_list", version, {
-        "copied_from_version": base.version,
-        "note": note_text,
-        "changes": {change.key: {"from": change.before, "to": change.after} for change in changes},
-    })
+    # Checked and written in one unit of work holding the write lock, so two admins saving at once get N+1 and a
+    # clear refusal.
     try:
-        db.session.commit()
+        with unit_of_work():
+            # PostgreSQL: lock the newest row, then look again (a new statement sees what committed while we
+            # waited).
+            db.session.execute(sa.select(PriceList.id).order_by(PriceList.version.desc()).limit(1)
+                               .with_for_update())
+            newest_now = db.session.scalar(sa.select(sa.func.max(PriceList.version)))
+            if newest_now != base.version:
+                raise _changed_since(base.version, newest_now)
+            version = base.version + 1
+            price_list = PriceList(version=version, note=note_text, **draft.policy)
+            for item in draft.items:
+                price_list.items.append(PriceListItem(
+                    position=item.position, code=item.code, label=item.label, unit=item.unit,
+                    unit_cents=item.unit_cents, hsa_fsa_eligible=item.hsa_fsa_eligible,
+                    superbill_codes=item.superbill_codes,
+                ))
+            db.session.add(price_list)
+            audit.record(AUDIT_ACTION, "price_list", version, {
+                "copied_from_version": base.version,
+                "note": note_text,
+                "changes": {change.key: {"from": change.before, "to": change.after} for change in changes},
+            })
+            after_commit(price_list_saved.send)
     except IntegrityError:  # another version N+1 committed first (PostgreSQL, between our check and insert)
-        db.session.rollback()
         raise _changed_since(base.version, None) from None
-
-    forget_cached_catalog()
     return price_list
 
 

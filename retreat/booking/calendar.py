@@ -6,12 +6,10 @@ DTEND is exclusive.
 """
 
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from icalendar import Calendar, Event
 
-if TYPE_CHECKING:  # notify sits below booking: only the type is needed here
-    from retreat.booking.models import Booking
+from retreat.booking.models import Booking
 
 # Held or awaiting review: the seat may still go; cancelled, declined or expired: the dates are off.
 EVENT_STATUS = {

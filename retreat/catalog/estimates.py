@@ -1,3 +1,6 @@
+"""The public estimate pages: an estimate of a catalog program with a lodging option, or of a custom configuration
+(pricing's estimator prices both; the catalog knows the programs)."""
+
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from retreat.catalog import services as catalog
@@ -7,7 +10,7 @@ from retreat.pricing.forms import CustomEstimateForm, ProgramEstimateForm
 from retreat.web.forms import attach_errors, options
 from retreat.web.limits import public_write_limit
 
-pricing_bp = Blueprint("pricing", __name__)
+estimates_bp = Blueprint("estimates", __name__)
 
 
 def _forms():
@@ -19,13 +22,13 @@ def _forms():
     return program_form, CustomEstimateForm(prefix="custom")
 
 
-@pricing_bp.get("/estimate")
+@estimates_bp.get("/estimate")
 def estimate_form():
     program_form, custom_form = _forms()
-    return render_template("pricing/estimate_form.html", program_form=program_form, custom_form=custom_form)
+    return render_template("catalog/estimate_form.html", program_form=program_form, custom_form=custom_form)
 
 
-@pricing_bp.post("/estimate")
+@estimates_bp.post("/estimate")
 @public_write_limit
 def create_estimate():
     program_form, custom_form = _forms()
@@ -36,17 +39,17 @@ def create_estimate():
                 issued = catalog.estimate_for_program(program_form.program.data, program_form.lodging.data)
             else:
                 issued = services.estimate_custom(custom_form.configuration_values())
-            return redirect(url_for("pricing.show_estimate", estimate_id=issued.id), code=303)
+            return redirect(url_for("estimates.show_estimate", estimate_id=issued.id), code=303)
         except ValidationFailed as refusal:
             attach_errors(submitted, refusal)
-    return render_template("pricing/estimate_form.html", program_form=program_form, custom_form=custom_form,
+    return render_template("catalog/estimate_form.html", program_form=program_form, custom_form=custom_form,
                            custom_submitted=submitted is custom_form), 422
 
 
-@pricing_bp.get("/estimates/<estimate_id>")
+@estimates_bp.get("/estimates/<estimate_id>")
 def show_estimate(estimate_id: str):
     issued = services.load_estimate(estimate_id)
     program = None
     if issued.program_slug:
         program = catalog.find_published_program(issued.program_slug)
-    return render_template("pricing/estimate.html", issued=issued, estimate=issued.estimate, program=program)
+    return render_template("catalog/estimate.html", issued=issued, estimate=issued.estimate, program=program)

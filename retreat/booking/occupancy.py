@@ -1,6 +1,6 @@
 """Occupancy of the coming cohorts, for the coordinators' dashboard: who holds each seat, in two queries.
 
-The categories add up to the seats taken of catalog.services.seats_taken, so free seats here equal the seats
+The categories add up to the seats taken of booking.availability.seats_taken, so free seats here equal the seats
 left the public sees: confirmed (confirmed or paid in full), held (a live hold while the applicant books) and
 pending review (a live hold while a clinician reviews the screening).
 """
@@ -10,9 +10,9 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
+from retreat.booking.availability import free_seats
 from retreat.booking.models import HOLDING_STATUSES, SEAT_TAKING_STATUSES, Booking
 from retreat.catalog.models import Cohort, Program
-from retreat.catalog.services import free_seats
 from retreat.core.clock import now, today
 from retreat.extensions import db
 

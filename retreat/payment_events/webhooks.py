@@ -1,13 +1,12 @@
 """POST /webhooks/stripe: what Stripe tells us about payments (API.md, Payments).
 
 An event counts only with a valid `Stripe-Signature` made with STRIPE_WEBHOOK_SECRET: a missing or bad one gets
-400 and changes nothing, as does a signed event without an id, a type or `data.object` (event_malformed). Each
-event id is handled once: its ProcessedStripeEvent row is written in the unit of work of its effect where this
-module owns it (failed payments, refunds). A succeeded payment goes through stripe_provider.record_succeeded_intent
-(payment_received, or a flag for finance when the app did not ask for that payment), which commits on its own;
-its row follows in a second transaction. That is safe because the payment itself is idempotent (one ledger row
-per PaymentIntent, one receipt): an event delivered again after a crash between the two changes nothing but adds
-the row.
+400 and changes nothing, as does a signed event without an id, a type or `data.object` (event_malformed).
+
+Each event is one unit of work: its effect (a payment recorded, a refund, a failed-payment email) and its
+ProcessedStripeEvent row commit together, so an event id is handled once; a concurrent delivery of the same event
+that commits first makes this one change nothing. What needs Stripe (a charge's fee, a payment's refunds) is read
+before the unit opens.
 
 Answers: 200 handled, flagged (money recorded for finance, no booking changed), duplicate, ignored (not an event
 or a payment of ours, logged for refunds) or unknown_booking (logged); 503 when the database or Stripe failed,
@@ -20,13 +19,14 @@ import stripe
 from flask import Blueprint, current_app, request
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from retreat.api.serialize import error_json
 from retreat.core.errors import DomainError, NotFound
-from retreat.core.transactions import begin_locked_write, unit_of_work
+from retreat.core.transactions import unit_of_work
 from retreat.extensions import db
-from retreat.notify import services as notify
-from retreat.payments import ledger, stripe_provider
+from retreat.payment_events import stripe as events
+from retreat.payments import ledger
 from retreat.payments.models import ProcessedStripeEvent
+from retreat.payments.stripe_provider import metadata_of, object_id, refunds_at_stripe, retrieve_intent
+from retreat.web.errors import error_json
 
 webhooks_bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
@@ -41,49 +41,40 @@ def _already_processed(event_id: str) -> bool:
     return db.session.get(ProcessedStripeEvent, event_id) is not None
 
 
-def _commit_with_event_row(event) -> bool:
-    """Add the event's row to the current transaction and commit; False when a concurrent delivery of the same
-    event committed first (this transaction, effect included, is then rolled back)."""
+def _mark_processed(event) -> None:
+    """The event's row, in the unit of work of its effect."""
     db.session.add(ProcessedStripeEvent(event_id=event.id, event_type=event.type))
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        return False
-    return True
 
 
 def _intent_succeeded(event) -> str:
     intent = event.data.object
     try:
-        outcome = stripe_provider.record_succeeded_intent(intent, actor=ACTOR)
+        facts = events.intent_facts(intent)  # Stripe first: the charge's fee, the card to keep
     except NotFound:
         current_app.logger.warning("Stripe event %s: %s names booking %s, which is not in this database",
-                                   event.id, intent.id, stripe_provider.metadata_of(intent).get("booking_reference"))
-        status = "unknown_booking"
+                                   event.id, intent.id, metadata_of(intent).get("booking_reference"))
+        facts, status = None, "unknown_booking"
     else:
-        status = "ignored" if outcome is None else "flagged" if outcome.flagged else "handled"
-    begin_locked_write()  # payment_received committed the payment; the event's row follows
-    _commit_with_event_row(event)
+        status = "ignored" if facts is None else "handled"
+    with unit_of_work():
+        if facts is not None:
+            outcome = events.record_intent(facts, actor=ACTOR)
+            status = "flagged" if outcome.flagged else "handled"
+        _mark_processed(event)
     return status
 
 
 def _intent_failed(event) -> str:
     intent = event.data.object
-    begin_locked_write()
-    try:
-        email = stripe_provider.payment_failed_email(intent)
-    except NotFound:
-        current_app.logger.warning("Stripe event %s: failed payment %s of a booking not in this database",
-                                   event.id, intent.id)
-        email, status = None, "unknown_booking"
-    else:
-        status = "handled" if email is not None else "ignored"
-    if not _commit_with_event_row(event):
-        return "duplicate"
-    if email is not None:
-        notify.send_now(email)
-    return status
+    with unit_of_work():
+        try:
+            told = events.tell_payment_failed(intent)
+        except NotFound:
+            current_app.logger.warning("Stripe event %s: failed payment %s of a booking not in this database",
+                                       event.id, intent.id)
+            told = None
+        _mark_processed(event)
+    return "unknown_booking" if told is None else "handled" if told else "ignored"
 
 
 def _payment_in_ledger(intent_id: str, event) -> bool:
@@ -92,13 +83,13 @@ def _payment_in_ledger(intent_id: str, event) -> bool:
     logged and acknowledged: Stripe retrying it would change nothing."""
     if ledger.find("stripe", intent_id) is not None:
         return True
-    intent = stripe_provider.retrieve_intent(intent_id)
+    intent = retrieve_intent(intent_id)
     if intent is None:
         current_app.logger.warning("Stripe event %s: refund of %s, a payment Stripe does not know for this account; "
                                    "acknowledged", event.id, intent_id)
         return False
     try:
-        outcome = stripe_provider.record_succeeded_intent(intent, actor=ACTOR)
+        outcome = events.record_succeeded_intent(intent, actor=ACTOR)
     except NotFound:
         current_app.logger.warning("Stripe event %s: refund of %s, a payment of a booking not in this database",
                                    event.id, intent_id)
@@ -113,20 +104,16 @@ def _charge_refunded(event) -> str:
     """Refunds made at Stripe (from its dashboard) enter the ledger, and cancel a booking when they returned all
     it paid; the app's own refunds are there already under their refund ids, or finish their pending refund."""
     charge = event.data.object
-    intent_id = stripe_provider.object_id(getattr(charge, "payment_intent", None))
+    intent_id = object_id(getattr(charge, "payment_intent", None))
     if not intent_id:
         current_app.logger.warning("Stripe event %s: refund of charge %s, which no payment of this site made; "
                                    "acknowledged", event.id, getattr(charge, "id", None))
     ours = bool(intent_id) and _payment_in_ledger(intent_id, event)
-    made = stripe_provider.refunds_at_stripe(intent_id) if ours else []  # before any lock: network
-    try:
-        with unit_of_work():
-            if made:
-                stripe_provider.apply_refunds(intent_id, made, actor=ACTOR)  # takes the cohort lock
-            db.session.add(ProcessedStripeEvent(event_id=event.id, event_type=event.type))
-    except IntegrityError:  # a concurrent delivery of the same event committed first: this one changed nothing
-        db.session.rollback()
-        return "duplicate"
+    made = refunds_at_stripe(intent_id) if ours else []  # Stripe first, then the unit of work
+    with unit_of_work():
+        if made:
+            events.record_refunds(intent_id, made, actor=ACTOR)
+        _mark_processed(event)
     return "handled" if ours else "ignored"
 
 
@@ -172,6 +159,9 @@ def stripe_event():
             db.session.rollback()
             return {"status": "duplicate"}
         status = handler(event)
+    except IntegrityError:  # a concurrent delivery of the same event committed first: this one changed nothing
+        db.session.rollback()
+        return {"status": "duplicate"}
     except SQLAlchemyError:
         db.session.rollback()
         current_app.logger.exception("Stripe event %s (%s): database failure; Stripe will deliver it again",

@@ -1,0 +1,159 @@
+"""Money for a booking: what is owed and can be paid now, starting a payment with the booking's provider, money
+received (which moves the booking on, or is returned when the booking cannot take it), and refunds decided.
+
+One function records money (payments.ledger.record_payment) and one moves the booking (booking.states.transition);
+payment_received calls both in one unit of work holding the cohort, and is safe to repeat (once per provider
+reference). Refunds are decided here, as pending refunds beside the change that owes them, and asked of the
+provider after the commit (payments.refunds).
+"""
+
+from dataclasses import dataclass
+
+from retreat.booking import availability, emails
+from retreat.booking.access import booking_by_reference, fresh, manage_token
+from retreat.booking.models import Booking
+from retreat.booking.states import transition
+from retreat.core.clock import now
+from retreat.notify import services as notify
+from retreat.payments import ledger, providers, refunds
+from retreat.payments.models import Payment
+
+
+def outstanding_cents(booking: Booking) -> int:
+    """What is still owed: the total less what was received (a goodwill refund is not owed again); nothing for a
+    booking that was cancelled or declined. The manage page, the staff pages and finance all show this."""
+    if booking.status in ("cancelled", "declined"):
+        return 0
+    return max(0, booking.total_cents - ledger.received_cents(booking.id))
+
+
+def next_payment(booking: Booking, *, after_lapse: bool = False) -> tuple[str, int] | None:
+    """The payment the applicant can make now: (kind, cents), or None. `after_lapse` also offers the deposit of
+    a hold that lapsed (money that reached the clinic anyway, such as a bank transfer: payment_received confirms
+    the booking if a seat is still free, and returns the money otherwise)."""
+    if booking.cohort.status == "cancelled":
+        return None
+    live_hold = booking.status == "held" and (booking.hold_expires_at is None or booking.hold_expires_at > now())
+    if live_hold or (after_lapse and booking.status in ("held", "expired")):
+        return "deposit", max(0, booking.deposit_cents - ledger.received_cents(booking.id)) or booking.deposit_cents
+    if booking.status == "confirmed":
+        left = outstanding_cents(booking)
+        return ("balance", left) if left else None
+    return None
+
+
+def start_payment(booking: Booking) -> providers.PaymentStart | None:
+    """What the applicant needs to pay what is due now (deposit or balance) with the booking's provider."""
+    page = payment_page(booking)
+    return page.start if page is not None else None
+
+
+@dataclass(frozen=True)
+class PaymentPage:
+    """The payment due now, started with the booking's provider, and what the provider's part of the page loads
+    from elsewhere (Content-Security-Policy sources, by directive)."""
+
+    kind: str
+    amount_cents: int
+    start: providers.PaymentStart
+    sources: dict[str, tuple[str, ...]]
+
+
+def payment_page(booking: Booking) -> PaymentPage | None:
+    """What the payment page shows: None when nothing can be paid now."""
+    due = next_payment(booking)
+    if due is None:
+        return None
+    kind, cents = due
+    provider = providers.provider(booking.payment_provider)
+    return PaymentPage(kind, cents, provider.start(booking, kind, cents), provider.page_sources)
+
+
+@dataclass(frozen=True)
+class PaymentOutcome:
+    booking: Booking
+    payment: Payment
+    created: bool
+    refunded_unplaced: bool = False  # money for a booking that could not take it (lapsed and full): returned
+    flagged: bool = False  # not a payment the app asked for: recorded for finance, the booking unchanged
+
+
+def payment_received(reference: str, *, kind: str, amount_cents: int, provider: str, provider_reference: str,
+                     fee_cents: int | None = None, net_cents: int | None = None, recorded_by=None,
+                     note: str = "", actor=None, card_on_file: tuple[str, str] | None = None) -> PaymentOutcome:
+    """Record money received for a booking and move the booking on, in one transaction under the cohort lock;
+    the same provider reference twice changes nothing the second time.
+
+    A deposit confirms (or, with the balance, pays in full) the booking. A deposit that arrives after its hold
+    lapsed confirms it if a seat is still free; otherwise, and for a booking cancelled or declined meanwhile, the
+    money is refunded at once: nobody is charged for a seat they do not have.
+
+    `card_on_file` (Stripe customer id, payment method id) is kept when the applicant consented to the balance
+    being charged to the card when due.
+
+    Callers pass only money the app asked for (for Stripe: stripe_provider.record_succeeded_intent checks it).
+    """
+    booking = booking_by_reference(reference)
+    with availability.changing_cohort(booking.cohort_id):
+        booking = fresh(booking)
+        recorded = ledger.record_payment(
+            booking, kind=kind, amount_cents=amount_cents, provider=provider, provider_reference=provider_reference,
+            fee_cents=fee_cents, net_cents=net_cents, recorded_by=recorded_by, note=note, actor=actor)
+        returned = 0
+        if card_on_file and booking.save_card_consent and not booking.stripe_payment_method_id:
+            booking.stripe_customer_id, booking.stripe_payment_method_id = card_on_file
+        if recorded.created:
+            returned = _apply_payment(booking, recorded.payment, actor or recorded_by)
+            if returned < recorded.payment.amount_cents:
+                notify.enqueue(*emails.payment_receipt(booking, recorded.payment, manage_token(booking)))
+            if returned:
+                # Decided in this transaction (a pending refund beside the payment), asked of the provider after
+                # the commit; the retry job finishes it if the provider cannot refund now.
+                reason = ("paid beyond the booking's total" if returned < recorded.payment.amount_cents
+                          else "no seat for this payment")
+                issue_refunds(booking, returned, reason=reason, actor=actor or recorded_by, only=recorded.payment)
+    return PaymentOutcome(booking, recorded.payment, recorded.created, returned > 0)
+
+
+def _apply_payment(booking: Booking, payment: Payment, actor) -> int:
+    """Move the booking on after `payment` arrived (caller holds the cohort lock). Returns how much of it must go
+    back: all of it when the booking cannot take it (cancelled, declined, its cohort cancelled, awaiting a
+    clinician, or its hold lapsed and the cohort filled), the excess when it pays beyond the total, else 0."""
+    if booking.status in ("cancelled", "declined", "pending_review") or booking.cohort.status == "cancelled":
+        return payment.amount_cents
+    received = ledger.received_cents(booking.id)
+    excess = min(payment.amount_cents, max(0, received - booking.total_cents))
+    if booking.status == "paid_in_full":
+        return excess
+    target = "paid_in_full" if received >= booking.total_cents else "confirmed"
+    if booking.status in ("held", "expired"):
+        lapsed = booking.status == "expired" or (
+            booking.hold_expires_at is not None and booking.hold_expires_at <= now())
+        if lapsed and availability.seats_left(booking.cohort) <= 0:
+            return payment.amount_cents
+        transition(booking, target, reason="payment received", actor=actor)
+    elif booking.status == "confirmed" and target == "paid_in_full":
+        transition(booking, target, reason="balance paid", actor=actor)
+    return excess
+
+
+def issue_refunds(booking: Booking, refund_cents: int, *, reason: str, actor=None,
+                  only: Payment | None = None) -> int:
+    """Refund `refund_cents` across the booking's payments (or `only` one of them), newest first: a pending refund
+    per payment in the caller's transaction (counted as returned from then on, so nothing is refunded twice),
+    which payments.refunds asks each payment's provider for after the commit; the applicant is emailed. Returns
+    what is refunded."""
+    left = refund_cents
+    refunded = 0
+    for payment, refundable_cents in ledger.refundable(booking.id):
+        if only is not None and payment.id != only.id:
+            continue
+        if left <= 0:
+            break
+        cents = min(left, refundable_cents)
+        refunds.request_refund(booking, payment, cents, reason=reason, actor=actor)
+        left -= cents
+        refunded += cents
+    if refunded > 0:
+        notify.enqueue(*emails.refund_issued(booking, refunded, reason))
+    return refunded
