@@ -11,10 +11,10 @@ Dates are UTC calendar dates: a payment belongs to the day of its `created_at` i
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
@@ -28,16 +28,12 @@ from retreat.core.errors import NotFound, ValidationFailed
 from retreat.core.transactions import unit_of_work
 from retreat.core.types import UTCDateTime
 from retreat.extensions import db
+from retreat.finance.formatting import CODE, DATE, INTEGER, MONEY, TEXT, Column
 from retreat.payments import flags, ledger
 from retreat.payments.models import PAYMENT_KINDS, PAYMENT_PROVIDERS, PAYMENT_STATUSES, Payment, PendingRefund
 
 # Who may read the ledger and export it (the console, the API, its tokens).
 ACCESS_ROLES = ("finance", "admin")
-
-# The export contract (shared/API.md, Finance): CSV header and XLSX first row, in this order.
-EXPORT_COLUMNS = ("date", "payment_id", "booking_reference", "payer_name", "payer_email", "program",
-                  "cohort_start", "kind", "provider", "provider_reference", "status", "currency", "amount", "fee",
-                  "net")
 
 KIND_LABELS = {"deposit": "Deposit", "balance": "Balance", "refund": "Refund"}
 PROVIDER_LABELS = {"stripe": "Stripe", "offline": "Bank transfer", "demo": "Demo"}
@@ -185,70 +181,56 @@ def _filtered(statement: sa.Select, filters: LedgerFilters) -> sa.Select:
 
 # --- The rows of the exports ------------------------------------------------------------------------------
 
-class ExportRow(NamedTuple):
-    """One money movement for the exports, in the order of EXPORT_COLUMNS: dates as ISO 8601 text (`date` the
-    payment's UTC date), money in integer cents, fee and net None where unknown."""
-
-    date: str
-    payment_id: int
-    booking_reference: str
-    payer_name: str
-    payer_email: str
-    program: str
-    cohort_start: str
-    kind: str
-    provider: str
-    provider_reference: str
-    status: str
-    currency: str
-    amount_cents: int
-    fee_cents: int | None
-    net_cents: int | None
-
-
-class LedgerRow(NamedTuple):
-    """One money movement for the console and the JSON API: the same fields with dates as dates, and the exact
-    time of the movement."""
-
-    date: date
-    payment_id: int
-    booking_reference: str
-    payer_name: str
-    payer_email: str
-    program: str
-    cohort_start: date
-    kind: str
-    provider: str
-    provider_reference: str
-    status: str
-    currency: str
-    amount_cents: int
-    fee_cents: int | None
-    net_cents: int | None
-    created_at: datetime
-    flagged: bool = False  # money that named the booking but is not counted as its own (payments.flags)
-
-
 def _payer_name() -> sa.ColumnElement[str]:
     return sa.func.trim(Booking.applicant_first_name + " " + Booking.applicant_last_name)
 
 
-def _common_columns():
-    return (Payment.id, Booking.reference, _payer_name(), Booking.applicant_email, Program.name)
+# The export contract (shared/API.md, Finance), declared once: its columns in order, each with its name (the CSV
+# header and XLSX first row), its kind (how each format writes a cell: formatting.py), its XLSX width, the row
+# field (also the API's JSON key) and the SQL it is read from. The export rows and the ledger rows, the queries,
+# and the CSV, XLSX and JSON writers (exports.py) are all derived from it: adding or renaming a column is an edit
+# here (and in the contract).
+EXPORT_SPEC: tuple[Column, ...] = (
+    Column("date", DATE, 11, source=Payment.created_at),  # the payment's UTC date
+    Column("payment_id", INTEGER, 11, source=Payment.id),
+    Column("booking_reference", TEXT, 17, source=Booking.reference),
+    Column("payer_name", TEXT, 24, source=_payer_name()),
+    Column("payer_email", TEXT, 30, source=Booking.applicant_email),
+    Column("program", TEXT, 40, repeats=True, source=Program.name),
+    Column("cohort_start", DATE, 12, source=Cohort.start_date),
+    Column("kind", CODE, 9, source=Payment.kind),
+    Column("provider", CODE, 9, source=Payment.provider),
+    Column("provider_reference", TEXT, 30, source=Payment.provider_reference),
+    Column("status", CODE, 10, source=Payment.status),
+    Column("currency", TEXT, 8, source=Payment.currency),  # from the payment provider; no constraint holds it
+    Column("amount", MONEY, 12, field="amount_cents", source=Payment.amount_cents),
+    Column("fee", MONEY, 10, field="fee_cents", nullable=True, source=Payment.fee_cents),
+    Column("net", MONEY, 12, field="net_cents", nullable=True, source=Payment.net_cents),
+)
+EXPORT_COLUMNS = tuple(column.header for column in EXPORT_SPEC)
+
+# One money movement for the exports, a field per column of EXPORT_SPEC in its order: dates as ISO 8601 text
+# (`date` the payment's UTC date), money in integer cents, fee and net None where unknown.
+ExportRow = namedtuple("ExportRow", [column.field for column in EXPORT_SPEC])
+# One money movement for the console and the JSON API: the same fields with dates as dates, then the exact time
+# of the movement and whether it is flagged (money that named the booking but is not counted as its own:
+# payments.flags).
+LedgerRow = namedtuple("LedgerRow", [*ExportRow._fields, "created_at", "flagged"], defaults=(False,))
 
 
-def _money_columns():
-    return (Payment.kind, Payment.provider, Payment.provider_reference, Payment.status, Payment.currency,
-            Payment.amount_cents, Payment.fee_cents, Payment.net_cents)
+def _is_datetime(expression) -> bool:
+    return isinstance(expression.type, sa.DateTime | UTCDateTime)
 
 
 def _export_columns():
-    return (date_text(Payment.created_at), *_common_columns(), date_text(Cohort.start_date), *_money_columns())
+    """The SELECT list of the export rows: dates as text made by the database (date_text)."""
+    return tuple(date_text(column.source) if column.kind == DATE else column.source for column in EXPORT_SPEC)
 
 
 def _row_columns():
-    return (utc_date(Payment.created_at), *_common_columns(), Cohort.start_date, *_money_columns(),
-            Payment.created_at, Payment.flagged)
+    """The SELECT list of the ledger rows: dates as dates (a timestamp's UTC date), then the time and flag."""
+    return (*(utc_date(column.source) if column.kind == DATE and _is_datetime(column.source) else column.source
+              for column in EXPORT_SPEC), Payment.created_at, Payment.flagged)
 
 
 def _ledger_rows(statement: sa.Select) -> list[LedgerRow]:

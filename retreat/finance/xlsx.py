@@ -8,9 +8,10 @@ and Google Sheets, and the tests read them back with openpyxl.
 
 Cells are typed: text (inline string), integers, dates (a date, or ISO 8601 text, written as a real date with
 a yyyy-mm-dd format) and money in
-cents (written as the exact decimal number of dollars, formatted #,##0.00). None is a blank cell. The caller
-neutralises text that a spreadsheet would take for a formula (retreat.core.spreadsheets); an inline string is
-never evaluated, but a person who edits the cell or saves the sheet as CSV would make it live again.
+cents (written as the exact decimal number of dollars, formatted #,##0.00). None is a blank cell. A text column
+marked `neutralise` has its cells that a spreadsheet would take for a formula prefixed with a quote, as
+retreat.core.spreadsheets does: an inline string is never evaluated, but a person who edits the cell or saves the
+sheet as CSV would make it live again.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import IO
 
-from retreat.finance.formatting import dollars
+from retreat.finance.formatting import TRIGGERS, dollars
 
 TEXT, INTEGER, DATE, CENTS = "text", "integer", "date", "cents"
 _HEADER_STYLE = ' s="3"'
@@ -89,6 +90,7 @@ class Column:
     header: str
     kind: str = TEXT
     width: float = 14
+    neutralise: bool = False  # text cells that start like a formula get a quote first
 
 
 def column_letter(index: int) -> str:
@@ -112,8 +114,19 @@ def _text(value: str) -> str:
     return f"<is><t>{value}</t></is>"
 
 
-def _formatter(kind: str, letter: str):
+def _formatter(kind: str, letter: str, neutralise: bool = False):
     """A function (row number as text, value) -> the cell's XML, for one column; "" for a blank cell."""
+    if neutralise and kind != TEXT:
+        raise ValueError(f"only text columns are neutralised, not {kind!r} ones")
+    if kind == TEXT and neutralise:
+        def neutralised(number: str, value) -> str:
+            if value is None or value == "":
+                return ""
+            value = str(value)
+            if value[:1] in TRIGGERS:
+                value = "'" + value
+            return f'<c r="{letter}{number}" t="inlineStr">{_text(value)}</c>'
+        return neutralised
     if kind == TEXT:
         def text(number: str, value) -> str:
             if value is None or value == "":
@@ -144,7 +157,8 @@ def write_workbook(fileobj: IO[bytes], columns: Sequence[Column], rows: Iterable
     """Write an XLSX workbook of one sheet: a bold header row (frozen), then `rows`. Returns the rows written.
     `fileobj` must be writable (seekable or not); it is not closed."""
     letters = [column_letter(index) for index in range(len(columns))]
-    formatters = [_formatter(column.kind, letter) for column, letter in zip(columns, letters, strict=True)]
+    formatters = [_formatter(column.kind, letter, column.neutralise)
+                  for column, letter in zip(columns, letters, strict=True)]
     count = 0
     with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as package:
         package.writestr("[Content_Types].xml", CONTENT_TYPES)

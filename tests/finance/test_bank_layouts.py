@@ -125,3 +125,24 @@ def test_bank_totals_reconcile_to_the_ledger(ledger, layout):
             <= date(2027, 3, 31)]
     assert len(lines) - 1 == len(made) + sum(1 for p in made if p.fee_cents)
     assert total * 100 == sum(p.amount_cents - (p.fee_cents or 0) for p in made)
+
+
+def test_each_layout_is_a_column_spec_over_the_export_rows():
+    """A layout's header and title come from its columns; each column reads the export row (a payment's line
+    and its fee's line)."""
+    assert BANK_LAYOUTS["quickbooks"].title == ("QuickBooks Online bank upload, 3-column layout "
+                                                "(Date, Description, Amount)")
+    assert BANK_LAYOUTS["xero"].title == ("Xero bank statement import "
+                                          "(Date, Amount, Payee, Description, Reference)")
+    payment = row(4, fee=290, provider="stripe", amount=-1_000, kind="refund")
+    assert BANK_LAYOUTS["xero"].lines(payment) == [
+        ("03/09/2027", "-10.00", "Payer 4",
+         "Refund RT-000004 - Payer 4 - IV Week (2027-05-03) - Stripe ref_4", "RT-000004"),
+        ("03/09/2027", "-2.90", "Stripe", "Stripe fee on refund RT-000004 (ref_4)", "RT-000004"),
+    ]
+    unknown_fee = payment._replace(payer_name="=cmd", fee_cents=None)
+    assert BANK_LAYOUTS["quickbooks"].lines(unknown_fee) == [
+        ("03/09/2027", "Refund RT-000004 - =cmd - IV Week (2027-05-03) - Stripe ref_4", "-10.00")]
+    assert [line[2] for line in BANK_LAYOUTS["xero"].lines(unknown_fee)] == ["'=cmd"], "the payee is neutralised"
+    with pytest.raises(ValueError, match="kind"):
+        exports.BankColumn("Count", "integer", len, len)

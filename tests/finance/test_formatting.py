@@ -79,3 +79,15 @@ def test_xlsx_text_cells_survive_a_round_trip(text):
 def test_column_letters():
     assert [xlsx.column_letter(n) for n in (0, 14, 25, 26, 27, 51, 52, 701, 702)] == [
         "A", "O", "Z", "AA", "AB", "AZ", "BA", "ZZ", "AAA"]
+
+
+def test_xlsx_neutralises_the_text_columns_that_ask_for_it():
+    buffer = io.BytesIO()
+    texts = ["=1+1", "+1", "-2", "@SUM(A1)", "\tTab", "\rReturn", "Ann", "", "Zoë"]
+    xlsx.write_workbook(buffer, [xlsx.Column("safe", neutralise=True), xlsx.Column("as typed")],
+                        [(text, text) for text in texts])
+    sheet = openpyxl.load_workbook(io.BytesIO(buffer.getvalue())).active
+    assert [row for row in sheet.iter_rows(min_row=2, values_only=True)] == [
+        (neutralise(text) or None, text or None) for text in texts]
+    with pytest.raises(ValueError, match="only text columns"):
+        xlsx.write_workbook(io.BytesIO(), [xlsx.Column("n", xlsx.INTEGER, neutralise=True)], [])
