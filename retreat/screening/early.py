@@ -16,25 +16,18 @@ from retreat.core.clock import now
 from retreat.core.errors import DomainError, ValidationFailed, flatten_field_errors
 from retreat.core.transactions import unit_of_work
 from retreat.extensions import db
-from retreat.screening import rules, services
+from retreat.screening import questions, rules, services
 from retreat.screening.models import Screening
 from retreat.screening.questions import ANSWERS
 from retreat.screening.services import Submitted
 
-EARLY_ANSWERS = ("phq9", "cssrs")  # what the questionnaire has asked when the safety answers give a crisis
+# What the questionnaire has asked when the safety answers give a crisis: the answers of the steps up to the
+# safety step.
+EARLY_QUESTIONS = tuple(question for question in questions.QUESTIONS if question.step <= questions.SAFETY_STEP)
+EARLY_ANSWERS = questions.answer_names(EARLY_QUESTIONS)
 # Facts the early answers hold: a rule that tests any other fact was never asked, and does not fire here
 # (a missing blood pressure, say, would otherwise give "we need a reading").
-ASKED_FACTS = {"phq9", "phq9_total", "phq9_item9"} | {f"cssrs.{name}" for name in
-                                                      ANSWERS.fields["cssrs"].schema.fields}
-
-
-def _facts_tested(condition) -> set[str]:
-    op, *args = condition
-    if op in ("any", "all"):
-        return set().union(*(_facts_tested(each) for each in args))
-    if op == "not":
-        return _facts_tested(args[0])
-    return {args[0]}
+ASKED_FACTS = questions.fact_names(EARLY_QUESTIONS)
 
 
 def _validate_early(partial_answers: object) -> dict:
@@ -64,7 +57,8 @@ def submit_crisis_early(partial_answers: object) -> Submitted:
     result = rules.evaluate(checked)
     if result.outcome != "crisis":
         raise ValueError("These answers do not give a crisis; submit the complete answers instead.")
-    asked = {rule.code for rule in rules.RULE_SETS[result.rules_version] if _facts_tested(rule.when) <= ASKED_FACTS}
+    asked = {rule.code for rule in rules.RULE_SETS[result.rules_version]
+             if rules.facts_read(rule.when) <= ASKED_FACTS}
     return services.store(checked, replace(result, reasons=tuple(r for r in result.reasons if r.code in asked)))
 
 

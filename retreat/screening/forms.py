@@ -1,9 +1,11 @@
 """The pre-screen's forms: six short steps, each one page, and the form that asks for a clinician review.
 
-Every step turns its fields into answers under the names of the API contract (domain/screening.md,
-retreat.screening.questions) and back again, so that the answers carried between pages can be checked by the
-very same validators on every request. Health questions are never preselected: a radio group has no default
-and leaving it unanswered is refused with a reason shown next to it.
+The steps are made from the catalogue of questions (retreat.screening.questions): each question there is a field
+of its step here, with its wording, hint, choices and reasons, and its page sets it out in its group
+(templates/screening/_macros.html, `question_parts`). Every step turns its fields into answers under the names
+of the API contract and back again, so that the answers carried between pages can be checked by the very same
+validators on every request. Health questions are never preselected: a radio group has no default and leaving
+it unanswered is refused with a reason shown next to it.
 
 The answers so far travel from page to page in one hidden field, `progress`: encrypted and authenticated with
 retreat.core.crypto (Fernet), so the applicant's browser holds them but cannot read or alter them, and nothing
@@ -11,9 +13,11 @@ is stored in the cookie session or the database until a result. `read_progress` 
 answer again and refuses a token it cannot read (`BadProgress`: the page asks to start again).
 """
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
+from functools import singledispatch
 
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
@@ -21,19 +25,8 @@ from wtforms import BooleanField, HiddenField, RadioField, SelectMultipleField, 
 from wtforms.validators import Email, InputRequired, Length, StopValidation, ValidationError
 
 from retreat.core import crypto
-from retreat.screening.questions import (
-    BIPOLAR,
-    CARDIAC_EVENT,
-    CSSRS_AFTER_THOUGHTS,
-    CSSRS_QUESTIONS,
-    HYPERTENSION,
-    MEDICATIONS,
-    PHQ9_CHOICES,
-    PHQ9_ITEMS,
-    PHQ9_STEM,
-    PSYCHOSIS,
-    SUBSTANCE_USE,
-)
+from retreat.screening import questions
+from retreat.screening.questions import Question
 from retreat.web.forms import options
 
 YES_NO = (("yes", "Yes"), ("no", "No"))
@@ -70,21 +63,30 @@ class Answer(RadioField):
             raise StopValidation("Choose one of the answers shown.")
 
 
-class Medicines(SelectMultipleField):
-    """Checkboxes of the medicines that matter, plus "None of these": one answer is required, so that an
-    unticked list is never read as "takes none of them"."""
+class Checkboxes(SelectMultipleField):
+    """Checkboxes of the choices, plus "None of these": one answer is required, so that an unticked list is never
+    read as "none of them"."""
 
     widget = widgets.ListWidget(prefix_label=False)
     option_widget = widgets.CheckboxInput()
 
+    def __init__(self, label=None, *, required_message, invalid_message, conflict_message, **kwargs):
+        super().__init__(label, **kwargs)
+        self.required_message, self.invalid_message, self.conflict_message = (
+            required_message, invalid_message, conflict_message)
+
+    @property
+    def answered(self) -> bool:
+        return bool(self.data)
+
     def pre_validate(self, form):
         chosen = self.data or []
         if not chosen:
-            raise StopValidation("Tick each of these medicines you take, or \u201cNone of these\u201d.")
+            raise StopValidation(self.required_message)
         if any(value not in {choice.value for choice in self.choices} for value in chosen):
-            raise StopValidation("Choose from the medicines listed.")
+            raise StopValidation(self.invalid_message)
         if NONE_OF_THESE in chosen and len(chosen) > 1:
-            raise StopValidation("You ticked \u201cNone of these\u201d and a medicine: please untick one of them.")
+            raise StopValidation(self.conflict_message)
 
 
 class Number(StringField):
@@ -127,345 +129,236 @@ def _number_text(value) -> str:
     return str(value)
 
 
+
+# --- From a question to its field and back ---------------------------------------------------------------------
+
+@singledispatch
+def make_field(question: Question):
+    """The unbound field that asks this question."""
+    raise TypeError(f"No field for {type(question).__name__}")
+
+
+@make_field.register
+def _(question: questions.YesNo):
+    return Answer(question.text, description=question.hint or "", required=question.required,
+                  required_message=question.required_message, short_label=question.short_label)
+
+
+@make_field.register
+def _(question: questions.OneOf):
+    return Answer(question.text, choices=[(_form_value(question, choice.value), choice.label)
+                                          for choice in question.choices],
+                  description=question.hint or "", required=question.required,
+                  required_message=question.required_message, short_label=question.short_label)
+
+
+@make_field.register
+def _(question: questions.Number):
+    return Number(question.text, low=question.low, high=question.high, whole=question.whole,
+                  required=question.required, description=question.hint or "",
+                  required_message=question.required_message, invalid_message=question.invalid_message,
+                  range_message=question.range_message)
+
+
+@make_field.register
+def _(question: questions.SeveralOf):
+    return Checkboxes(question.text, description=question.hint or "",
+                      choices=options([*((choice.value, choice.label) for choice in question.choices),
+                                       (NONE_OF_THESE, question.none_label)]),
+                      required_message=question.required_message, invalid_message=question.invalid_message,
+                      conflict_message=question.conflict_message)
+
+
+@singledispatch
+def _form_value(question: Question, value):
+    """An answer as its field holds it."""
+    return value
+
+
+@_form_value.register
+def _(question: questions.YesNo, value):
+    return yes_no(value)
+
+
+@_form_value.register
+def _(question: questions.Phq9Item, value):
+    return str(value)
+
+
+@_form_value.register
+def _(question: questions.Number, value):
+    return _number_text(value)
+
+
+@_form_value.register
+def _(question: questions.SeveralOf, value):
+    return list(value) or [NONE_OF_THESE]
+
+
+@singledispatch
+def _answer_of(question: Question, field):
+    """A validated field's answer, as the API contract has it."""
+    return field.data
+
+
+@_answer_of.register
+def _(question: questions.YesNo, field):
+    return field.data == "yes"
+
+
+@_answer_of.register
+def _(question: questions.Phq9Item, field):
+    return int(field.data)
+
+
+@_answer_of.register
+def _(question: questions.Number, field):
+    return field.number if question.whole else round(float(field.number), question.decimals)
+
+
+@_answer_of.register
+def _(question: questions.SeveralOf, field):
+    return [value for value in field.data if value != NONE_OF_THESE]
+
+
+def _put(answers: dict, question: Question, value) -> None:
+    if question.part is None:
+        answers[question.answer] = value
+    elif isinstance(question.part, int):
+        items = answers.setdefault(question.answer, [])
+        items.extend([None] * (question.part + 1 - len(items)))
+        items[question.part] = value
+    else:
+        answers.setdefault(question.answer, {})[question.part] = value
+
+
 # --- The steps -----------------------------------------------------------------------------------------------
 
+@dataclass
+class Part:
+    """A piece of a step's page: a question's field, or a group of them (with its "none" box, for a reading)."""
+
+    field: object = None
+    question: Question | None = None
+    group: questions.Group | None = None
+    parts: list["Part"] = dataclasses.field(default_factory=list)
+    none_field: object = None
+
+
 class Step(FlaskForm):
-    """One page of the questionnaire. `keys` are the answers it gives (names of the API contract);
-    `answers()` gives them after `validate()`, `values(answers)` gives the form values that hold them."""
+    """One page of the questionnaire, made from the catalogue (`step_form`). `keys` are the answers it gives
+    (names of the API contract); `answers()` gives them after `validate()`, `values(answers)` gives the form
+    values that hold them."""
 
     progress = HiddenField()
 
     number: int = 0
     title: str = ""
     template: str = ""
+    asked: tuple[Question, ...] = ()  # the questions of the catalogue it asks, in order
     keys: tuple[str, ...] = ()
-
-    def answers(self) -> dict:
-        raise NotImplementedError
-
-    @classmethod
-    def values(cls, answers: dict) -> dict[str, object]:
-        raise NotImplementedError
 
     @classmethod
     def holds_answers(cls, answers: dict) -> bool:
         return any(key in answers for key in cls.keys)
 
-    def question_fields(self):
-        return [f for f in self if f.name not in ("progress", "csrf_token")]
-
-
-class BooleanQuestions:
-    """Helpers for steps made of yes/no questions named as their answers."""
-
-    booleans: tuple[str, ...] = ()
-
-    def boolean_answers(self) -> dict:
-        return {name: self[name].data == "yes" for name in self.booleans}
-
     @classmethod
-    def boolean_values(cls, answers: dict) -> dict:
-        return {name: yes_no(answers.get(name)) for name in cls.booleans}
+    def readings(cls) -> tuple[questions.Reading, ...]:
+        names = {question.name for question in cls.asked}
+        return tuple(reading for reading in questions.READINGS if reading.upper in names)
 
-
-class FeelingStep(Step):
-    number, title, template = 1, "How you have been feeling", "screening/steps/feeling.html"
-    keys = ("phq9",)
-    stem = PHQ9_STEM
-
-    @classmethod
-    def values(cls, answers):
-        return {f"phq9_{index}": str(value) for index, value in enumerate(answers.get("phq9") or (), start=1)}
-
-    def answers(self):
-        return {"phq9": [int(self[f"phq9_{index}"].data) for index in range(1, len(PHQ9_ITEMS) + 1)]}
-
-    def phq9_fields(self):
-        return [self[f"phq9_{index}"] for index in range(1, len(PHQ9_ITEMS) + 1)]
-
-
-for _index, _item in enumerate(PHQ9_ITEMS, start=1):
-    setattr(FeelingStep, f"phq9_{_index}", Answer(
-        _item, choices=[(str(value), label) for value, label in PHQ9_CHOICES], short_label=f"Question {_index}",
-        required_message="Choose how often this has bothered you over the last 2 weeks."))
-
-
-class SafetyStep(Step):
-    """The C-SSRS screener (past month). Questions 3 to 5 follow a yes to question 2, and the question of
-    when follows a yes to question 6: without JavaScript all are shown, none preselected; a yes that leaves
-    its follow-ups unanswered brings the page back asking for them. A follow-up answered after a no is kept:
-    the applicant said it, and it may matter for their safety."""
-
-    number, title, template = 2, "Your safety", "screening/steps/safety.html"
-    keys = ("cssrs",)
-    CSSRS_KEYS = tuple(CSSRS_QUESTIONS)
-
-    # The error summary names these by number: it does not repeat the questions' words in an alert.
-    wish_dead = Answer(CSSRS_QUESTIONS["wish_dead"], short_label="Question 1")
-    suicidal_thoughts = Answer(CSSRS_QUESTIONS["suicidal_thoughts"], short_label="Question 2")
-    method = Answer(CSSRS_QUESTIONS["method"], required=False, short_label="Question 3")
-    intent = Answer(CSSRS_QUESTIONS["intent"], required=False, short_label="Question 4")
-    plan = Answer(CSSRS_QUESTIONS["plan"], required=False, short_label="Question 5")
-    behavior = Answer(CSSRS_QUESTIONS["behavior"], short_label="Question 6")
-    behavior_within_3_months = Answer(CSSRS_QUESTIONS["behavior_within_3_months"], required=False,
-                                      short_label="Question 6, when")
-
-    def validate(self, extra_validators=None):
-        valid = super().validate(extra_validators)
-        follow_ups = []
-        if self.suicidal_thoughts.data == "yes":
-            follow_ups += [(self[name], 2) for name in CSSRS_AFTER_THOUGHTS]
-        if self.behavior.data == "yes":
-            follow_ups.append((self.behavior_within_3_months, 6))
-        for question, after in follow_ups:
-            if not question.answered:
-                question.errors = [*question.errors, follow_up(after)]
-                valid = False
-        return valid
-
-    def answers(self):
-        return {"cssrs": {name: self[name].data == "yes" for name in self.CSSRS_KEYS if self[name].answered}}
-
-    @classmethod
-    def values(cls, answers):
-        return {name: yes_no(value) for name, value in (answers.get("cssrs") or {}).items()}
-
-
-class AboutStep(BooleanQuestions, Step):
-    number, title, template = 3, "About you", "screening/steps/about.html"
-    keys = ("age", "weight_kg", "pregnant_or_breastfeeding")
-    booleans = ("pregnant_or_breastfeeding",)
-
-    age = Number("Your age", low=0, high=120, description="In years.",
-                 required_message="Enter your age in years.",
-                 invalid_message="Enter your age as a whole number of years, for example 42.",
-                 range_message="Check your age: enter a number of years from 0 to 120.")
-    weight_kg = Number(
-        "Your weight, in kilograms", low=20, high=350, whole=False,
-        description="Ketamine is dosed by weight. If you know your weight in pounds, divide it by 2.2: "
-                    "for example, 165 pounds is about 75 kilograms.",
-        required_message="Enter your weight in kilograms.",
-        invalid_message="Enter your weight in kilograms as a number, for example 72 or 72.5.",
-        range_message="Check your weight: enter a number of kilograms from 20 to 350.")
-    pregnant_or_breastfeeding = Answer("Are you pregnant or breastfeeding?",
-                                       description="Answer no if this does not apply to you.")
-
-    def answers(self):
-        return {"age": self.age.number, "weight_kg": round(float(self.weight_kg.number), 1),
-                **self.boolean_answers()}
-
-    @classmethod
-    def values(cls, answers):
-        values = cls.boolean_values(answers)
-        for name in ("age", "weight_kg"):
-            if answers.get(name) is not None:
-                values[name] = _number_text(answers[name])
-        return values
-
-
-class HeartStep(BooleanQuestions, Step):
-    number, title, template = 4, "Heart and blood pressure", "screening/steps/heart.html"
-    keys = ("bp_systolic", "bp_diastolic", "hypertension", "cardiac_event", "aneurysm_avm_or_brain_bleed",
-            "stroke_tia")
-    booleans = ("aneurysm_avm_or_brain_bleed", "stroke_tia")
-
-    bp_systolic = Number(
-        "Top number (systolic)", low=60, high=300, required=False,
-        description="In mmHg, for example 120.",
-        required_message=None, invalid_message="Enter the top number as a whole number, for example 120.",
-        range_message="Check the top number: enter a number from 60 to 300.")
-    bp_diastolic = Number(
-        "Bottom number (diastolic)", low=30, high=200, required=False,
-        description="In mmHg, for example 80.",
-        required_message=None, invalid_message="Enter the bottom number as a whole number, for example 80.",
-        range_message="Check the bottom number: enter a number from 30 to 200.")
-    no_reading = BooleanField("I don\u2019t have a recent reading",
-                              description="That\u2019s fine: a clinician will ask you for one later.")
-    hypertension = Answer(
-        "Have you been told you have high blood pressure (hypertension)?",
-        choices=list(zip(HYPERTENSION, ("No", "Yes, and it is under control",
-                                        "Yes, and it is not under control"), strict=True)),
-        required_message="Choose one answer about high blood pressure.")
-    cardiac_event = Answer(
-        "Have you had a heart attack, unstable angina, or a procedure to open or bypass a heart artery?",
-        description="Unstable angina is chest pain that comes on at rest or without warning. The procedures "
-                    "include a stent, an angioplasty and bypass surgery.",
-        choices=list(zip(CARDIAC_EVENT, ("No", "Yes, in the past 12 months", "Yes, more than 12 months ago"),
-                         strict=True)),
-        required_message="Choose one answer about your heart.")
-    aneurysm_avm_or_brain_bleed = Answer(
-        "Have you ever had an aneurysm, an arteriovenous malformation (AVM), or bleeding in the brain?",
-        description="An aneurysm is a bulge in the wall of a blood vessel, for example in the brain or in the "
-                    "aorta (the body\u2019s main artery). An AVM is a tangle of blood vessels in which arteries "
-                    "join veins directly.")
-    stroke_tia = Answer(
-        "Have you ever had a stroke or a TIA (\u201cmini-stroke\u201d)?",
-        description="A TIA (transient ischemic attack) is a brief stroke-like attack whose symptoms pass on "
-                    "their own, usually within minutes or hours.")
-
-    def validate(self, extra_validators=None):
-        valid = super().validate(extra_validators)
-        systolic, diastolic = self.bp_systolic, self.bp_diastolic
-        if self.no_reading.data and (systolic.answered or diastolic.answered):
-            self.no_reading.errors = [*self.no_reading.errors,
-                                      "You entered a reading and ticked that you don\u2019t have one: please do "
-                                      "one or the other."]
-            return False
-        if not self.no_reading.data:
-            if not systolic.answered and not diastolic.answered:
-                systolic.errors = [*systolic.errors, "Enter your reading, or tick \u201cI don\u2019t have a "
-                                                     "recent reading\u201d."]
-                return False
-            for number, other in ((systolic, diastolic), (diastolic, systolic)):
-                if other.answered and not number.answered:
-                    number.errors = [*number.errors, "Enter both numbers of your reading."]
-                    valid = False
-        if systolic.number is not None and diastolic.number is not None and systolic.number <= diastolic.number:
-            diastolic.errors = [*diastolic.errors, "The bottom number must be lower than the top number."]
-            valid = False
-        return valid
-
-    def answers(self):
-        answers = {"hypertension": self.hypertension.data, "cardiac_event": self.cardiac_event.data,
-                   **self.boolean_answers()}
-        if not self.no_reading.data:
-            answers |= {"bp_systolic": self.bp_systolic.number, "bp_diastolic": self.bp_diastolic.number}
+    def answers(self) -> dict:
+        answers = {}
+        for question in self.asked:
+            field_ = self[question.name]
+            if question.required or field_.answered:
+                _put(answers, question, _answer_of(question, field_))
         return answers
 
     @classmethod
-    def values(cls, answers):
-        values = {**cls.boolean_values(answers), "hypertension": answers.get("hypertension"),
-                  "cardiac_event": answers.get("cardiac_event")}
-        if answers.get("bp_systolic") is not None:
-            values |= {"bp_systolic": str(answers["bp_systolic"]), "bp_diastolic": str(answers["bp_diastolic"])}
-        elif cls.holds_answers(answers):
-            values["no_reading"] = True
+    def values(cls, answers: dict) -> dict[str, object]:
+        values = {}
+        for question in cls.asked:
+            value = questions.value_of(answers, question)
+            if value is not None:
+                values[question.name] = _form_value(question, value)
+        for reading in cls.readings():
+            if not any(name in values for name in reading.members) and cls.holds_answers(answers):
+                values[reading.none_name] = True
         return values
 
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        for reading in self.readings():
+            valid = self._check_reading(reading) and valid
+        for question in self.asked:
+            if question.asked_if is None:
+                continue
+            asking = next(each for each in self.asked if each.name == question.asked_if.question)
+            if self[asking.name].data == _form_value(asking, question.asked_if.answer) and \
+                    not self[question.name].answered:
+                field_ = self[question.name]
+                field_.errors = [*field_.errors, follow_up(asking.number)]
+                valid = False
+        return valid
 
-class ConditionsStep(BooleanQuestions, Step):
-    number, title, template = 5, "Other health conditions", "screening/steps/conditions.html"
-    booleans = keys = (
-        "raised_intracranial_pressure", "glaucoma", "seizure_disorder", "hyperthyroidism_uncontrolled",
-        "severe_liver_disease", "severe_lung_disease", "bladder_pain_or_interstitial_cystitis",
-        "ketamine_allergy", "prior_adverse_ketamine_reaction")
+    def _check_reading(self, reading: questions.Reading) -> bool:
+        """Both numbers or the "none" box; the upper one above the lower one."""
+        valid = True
+        upper, lower, none = self[reading.upper], self[reading.lower], self[reading.none_name]
+        if none.data and (upper.answered or lower.answered):
+            none.errors = [*none.errors, reading.both_and_none_message]
+            return False
+        if not none.data:
+            if not upper.answered and not lower.answered:
+                upper.errors = [*upper.errors, reading.neither_message]
+                return False
+            for number, other in ((upper, lower), (lower, upper)):
+                if other.answered and not number.answered:
+                    number.errors = [*number.errors, reading.one_missing_message]
+                    valid = False
+        if upper.number is not None and lower.number is not None and upper.number <= lower.number:
+            lower.errors = [*lower.errors, reading.order_message]
+            valid = False
+        return valid
 
-    raised_intracranial_pressure = Answer(
-        "Have you been told you have raised pressure inside your head (raised intracranial pressure)?",
-        description="For example after a head injury, with a brain tumor, or with idiopathic intracranial "
-                    "hypertension.")
-    glaucoma = Answer("Do you have glaucoma?",
-                      description="An eye condition in which pressure inside the eye can damage the nerve "
-                                  "at the back of the eye.")
-    seizure_disorder = Answer("Do you have epilepsy or another seizure disorder?")
-    hyperthyroidism_uncontrolled = Answer(
-        "Do you have an overactive thyroid (hyperthyroidism) that is not under control?",
-        description="Answer no if you have no thyroid problem, or if treatment keeps it under control.")
-    severe_liver_disease = Answer("Do you have serious liver disease?",
-                                  description="For example cirrhosis or liver failure.")
-    severe_lung_disease = Answer("Do you have serious lung disease?",
-                                 description="For example severe COPD or emphysema.")
-    bladder_pain_or_interstitial_cystitis = Answer(
-        "Do you have bladder pain or interstitial cystitis?",
-        description="Interstitial cystitis is a long-lasting condition that causes bladder pain and pressure.")
-    ketamine_allergy = Answer(
-        "Have you ever had an allergic reaction to ketamine or esketamine (Spravato)?",
-        description="Answer no if you have never had either.")
-    prior_adverse_ketamine_reaction = Answer(
-        "Have you ever had a bad reaction to ketamine that was not an allergy?",
-        description="For example severe distress, confusion, or a large rise in blood pressure during or after a "
-                    "session. Answer no if you have never had ketamine.")
-
-    def answers(self):
-        return self.boolean_answers()
-
-    @classmethod
-    def values(cls, answers):
-        return cls.boolean_values(answers)
-
-
-MEDICINE_LABELS = {
-    "benzodiazepine": "A benzodiazepine, such as alprazolam (Xanax), clonazepam (Klonopin), diazepam (Valium) "
-                      "or lorazepam (Ativan)",
-    "lamotrigine": "Lamotrigine (Lamictal)",
-    "maoi": "An MAOI antidepressant, such as phenelzine (Nardil), tranylcypromine (Parnate), isocarboxazid "
-            "(Marplan) or the selegiline patch (Emsam)",
-    "stimulant": "A stimulant, such as amphetamine (Adderall), lisdexamfetamine (Vyvanse) or methylphenidate "
-                 "(Ritalin, Concerta)",
-}
-assert tuple(MEDICINE_LABELS) == MEDICATIONS
-
-
-class HistoryStep(BooleanQuestions, Step):
-    number, title, template = 6, "Mental health history and medicines", "screening/steps/history.html"
-    keys = ("psychosis", "family_history_psychosis", "bipolar", "substance_use", "medications",
-            "failed_antidepressant_trials")
-    booleans = ("family_history_psychosis",)
-
-    psychosis = Answer(
-        "Have you ever had psychosis, or been diagnosed with schizophrenia or a related condition?",
-        description="Psychosis means losing touch with what is real: for example hearing or seeing things "
-                    "other people don\u2019t, or holding strong beliefs that others find untrue.",
-        choices=list(zip(PSYCHOSIS, (
-            "No",
-            "Yes, in the past, and I have been well since",
-            "Yes, I have these experiences now, or I have a diagnosis of schizophrenia or a related condition",
-        ), strict=True)),
-        required_message="Choose one answer about psychosis.")
-    family_history_psychosis = Answer(
-        "Has a parent, brother or sister had psychosis, schizophrenia or a related condition?",
-        description="Answer no if you don\u2019t know.")
-    bipolar = Answer(
-        "Have you been diagnosed with bipolar disorder?",
-        description="A manic episode is a stretch of days with a very high or irritable mood, much more energy "
-                    "and much less need for sleep than usual.",
-        choices=list(zip(BIPOLAR, ("No", "Yes, and my mood is stable now", "Yes, and I am in a manic episode now"),
-                         strict=True)),
-        required_message="Choose one answer about bipolar disorder.")
-    substance_use = Answer(
-        "Do you use alcohol or drugs in a way that is a problem for you, or are you in recovery?",
-        description="Not counting tobacco.",
-        choices=list(zip(SUBSTANCE_USE, (
-            "No",
-            "Yes, my use is a problem for me now",
-            "I am in recovery, for less than 12 months",
-            "I am in recovery, for 12 months or more",
-        ), strict=True)),
-        required_message="Choose one answer about alcohol and drugs.")
-    medications = Medicines(
-        "Do you take any of these medicines?",
-        description="Tick all that you take, or \u201cNone of these\u201d.",
-        choices=options([*MEDICINE_LABELS.items(), (NONE_OF_THESE, "None of these")]))
-    failed_antidepressant_trials = Number(
-        "How many antidepressants have you tried that did not help enough?",
-        low=0, high=50,
-        description="Count each medicine you took for at least 4 to 6 weeks at the dose your prescriber "
-                    "recommended. Enter 0 if none.",
-        required_message="Enter how many antidepressants you have tried, or 0.",
-        invalid_message="Enter a whole number, for example 2, or 0 if none.",
-        range_message="Check this number: enter from 0 to 50.")
-
-    def answers(self):
-        return {"psychosis": self.psychosis.data, "bipolar": self.bipolar.data,
-                "substance_use": self.substance_use.data,
-                "medications": [value for value in self.medications.data if value != NONE_OF_THESE],
-                "failed_antidepressant_trials": self.failed_antidepressant_trials.number,
-                **self.boolean_answers()}
-
-    @classmethod
-    def values(cls, answers):
-        values = {**cls.boolean_values(answers), "psychosis": answers.get("psychosis"),
-                  "bipolar": answers.get("bipolar"), "substance_use": answers.get("substance_use")}
-        if "medications" in answers:
-            values["medications"] = list(answers["medications"]) or [NONE_OF_THESE]
-        if answers.get("failed_antidepressant_trials") is not None:
-            values["failed_antidepressant_trials"] = str(answers["failed_antidepressant_trials"])
-        return values
+    def layout(self) -> list[Part]:
+        """The step's questions as its page sets them out: in catalogue order, each inside its groups."""
+        top: list[Part] = []
+        open_: list[Part] = []  # the groups open at this point, outermost first
+        for question in self.asked:
+            chain = questions.group_chain(question.group)
+            while open_ and tuple(part.group for part in open_) != chain[:len(open_)]:
+                open_.pop()
+            for group in chain[len(open_):]:
+                part = Part(group=group)
+                if isinstance(group, questions.Reading):
+                    part.none_field = self[group.none_name]
+                (open_[-1].parts if open_ else top).append(part)
+                open_.append(part)
+            (open_[-1].parts if open_ else top).append(Part(field=self[question.name], question=question))
+        return top
 
 
-STEPS: tuple[type[Step], ...] = (FeelingStep, SafetyStep, AboutStep, HeartStep, ConditionsStep, HistoryStep)
-SAFETY_STEP = SafetyStep.number
+def step_form(step: questions.Step, catalogue: tuple[Question, ...] = questions.QUESTIONS) -> type[Step]:
+    """The form of a step: a field for each question it asks, in catalogue order (a reading's "none" box right
+    after its numbers)."""
+    asked = questions.asked_on(step.number, catalogue)
+    attributes = {"number": step.number, "title": step.title, "template": f"screening/steps/{step.slug}.html",
+                  "asked": asked, "keys": questions.answer_names(asked)}
+    for question in asked:
+        attributes[question.name] = make_field(question)
+        for reading in questions.READINGS:
+            if question.name == reading.lower:
+                attributes[reading.none_name] = BooleanField(reading.none_label, description=reading.none_hint or "")
+    return type(f"{step.slug.title()}Step", (Step,), attributes)
+
+
+STEPS: tuple[type[Step], ...] = tuple(step_form(step) for step in questions.STEPS)
+SAFETY_STEP = questions.SAFETY_STEP
+SafetyStep = STEPS[SAFETY_STEP - 1]
 assert [step.number for step in STEPS] == list(range(1, len(STEPS) + 1))
+assert all(step.asked for step in STEPS), "every step asks something"
 
 
 def step_of(answer_name: str) -> type[Step] | None:

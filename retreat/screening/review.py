@@ -134,105 +134,42 @@ class ReadableAnswers:
     cssrs: tuple[AnswerRow, ...]
 
 
-HEALTH_QUESTIONS = {
-    "age": "Age",
-    "weight_kg": "Weight",
-    "pregnant_or_breastfeeding": "Pregnant or breastfeeding",
-    "bp": "Recent blood pressure reading",
-    "hypertension": "High blood pressure",
-    "cardiac_event": "Heart attack, unstable angina or revascularisation",
-    "aneurysm_avm_or_brain_bleed": "Aneurysm, arteriovenous malformation or bleed in the brain",
-    "stroke_tia": "Stroke or TIA",
-    "raised_intracranial_pressure": "Raised intracranial pressure",
-    "glaucoma": "Glaucoma",
-    "seizure_disorder": "Seizure disorder",
-    "hyperthyroidism_uncontrolled": "Overactive thyroid, not under control",
-    "severe_liver_disease": "Severe liver disease",
-    "severe_lung_disease": "Severe lung disease",
-    "ketamine_allergy": "Allergy to ketamine or esketamine",
-    "prior_adverse_ketamine_reaction": "A bad (non-allergic) reaction to ketamine before",
-    "psychosis": "Psychosis or a schizophrenia-spectrum diagnosis",
-    "family_history_psychosis": "Psychosis in a parent or sibling",
-    "bipolar": "Bipolar disorder",
-    "substance_use": "Substance use (not tobacco)",
-    "medications": "Medicines that interact with ketamine",
-    "bladder_pain_or_interstitial_cystitis": "Bladder pain or interstitial cystitis",
-    "failed_antidepressant_trials": "Adequate antidepressant trials that did not help",
-}
-CHOICE_LABELS = {
-    "hypertension": {"none": "None", "controlled": "Yes, controlled", "uncontrolled": "Yes, not controlled"},
-    "cardiac_event": {"none": "None", "within_12_months": "Within the past 12 months",
-                      "over_12_months": "More than 12 months ago"},
-    "psychosis": {"none": "None", "past_stable": "In the past, now stable", "current": "Current or diagnosed"},
-    "bipolar": {"none": "None", "stable": "Yes, stable", "currently_manic": "Currently manic"},
-    "substance_use": {"none": "None", "active": "Active use",
-                      "recovery_under_12_months": "In recovery, under 12 months",
-                      "recovery_12_months_plus": "In recovery, 12 months or more"},
-}
-MEDICATION_LABELS = {
-    "benzodiazepine": "Benzodiazepine", "lamotrigine": "Lamotrigine", "maoi": "MAOI", "stimulant": "Stimulant",
-}
-PHQ9_CHOICE_LABELS = dict(questions.PHQ9_CHOICES)
+def _step_reached(answers: dict, step: int, catalogue: tuple[questions.Question, ...]) -> bool:
+    """Whether the answers reach this step (a crisis at the safety step ends the questionnaire there)."""
+    return any(name in answers for name in questions.answer_names(questions.asked_on(step, catalogue)))
 
 
-def _yes_no(value) -> str:
-    return "Yes" if value else "No"
+def _reading_row(reading: questions.Reading, answers: dict) -> AnswerRow:
+    upper, lower = (questions.BY_NAME[name] for name in reading.members)
+    if answers.get(upper.name) is None:
+        return AnswerRow(reading.review_label, "Not given", True)
+    high, low = answers[upper.name], answers.get(lower.name)
+    return AnswerRow(reading.review_label, f"{high}/{low} {upper.unit}",
+                     upper.notable(high) or (low is not None and lower.notable(low)))
 
 
-def _health_row(name: str, value) -> AnswerRow:
-    label = HEALTH_QUESTIONS.get(name, name.replace("_", " ").capitalize())
-    if name == "weight_kg":
-        return AnswerRow(label, f"{value:g} kg", not 40 <= value <= 150)
-    if name == "age":
-        return AnswerRow(label, f"{value}", value < 18)
-    if name == "failed_antidepressant_trials":
-        return AnswerRow(label, f"{value}", value < 2)
-    if name == "medications":
-        names = [MEDICATION_LABELS.get(item, item) for item in value]
-        return AnswerRow(label, ", ".join(names) if names else "None", bool(names))
-    if name in CHOICE_LABELS:
-        return AnswerRow(label, CHOICE_LABELS[name].get(value, str(value)), value not in ("none",
-                                                                                            "recovery_12_months_plus"))
-    if isinstance(value, bool):
-        return AnswerRow(label, _yes_no(value), value)
-    return AnswerRow(label, str(value))
-
-
-def readable_answers(answers: dict) -> ReadableAnswers:
-    """The answers as question and answer in words, in the questionnaire's order."""
-    health = []
-    for name in questions.Answers().fields:
-        if name in ("phq9", "cssrs"):
+def readable_answers(answers: dict, catalogue: tuple[questions.Question, ...] = questions.QUESTIONS) -> ReadableAnswers:
+    """The answers as question and answer in words, in the questionnaire's order: each question of the catalogue
+    with its label on this page and its answer as it reads there."""
+    rows: dict[str, list[AnswerRow]] = {"health": [], "phq9": [], "cssrs": []}
+    for question in catalogue:
+        reading = next((r for r in questions.READINGS if question.name in r.members), None)
+        if reading is not None:
+            if question.name == reading.upper and _step_reached(answers, question.step, catalogue):
+                rows["health"].append(_reading_row(reading, answers))
             continue
-        if name == "bp_systolic":
-            if "age" not in answers:  # the questionnaire stopped at the safety questions (a crisis exit)
-                continue
-            if answers.get("bp_systolic") is None:
-                health.append(AnswerRow(HEALTH_QUESTIONS["bp"], "Not given", True))
-            else:
-                systolic, diastolic = answers["bp_systolic"], answers.get("bp_diastolic")
-                health.append(AnswerRow(HEALTH_QUESTIONS["bp"], f"{systolic}/{diastolic} mmHg",
-                                        systolic >= 140 or (diastolic or 0) >= 90))
-            continue
-        if name != "bp_diastolic" and name in answers:  # the diastolic reading is shown with the systolic
-            health.append(_health_row(name, answers[name]))
-    known = set(questions.Answers().fields)
+        value = questions.value_of(answers, question)
+        if value is not None:
+            rows[question.review_section].append(AnswerRow(question.label, question.reads(value),
+                                                           question.notable(value)))
+        elif question.review_section == "cssrs":  # the screener's table lists every question, asked or not
+            rows["cssrs"].append(AnswerRow(question.label, "Not asked"))
+    known = set(questions.answer_names(catalogue))
     for name in sorted(set(answers) - known):  # a field of a later questionnaire version
-        health.append(AnswerRow(name.replace("_", " ").capitalize(), str(answers[name])))
-
+        rows["health"].append(AnswerRow(name.replace("_", " ").capitalize(), str(answers[name])))
     scores = answers.get("phq9") or []
-    phq9 = tuple(
-        AnswerRow(f"{number}. {item}", f"{score}: {PHQ9_CHOICE_LABELS.get(score, score)}",
-                  number == 9 and score >= 1)
-        for number, (item, score) in enumerate(zip(questions.PHQ9_ITEMS, scores, strict=False), start=1)
-    )
-    cssrs_answers = answers.get("cssrs") or {}
-    cssrs = tuple(
-        AnswerRow(question, _yes_no(cssrs_answers[name]) if name in cssrs_answers else "Not asked",
-                  bool(cssrs_answers.get(name)))
-        for name, question in questions.CSSRS_QUESTIONS.items()
-    )
-    return ReadableAnswers(tuple(health), phq9, sum(scores) if scores else None, cssrs)
+    return ReadableAnswers(tuple(rows["health"]), tuple(rows["phq9"]), sum(scores) if scores else None,
+                           tuple(rows["cssrs"]))
 
 
 # --- The decision ----------------------------------------------------------------------------------------------

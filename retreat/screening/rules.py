@@ -1,12 +1,16 @@
 """The screening rules, as data (domain/screening.md). Pure: answers in, a result out.
 
 A rule is a row: a stable code, the outcome it gives, whether it is urgent, the message the applicant reads,
-and a condition written in a small vocabulary of facts and tests below. Rule sets are versioned; a stored
-result records its version, so a later change of rules never rewrites an old result.
+and a condition written in a small vocabulary of facts and tests below. A fact is a rule input that the
+catalogue of questions names and feeds (retreat.screening.questions: each question's `fact`, and the totals).
+Rule sets are versioned; a stored result records its version, so a later change of rules never rewrites an old
+result.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from retreat.screening import questions
 
 OUTCOMES = ("eligible", "review", "ineligible", "crisis")  # lowest to highest precedence
 PHQ9_BANDS = ((0, 4, "minimal"), (5, 9, "mild"), (10, 14, "moderate"), (15, 19, "moderately_severe"),
@@ -59,6 +63,16 @@ def all_of(*conditions):
 
 def negate(condition):
     return ("not", condition)
+
+
+def facts_read(condition) -> set[str]:
+    """The facts a condition tests."""
+    op, *args = condition
+    if op in ("any", "all"):
+        return set().union(*(facts_read(each) for each in args))
+    if op == "not":
+        return facts_read(args[0])
+    return {args[0]}
 
 
 def holds(condition, facts: Mapping[str, object]) -> bool:
@@ -240,15 +254,9 @@ def phq9_severity(total: int) -> str:
 
 
 def facts_from(answers: Mapping[str, object]) -> dict[str, object]:
-    """Flatten the answers (cssrs.* as dotted names) and add what rules test: the PHQ-9 total and item 9."""
-    facts = {key: value for key, value in answers.items() if key != "cssrs"}
-    for key, value in (answers.get("cssrs") or {}).items():
-        facts[f"cssrs.{key}"] = value
-    phq9 = answers.get("phq9")
-    if phq9:
-        facts["phq9_total"] = sum(phq9)
-        facts["phq9_item9"] = phq9[8]
-    return facts
+    """The rule inputs of the answers, as the catalogue of questions names them: each answer's fact (cssrs.* as
+    dotted names, PHQ-9 item 9 as phq9_item9) and the PHQ-9 total."""
+    return questions.facts(answers)
 
 
 def evaluate(answers: Mapping[str, object], version: int = CURRENT_RULES_VERSION) -> Result:

@@ -34,6 +34,7 @@ from retreat.screening.forms import (
     read_progress,
     step_of,
 )
+from retreat.screening.questions import BY_PATH
 from retreat.web.limits import public_write_limit
 
 screening_bp = Blueprint("screening", __name__, url_prefix="/screening")
@@ -129,8 +130,9 @@ def _refused(progress: Progress, refusal: ValidationFailed):
     for name, reasons in refusal.fields.items():
         if step_of(name) is not step:
             continue
-        parts = name.removeprefix("answers.").split(".")
-        field_name = f"phq9_{int(parts[1]) + 1}" if parts[0] == "phq9" and len(parts) > 1 else parts[-1]
+        path = name.removeprefix("answers.")
+        question = BY_PATH.get(path)  # phq9.8 is asked by the field phq9_9, cssrs.intent by intent
+        field_name = question.name if question else path.split(".")[-1]
         if field_name in form:
             form[field_name].errors = [*form[field_name].errors, *reasons]
         else:
