@@ -7,6 +7,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 from retreat.api import schemas
 from retreat.booking import policy
+from retreat.finance.services import EXPORT_COLUMNS
 
 ERRORS = {
     400: ("The request body is not valid JSON.", "malformed_json"),
@@ -100,8 +101,7 @@ def _finance_paths(spec: APISpec) -> None:
                     "content": {"application/json": {"schema": "Error"}}}
         return {**response, "headers": headers} if headers else response
 
-    columns = ("date, payment_id, booking_reference, payer_name, payer_email, program, cohort_start, kind, "
-               "provider, provider_reference, status, currency, amount, fee, net")
+    columns = ", ".join(EXPORT_COLUMNS)
     spec.path(path="/api/v1/finance/payments", operations={"get": {
         "operationId": "listFinancePayments",
         "summary": "The payment ledger of a period, one row per movement of money",
