@@ -9,6 +9,7 @@ from the code under test.
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -395,7 +396,9 @@ def test_the_manage_page_says_the_status_in_words_and_offers_what_it_allows(clie
     assert booking.cohort.program.name in page.text() and "Shared room" in page.text()
     if status == "held" and not hold_lapsed:
         expiry = booking.hold_expires_at
-        assert f"{expiry:%H:%M} UTC on {long_date(expiry.date())} (in about 30 minutes)" in page.text()
+        local = expiry.astimezone(ZoneInfo("America/New_York"))  # the testing clinic's zone
+        shown = f"{long_date(local.date())}, {local.hour % 12 or 12}:{local:%M} {local:%p} {local:%Z}"
+        assert f"{shown} (in about 30 minutes)" in page.text(), "the hold's end in the clinic's zone"
 
 
 # --- Paying ----------------------------------------------------------------------------------------------------
