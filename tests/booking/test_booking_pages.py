@@ -287,12 +287,13 @@ def test_a_pre_screen_that_may_not_book_gets_a_kind_page_with_no_booking_or_paym
         assert_private(response)
         page = parse(response)
         assert page.find("form") is None
-        assert all(href.startswith(("tel:", "sms:", "https://988lifeline.org", "#")) for href in links(page)), \
-            links(page)
+        assert all(href.startswith(("tel:", "sms:", "https://988lifeline.org", "#", "mailto:hello@cedarhouse.example"))
+                   for href in links(page)), links(page)
         assert not re.search(r"\b(pay|deposit|choose)\b", page.text(), re.I)
     html = client.get(f"/bookings/new/{token}").get_data(as_text=True)
     anywhere = set(re.findall(r'<a [^>]*href="([^"]*)"', html))  # header and footer too: no way to the catalog
-    assert anywhere <= {"#main", "tel:988", "sms:988", "https://988lifeline.org", "tel:911"}, anywhere
+    assert anywhere <= {"#main", "tel:988", "sms:988", "https://988lifeline.org", "tel:911",
+                        "tel:+18285550142", "mailto:hello@cedarhouse.example"}, anywhere  # the clinic: no way on
     if make_token is _crisis_token:
         assert parse(client.get(f"/bookings/new/{token}")).find("h1").text().startswith("Please reach out now")
     assert booking_count() == 0 and db.session.scalar(sa.select(sa.func.count()).select_from(WaitlistEntry)) == 0
