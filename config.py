@@ -1,7 +1,8 @@
 """Configuration classes, read from the environment.
 
 Development is the default and needs no secrets: it keeps a SQLite file and a generated secret key under
-instance/. Production refuses to start without its secrets, its database and the on-call address.
+instance/. Production refuses to start without its secrets, its database, the on-call address and the clinic's
+email, phone and time zone.
 """
 
 import os
