@@ -1,12 +1,14 @@
 """Configuration classes, read from the environment.
 
 Development is the default and needs no secrets: it keeps a SQLite file and a generated secret key under
-instance/. Production refuses to start without its secrets, its database and the on-call address.
+instance/. Production refuses to start without its secrets, its database, the on-call address and the clinic's
+email, phone and time zone.
 """
 
 import os
 import secrets
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 INSTANCE_PATH = Path(os.environ.get("RETREAT_INSTANCE_PATH", Path(__file__).parent / "instance"))
 
@@ -45,6 +47,18 @@ class ConfigurationError(RuntimeError):
     """The environment lacks a setting this configuration cannot run without."""
 
 
+DEFAULT_CLINIC_TIMEZONE = "America/New_York"
+
+
+def check_clinic_timezone(name: str | None) -> None:
+    """Refuse a CLINIC_TIMEZONE that is not an IANA zone name (every time shown to a person is in it)."""
+    try:
+        ZoneInfo(name or DEFAULT_CLINIC_TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(f"CLINIC_TIMEZONE {name!r} is not a known IANA time zone name, such as "
+                                 f"{DEFAULT_CLINIC_TIMEZONE}.") from None
+
+
 class Config:
     ENV_NAME = "base"
     SECRET_KEY = os.environ.get("SECRET_KEY")
@@ -81,10 +95,13 @@ class Config:
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Retreat <no-reply@localhost>")
     # The address of this site, for links in emails sent from outside a request (the command line, jobs).
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
-    # How applicants reach the clinic; shown in emails and pages.
-    CLINIC_NAME = os.environ.get("CLINIC_NAME", "Retreat")
+    # How applicants reach the clinic: in the footer of every page, on the contact page and in every email.
+    CLINIC_NAME = os.environ.get("CLINIC_NAME") or "Retreat"
     CLINIC_EMAIL = os.environ.get("CLINIC_EMAIL")
     CLINIC_PHONE = os.environ.get("CLINIC_PHONE")
+    CLINIC_ADDRESS = os.environ.get("CLINIC_ADDRESS")
+    # The clinic's IANA time zone: every time shown to a person is in it (times are stored in UTC).
+    CLINIC_TIMEZONE = os.environ.get("CLINIC_TIMEZONE") or DEFAULT_CLINIC_TIMEZONE
 
     # Behind a reverse proxy: how many proxies set X-Forwarded-For/-Proto/-Host (0: none, use the peer address).
     # Sign-in throttling, rate limits and the audit log's addresses depend on it.
@@ -113,7 +130,8 @@ class Config:
 
     @classmethod
     def check(cls) -> None:
-        """Raise ConfigurationError when a required setting is missing."""
+        """Raise ConfigurationError when a required setting is missing or wrong."""
+        check_clinic_timezone(os.environ.get("CLINIC_TIMEZONE"))
 
     @classmethod
     def init_app(cls, app) -> None:
@@ -127,6 +145,11 @@ class DevelopmentConfig(Config):
     ONCALL_CLINICIAN_EMAIL = Config.ONCALL_CLINICIAN_EMAIL or "oncall@clinic.example"
     FINANCE_EMAIL = Config.FINANCE_EMAIL or "finance@clinic.example"
     SQLALCHEMY_DATABASE_URI = Config.SQLALCHEMY_DATABASE_URI or f"sqlite:///{INSTANCE_PATH / 'retreat.sqlite3'}"
+    # A made-up clinic for the demo (555-01xx numbers and .example addresses reach nobody).
+    CLINIC_NAME = os.environ.get("CLINIC_NAME") or "Cedar House Retreats"
+    CLINIC_EMAIL = Config.CLINIC_EMAIL or "hello@cedarhouse.example"
+    CLINIC_PHONE = Config.CLINIC_PHONE or "(828) 555-0142"
+    CLINIC_ADDRESS = Config.CLINIC_ADDRESS or "Cedar House, 14 Orchard Lane, Asheville, NC 28801"
 
     @classmethod
     def init_app(cls, app) -> None:
@@ -154,6 +177,12 @@ class TestingConfig(Config):
     MAIL_PASSWORD = None
     ONCALL_CLINICIAN_EMAIL = None
     FINANCE_EMAIL = "finance@clinic.example"  # queued in the outbox, never sent (no MAIL_SERVER)
+    # A fixed clinic, whatever the developer's environment says (tests set another zone through create_app).
+    CLINIC_NAME = "Cedar House Retreats"
+    CLINIC_EMAIL = "hello@cedarhouse.example"
+    CLINIC_PHONE = "(828) 555-0142"
+    CLINIC_ADDRESS = "Cedar House, 14 Orchard Lane, Asheville, NC 28801"
+    CLINIC_TIMEZONE = DEFAULT_CLINIC_TIMEZONE
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     RATELIMIT_ENABLED = False
     HOLD_LIMITS_ENABLED = False  # tests of the limits switch them on; others book many seats with one applicant
@@ -171,9 +200,11 @@ class ProductionConfig(Config):
 
     @classmethod
     def check(cls) -> None:
-        # Without ONCALL_CLINICIAN_EMAIL a crisis pre-screen would alert nobody.
+        super().check()
+        # Without ONCALL_CLINICIAN_EMAIL a crisis pre-screen would alert nobody; without the clinic's email and
+        # phone an applicant could not reach it, and without its zone every time shown would be a guess.
         required = ("SECRET_KEY", "DATABASE_URL", "SCREENING_ENCRYPTION_KEYS", "ONCALL_CLINICIAN_EMAIL",
-                    "MAIL_SERVER")
+                    "MAIL_SERVER", "CLINIC_EMAIL", "CLINIC_PHONE", "CLINIC_TIMEZONE")
         missing = [name for name in required if not os.environ.get(name)]
         provider = os.environ.get("PAYMENT_PROVIDER") or "stripe"
         if provider == "demo":

@@ -6,7 +6,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config import INSTANCE_PATH, Config, config_for
+from config import INSTANCE_PATH, Config, check_clinic_timezone, config_for
 from retreat import models  # noqa: F401  (every table, for Alembic and relationships)
 from retreat.api import api_bp
 from retreat.booking import staff_views as booking_staff_views  # noqa: F401  (routes of staff_bp)
@@ -30,6 +30,7 @@ from retreat.payment_events.webhooks import webhooks_bp
 from retreat.payments.cli import payments_cli
 from retreat.pricing import rules as pricing_rules
 from retreat.pricing import staff_views as pricing_staff_views  # noqa: F401  (routes of staff_bp)
+from retreat.screening import services as screening_services
 from retreat.screening import staff_views as screening_staff_views  # noqa: F401  (routes of staff_bp)
 from retreat.screening.cli import screening_cli
 from retreat.screening.views import screening_bp
@@ -60,6 +61,7 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
                 static_folder=str(PROJECT_ROOT / "static"), instance_path=str(INSTANCE_PATH))
     app.config.from_object(config_class)
     app.config.update(overrides)
+    check_clinic_timezone(app.config.get("CLINIC_TIMEZONE"))
     config_class.init_app(app)
     if not app.testing:
         app.logger.setLevel(logging.INFO)  # development prints queued emails at INFO, in place of sending them
@@ -92,6 +94,7 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
         modality_labels=pricing_rules.MODALITY_LABELS,
         modality_names=pricing_rules.MODALITY_NAMES,
         lodging_labels=pricing_rules.LODGING_LABELS,
+        crisis_resources=screening_services.crisis_resources(),  # the contact page (catalog) shows screening's
     )
     errors.register(app)
     security.register(app)

@@ -10,7 +10,10 @@ def test_production_refuses_to_start_without_its_secrets(monkeypatch):
     monkeypatch.delenv("SCREENING_ENCRYPTION_KEYS", raising=False)
     monkeypatch.delenv("ONCALL_CLINICIAN_EMAIL", raising=False)
     monkeypatch.delenv("MAIL_SERVER", raising=False)
-    everything = "SECRET_KEY, DATABASE_URL, SCREENING_ENCRYPTION_KEYS, ONCALL_CLINICIAN_EMAIL, MAIL_SERVER"
+    for name in ("CLINIC_EMAIL", "CLINIC_PHONE", "CLINIC_TIMEZONE"):
+        monkeypatch.delenv(name, raising=False)
+    everything = ("SECRET_KEY, DATABASE_URL, SCREENING_ENCRYPTION_KEYS, ONCALL_CLINICIAN_EMAIL, MAIL_SERVER, "
+                  "CLINIC_EMAIL, CLINIC_PHONE, CLINIC_TIMEZONE")
     with pytest.raises(config.ConfigurationError, match=everything):
         create_app("production")
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
@@ -24,6 +27,9 @@ def _production_environment(monkeypatch):
     monkeypatch.setenv("ONCALL_CLINICIAN_EMAIL", "oncall@clinic.example")
     monkeypatch.setenv("MAIL_SERVER", "smtp.clinic.example")
     monkeypatch.setenv("SCREENING_ENCRYPTION_KEYS", "Vv0nW9D2cVmz2y0cqJ8b8t1fQ3YV4x6yF9Qm0m1bXk8=")
+    monkeypatch.setenv("CLINIC_EMAIL", "care@clinic.example")
+    monkeypatch.setenv("CLINIC_PHONE", "(212) 555-0199")
+    monkeypatch.setenv("CLINIC_TIMEZONE", "America/New_York")
     for name in ("PAYMENT_PROVIDER", "STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET",
                  "BANK_TRANSFER_INSTRUCTIONS", "STRIPE_API_BASE"):
         monkeypatch.delenv(name, raising=False)

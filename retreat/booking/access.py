@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from retreat.booking.models import Booking, is_plausible_reference
-from retreat.core import crypto
+from retreat.core import clinic, crypto
 from retreat.core.errors import DomainError, NotFound
 from retreat.extensions import db
 
@@ -41,7 +41,7 @@ def booking_by_manage_token(token: object) -> Booking:
     if isinstance(token, str) and 20 <= len(token) <= 100 and token.isascii():
         booking = db.session.scalar(sa.select(Booking).where(Booking.manage_token_hash == manage_token_hash(token)))
     if booking is None:
-        raise NotFound("This booking link is not valid. Please contact the clinic.")
+        raise NotFound(f"This booking link is not valid. Please {clinic.contact_words()}.")
     return booking
 
 

@@ -10,6 +10,7 @@ from retreat.booking.access import manage_token, manage_token_hash
 from retreat.booking.models import Booking, new_booking_reference
 from retreat.booking.requests import Applicant
 from retreat.catalog.models import Cohort
+from retreat.core import clinic
 from retreat.core.clock import now, today
 from retreat.core.errors import DomainError, ValidationFailed
 from retreat.extensions import db
@@ -25,7 +26,7 @@ def price_of(cohort: Cohort, lodging: str) -> estimator.Estimate:
         program.integration_sessions, program.intensive_sessions, lodging)
     estimate = estimator.estimate(configuration, pricing.current_price_sheet())
     if estimate.custom_quote_required:
-        raise DomainError("This program needs a custom quote at current prices. Please contact the clinic.",
+        raise DomainError(f"This program needs a custom quote at current prices. Please {clinic.contact_words()}.",
                           code="custom_quote_required", status=409)
     return estimate
 

@@ -7,6 +7,7 @@ link is a secret: each email says to keep it to oneself.
 
 from retreat.booking.hold_rules import email_confirmation_token, full_hold
 from retreat.booking.models import Booking, WaitlistEntry
+from retreat.core import clinic
 from retreat.core.links import external_url
 from retreat.core.money import format_usd
 from retreat.notify.services import clinic_contact, clinic_name
@@ -35,7 +36,8 @@ def _greeting(first_name: str) -> str:
 
 
 def _when(moment) -> str:
-    return f"{moment:%-d %B %Y at %H:%M} UTC"
+    """`Mon 7 Dec 2026, 2:05 PM EST`: in the clinic's time zone."""
+    return clinic.clinic_time(moment)
 
 
 def _link_paragraph(token: str) -> str:
@@ -130,7 +132,8 @@ def approved_without_seat(booking: Booking) -> Email:
     body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
             "A clinician has reviewed your pre-screen and approved it. We are sorry: the seat we held for you was "
             "released when the review took longer than the hold, and these dates are now full or closed. Nothing "
-            "was charged. Please contact us, and we will help you find other dates or join a waitlist.\n\n"
+            f"was charged. Please {clinic.contact_words()}, and we will help you find other dates or join a "
+            "waitlist.\n\n"
             f"{_signature()}")
     return ("booking_approved_no_seat", booking.applicant_email,
             f"{clinic_name()}: approved, but your seat was released ({booking.reference})", body)
@@ -153,7 +156,7 @@ def booking_cancelled(booking: Booking, quote) -> Email:
               if quote.paid_cents else "Nothing had been paid, so nothing is refunded.")
     body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
             f"Your booking is cancelled.\n{refund}\n\n"
-            "If you did not ask for this, or would like to book other dates, contact us.\n\n"
+            f"If you did not ask for this, or would like to book other dates, {clinic.contact_words()}.\n\n"
             f"{_signature()}")
     return ("booking_cancelled", booking.applicant_email, f"{clinic_name()}: booking cancelled ({booking.reference})",
             body)
@@ -163,14 +166,15 @@ def hold_expired(booking: Booking) -> Email:
     body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
             "The hold on your seat has lapsed, and the seat has been released. Nothing was charged. If you still "
             "wish to come, you are welcome to book again (your pre-screen may need to be taken again) or to "
-            f"contact us.\n\n{_signature()}")
+            f"{clinic.contact_words()}.\n\n{_signature()}")
     return ("booking_expired", booking.applicant_email, f"{clinic_name()}: your seat hold has lapsed", body)
 
 
 def hold_released(booking: Booking) -> Email:
     body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
             "The clinic has released the hold on this seat, so it is no longer reserved for you. Nothing was "
-            "charged. If you did not expect this, or still wish to come, please contact us and we will help.\n\n"
+            f"charged. If you did not expect this, or still wish to come, please {clinic.contact_words()} and we "
+            "will help.\n\n"
             f"{_signature()}")
     return ("booking_hold_released", booking.applicant_email,
             f"{clinic_name()}: your seat hold was released ({booking.reference})", body)
@@ -190,7 +194,7 @@ def waitlist_cohort_cancelled(entry: WaitlistEntry) -> Email:
     body = (f"{_greeting(entry.applicant_first_name)}\n\n"
             f"We are sorry: {cohort.program.name}, which was to start {cohort.start_date:%A %-d %B %Y}, will not run, "
             "so its waitlist is closed. Nothing was charged. Your pre-screen can still be used to book other "
-            f"dates within 30 days of taking it; our dates are on our website: {external_url('catalog.home')}\n\n"
+            f"dates within 30 days of taking it. Our programs and their dates: {external_url('catalog.home')}\n\n"
             f"{_signature()}")
     return ("waitlist_cohort_cancelled", entry.applicant_email, f"{clinic_name()}: dates cancelled", body)
 

@@ -21,6 +21,7 @@ from flask import current_app
 
 from retreat.booking import policy
 from retreat.booking.models import HOLDING_STATUSES, Booking, WaitlistEntry
+from retreat.core import clinic
 from retreat.core.clock import now
 from retreat.core.errors import DomainError
 from retreat.extensions import db
@@ -70,10 +71,10 @@ def _lock_keys(*keys: str) -> None:
 
 APPLICANT_LIMIT_MESSAGE = (
     "A seat is already held for this email address or phone number. Please pay for that booking or cancel it, "
-    "from the link in the email we sent you, before holding another seat. If you need help, contact the clinic.")
+    "from the link in the email we sent you, before holding another seat. If you need help, {contact}.")
 ADDRESS_LIMIT_MESSAGE = (
     "Too many seats for these dates are already held from your connection. Please pay for or cancel a held seat "
-    "before holding another, or contact the clinic.")
+    "before holding another, or {contact}.")
 
 
 def limits_enabled() -> bool:
@@ -91,12 +92,12 @@ def check_hold_limits(cohort_id: int, email: str, phone: str, client_address: st
     same_email = db.session.scalar(_live_holds().where(Booking.applicant_email_key == emails))
     same_phone = db.session.scalar(_live_holds().where(Booking.applicant_phone_key == phones))
     if same_email >= config["HOLD_LIMIT_PER_EMAIL"] or same_phone >= config["HOLD_LIMIT_PER_PHONE"]:
-        raise TooManyHolds(APPLICANT_LIMIT_MESSAGE)
+        raise TooManyHolds(APPLICANT_LIMIT_MESSAGE.format(contact=clinic.contact_words()))
     if client_address:
         from_address = db.session.scalar(_live_holds().where(Booking.cohort_id == cohort_id,
                                                               Booking.client_address == client_address))
         if from_address >= config["HOLD_LIMIT_PER_ADDRESS_PER_COHORT"]:
-            raise TooManyHolds(ADDRESS_LIMIT_MESSAGE)
+            raise TooManyHolds(ADDRESS_LIMIT_MESSAGE.format(contact=clinic.contact_words()))
 
 
 # --- How long a hold lasts ---------------------------------------------------------------------------------------

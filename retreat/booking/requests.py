@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from email_validator import EmailNotValidError, validate_email
 
 from retreat.catalog.models import Cohort
+from retreat.core import clinic
 from retreat.core.clock import now, today
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
 from retreat.extensions import db
@@ -87,8 +88,8 @@ def _screening_for_booking(token: object, field: str = "screening_token") -> Scr
 
 def check_screening_allows_booking(screening: Screening) -> None:
     if screening.outcome in ("ineligible", "crisis") or screening.review_status == "declined":
-        raise ScreeningNotEligible("This pre-screen does not allow booking. Please contact the clinic to talk about "
-                                   "other options.")
+        raise ScreeningNotEligible(f"This pre-screen does not allow booking. Please {clinic.contact_words()} to "
+                                   "talk about other options.")
 
 
 def initial_status(screening: Screening) -> str:

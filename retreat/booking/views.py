@@ -39,6 +39,7 @@ from retreat.booking.models import HOLDING_STATUSES, Booking
 from retreat.booking.policy import HOLD_FOR_BANK_TRANSFER
 from retreat.booking.states import CANCELLABLE_STATUSES
 from retreat.catalog.services import CohortView
+from retreat.core import clinic as the_clinic
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, ValidationFailed
 from retreat.core.money import format_usd
@@ -251,7 +252,7 @@ def join_waitlist(token: str):
 # --- The manage page -------------------------------------------------------------------------------------------
 
 def _minutes_left(booking: Booking) -> int | None:
-    """Whole minutes until a live hold lapses (rounded up), to say "in about 25 minutes" beside the UTC time."""
+    """Whole minutes until a live hold lapses (rounded up), to say "in about 25 minutes" beside the time."""
     if booking.status not in HOLDING_STATUSES or booking.hold_expires_at is None:
         return None
     return max(0, -(-int((booking.hold_expires_at - now()).total_seconds()) // 60))
@@ -287,7 +288,7 @@ def confirm_email(reference: str, token: str):
     booking = services.confirm_email(reference, token)
     if booking.status in HOLDING_STATUSES and not _hold_lapsed(booking):
         flash("Thank you: your email address is confirmed, and your seat is held until "
-              f"{booking.hold_expires_at:%-d %B %Y at %H:%M} UTC.")
+              f"{the_clinic.clinic_time(booking.hold_expires_at)}.")
     else:
         flash("Thank you: your email address is confirmed.")
     return redirect(url_for("booking.manage", token=services.manage_token(booking)), code=303)
@@ -309,7 +310,8 @@ def calendar(token: str):
 
 def _nothing_due(token: str, booking: Booking):
     if _hold_lapsed(booking) or booking.status == "expired":
-        flash("The hold on this seat has lapsed, so it cannot be paid now. Please contact the clinic.", "error")
+        flash(f"The hold on this seat has lapsed, so it cannot be paid now. Please {the_clinic.contact_words()}.",
+              "error")
     elif booking.status == "pending_review":
         flash("Nothing is due yet: a clinician is reviewing your pre-screen. We will email you when you can pay.")
     else:

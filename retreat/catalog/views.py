@@ -26,3 +26,10 @@ def program(slug: str):
     if form.lodging.data not in program.lodging_options:
         form.lodging.data = program.lodging_options[0]
     return render_template("catalog/program.html", program=program, form=form)
+
+
+@catalog_bp.get("/contact")
+def contact():
+    """How to reach the clinic (CLINIC_* settings), its time zone, and the crisis resources (screening's, shared
+    with every page through the `crisis_resources` global that create_app registers)."""
+    return render_template("catalog/contact.html")

@@ -81,7 +81,8 @@ PAGE_SIZE = 50
 def search(*, actor: str | None = None, action: str | None = None, target: str | None = None,
            since: datetime | None = None, until: datetime | None = None,
            page: int = 1) -> tuple[list[AuditEntry], bool]:
-    """Entries newest first, filtered; returns one page and whether more follow. Times are UTC."""
+    """Entries newest first, filtered; returns one page and whether more follow. `since` and `until` are moments
+    (a naive one is UTC)."""
     query = sa.select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
     if actor:
         query = query.where(AuditEntry.actor_email.contains(actor.strip().lower(), autoescape=True))
@@ -93,8 +94,8 @@ def search(*, actor: str | None = None, action: str | None = None, target: str |
         if ident:
             query = query.where(AuditEntry.target_id == ident)
     if since:
-        query = query.where(AuditEntry.at >= since.replace(tzinfo=UTC))
+        query = query.where(AuditEntry.at >= (since if since.tzinfo else since.replace(tzinfo=UTC)))
     if until:
-        query = query.where(AuditEntry.at <= until.replace(tzinfo=UTC))
+        query = query.where(AuditEntry.at <= (until if until.tzinfo else until.replace(tzinfo=UTC)))
     rows = list(db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)))
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE

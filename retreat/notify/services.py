@@ -13,9 +13,8 @@ from email.message import EmailMessage
 import sqlalchemy as sa
 from flask import current_app
 
-from retreat.core import audit
+from retreat.core import audit, clinic
 from retreat.core.clock import now
-from retreat.core.links import external_url
 from retreat.core.transactions import after_commit, in_unit_of_work, unit_of_work
 from retreat.extensions import db
 from retreat.notify.models import OutboxEmail
@@ -26,15 +25,16 @@ KEEP_SENT_BODY_DAYS = 30
 
 
 def clinic_name() -> str:
-    return current_app.config.get("CLINIC_NAME") or "Retreat"
+    return clinic.name()
 
 
 def clinic_contact() -> str:
-    """How applicants reach the clinic, for the foot of an email: CLINIC_EMAIL and CLINIC_PHONE, or the website."""
+    """The foot of every email to an applicant: the clinic's name, postal address, phone and email (CLINIC_*)."""
     config = current_app.config
-    lines = [f"{label}: {config[name]}" for label, name in (("Email", "CLINIC_EMAIL"), ("Phone", "CLINIC_PHONE"))
-             if config.get(name)]
-    return "\n".join(lines) or f"Our phone number and email address are on our website: {external_url('catalog.home')}"
+    lines = [clinic.name()]
+    lines += [f"{label}{config[setting]}" for label, setting in
+              (("", "CLINIC_ADDRESS"), ("Phone: ", "CLINIC_PHONE"), ("Email: ", "CLINIC_EMAIL")) if config.get(setting)]
+    return "\n".join(lines)
 
 
 def enqueue(kind: str, to_address: str, subject: str, body: str) -> OutboxEmail:

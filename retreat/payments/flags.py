@@ -15,6 +15,7 @@ from flask import current_app
 from sqlalchemy.orm import selectinload
 
 from retreat.core import audit
+from retreat.core import clinic as clinic_details
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
 from retreat.core.links import external_url
@@ -64,7 +65,7 @@ def _tell_finance(booking: Payer, payment: Payment, mismatch: Mismatch):
             f"has not been counted for the booking and the booking has not changed.\n\n"
             f"What: {mismatch.detail}.\n"
             f"Provider: {payment.provider}, reference {payment.provider_reference}.\n"
-            f"Recorded: {payment.created_at:%Y-%m-%d %H:%M} UTC.\n\n"
+            f"Recorded: {clinic_details.clinic_time(payment.created_at)}.\n\n"
             "It is not refunded automatically. Look at it in the finance console, refund it from the payment "
             "provider's dashboard if it should go back, and mark it reviewed:\n"
             f"{external_url('staff.finance_booking', reference=booking.reference)}\n\n"

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from blinker import Namespace
 
 from retreat.core import audit, crypto
+from retreat.core import clinic as clinic_details
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
 from retreat.core.links import external_url
@@ -258,7 +259,7 @@ def decision_email(decision: str, screening: Screening, contact: dict,
             "Your pre-screen was approved by a clinician. You can now choose your dates and book:\n\n"
             f"{continue_link}\n\n"
             "Keep this link to yourself: it lets you book. The page it opens shows nothing about your health. "
-            f"If it does not work, contact us and quote your reference ({reference}).\n\n"
+            f"If it does not work, {clinic_details.contact_words()} and quote your reference ({reference}).\n\n"
             "This approval is not medical clearance: a medical evaluation at intake still decides whether "
             "treatment is right for you.\n\n"
             f"{signature}\n\n{CRISIS_LINES}\n"
@@ -276,7 +277,8 @@ def decision_email(decision: str, screening: Screening, contact: dict,
             "- Talk with your own doctor, psychiatrist or therapist about what you told us; they can look at "
             "other treatments for depression, such as a change of medicine, psychotherapy or TMS.\n"
             "- If your circumstances change, you are welcome to take the pre-screen again.\n"
-            f"- If you would like to talk this decision through, contact us and quote your reference ({reference}).\n\n"
+            f"- If you would like to talk this decision through, {clinic_details.contact_words()} and quote your "
+            f"reference ({reference}).\n\n"
             f"{CRISIS_LINES}\n\n"
             f"{signature}\n"
         )

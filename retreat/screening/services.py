@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flask import current_app
 from marshmallow import ValidationError
 
-from retreat.core import audit, crypto
+from retreat.core import audit, clinic, crypto
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed, flatten_field_errors
 from retreat.core.links import external_url
@@ -138,7 +138,7 @@ def _alert_on_call(screening: Screening):
     alert = notify.enqueue(
         "screening_alert", address,
         f"URGENT: pre-screen {screening.id} needs a clinician now ({kind})",
-        f"A pre-screen submitted at {screening.created_at:%Y-%m-%d %H:%M} UTC gave the outcome '{screening.outcome}' "
+        f"A pre-screen submitted on {clinic.clinic_time(screening.created_at)} gave the outcome '{screening.outcome}' "
         "and is marked urgent.\n\n"
         f"Open it in the clinician queue (sign-in required): "
         f"{external_url('staff.screening_review', screening_id=screening.id)}\n\n"
@@ -173,12 +173,12 @@ def by_token(token: str, *, for_booking: bool = False) -> Screening:
 def by_approval_token(token: str) -> Screening:
     """The approved screening an emailed continuation link belongs to (the approval token only)."""
     if not isinstance(token, str) or not token.isascii():
-        raise NotFound("This link is not valid. Please contact us, or take the pre-screen again.")
+        raise NotFound(f"This link is not valid. Please {clinic.contact_words()}, or take the pre-screen again.")
     screening = db.session.scalar(
         sa.select(Screening).where(Screening.approval_token_hash == _hash(token or ""),
                                    Screening.review_status == "approved"))
     if screening is None:
-        raise NotFound("This link is not valid. Please contact us, or take the pre-screen again.")
+        raise NotFound(f"This link is not valid. Please {clinic.contact_words()}, or take the pre-screen again.")
     return screening
 
 

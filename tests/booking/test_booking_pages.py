@@ -9,6 +9,7 @@ from the code under test.
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -286,12 +287,13 @@ def test_a_pre_screen_that_may_not_book_gets_a_kind_page_with_no_booking_or_paym
         assert_private(response)
         page = parse(response)
         assert page.find("form") is None
-        assert all(href.startswith(("tel:", "sms:", "https://988lifeline.org", "#")) for href in links(page)), \
-            links(page)
+        assert all(href.startswith(("tel:", "sms:", "https://988lifeline.org", "#", "mailto:hello@cedarhouse.example"))
+                   for href in links(page)), links(page)
         assert not re.search(r"\b(pay|deposit|choose)\b", page.text(), re.I)
     html = client.get(f"/bookings/new/{token}").get_data(as_text=True)
     anywhere = set(re.findall(r'<a [^>]*href="([^"]*)"', html))  # header and footer too: no way to the catalog
-    assert anywhere <= {"#main", "tel:988", "sms:988", "https://988lifeline.org", "tel:911"}, anywhere
+    assert anywhere <= {"#main", "tel:988", "sms:988", "https://988lifeline.org", "tel:911",
+                        "tel:+18285550142", "mailto:hello@cedarhouse.example"}, anywhere  # the clinic: no way on
     if make_token is _crisis_token:
         assert parse(client.get(f"/bookings/new/{token}")).find("h1").text().startswith("Please reach out now")
     assert booking_count() == 0 and db.session.scalar(sa.select(sa.func.count()).select_from(WaitlistEntry)) == 0
@@ -395,7 +397,9 @@ def test_the_manage_page_says_the_status_in_words_and_offers_what_it_allows(clie
     assert booking.cohort.program.name in page.text() and "Shared room" in page.text()
     if status == "held" and not hold_lapsed:
         expiry = booking.hold_expires_at
-        assert f"{expiry:%H:%M} UTC on {long_date(expiry.date())} (in about 30 minutes)" in page.text()
+        local = expiry.astimezone(ZoneInfo("America/New_York"))  # the testing clinic's zone
+        shown = f"{long_date(local.date())}, {local.hour % 12 or 12}:{local:%M} {local:%p} {local:%Z}"
+        assert f"{shown} (in about 30 minutes)" in page.text(), "the hold's end in the clinic's zone"
 
 
 # --- Paying ----------------------------------------------------------------------------------------------------

@@ -168,6 +168,12 @@ def test_an_applicant_estimates_screens_books_pays_and_cancels_on_a_phone(demo, 
     expect(page.get_by_role("heading", level=1)).to_have_text("Pay the deposit: $994")
     expect(page.locator("p.notice")).to_contain_text("no money moves")
     expect(page.locator("script")).to_have_count(0)
+    # The clinic can be reached from the page (phone first), and the hold ends in its zone: the pinned clock is a
+    # Monday morning in New York, so 30 minutes from now is a morning time in EST, not 14:30 UTC.
+    footer_phone = page.locator("footer").get_by_role("link", name="(828) 555-0142")
+    expect(footer_phone).to_have_attribute("href", "tel:+18285550142")
+    expect(page.locator("p.lead time")).to_have_text(re.compile(r"^Mon 6 Dec 2027, 9:[3-5]\d AM EST$"))
+    expect(page.locator("p.lead time")).to_have_attribute("datetime", re.compile(r"^2027-12-06T09:[3-5]\d:\d\d-05:00$"))
     assert_page_basics(page)
     screenshots(page, "booking-7-pay-demo.png")
     focus_and_press(page, page.get_by_role("button", name="Test payment — no money moves (demo mode)"))

@@ -67,6 +67,7 @@ def public_pages(longest_program) -> dict[str, str]:
         "manage-cancelled": f"/bookings/manage/{cancelled.manage_token}",
         "waitlist": f"/bookings/new/{eligible}?cohort={full.id}",
         "not-found": "/programs/no-such-program",
+        "contact": "/contact",
     }
     return pages
 

@@ -133,7 +133,8 @@ def test_a_decision_made_on_the_page_is_emailed(app, staff_user):
     [email] = outbox("screening_")
     assert (email.kind, email.to_address) == ("screening_declined", CONTACT["email"])
     assert "lithium" not in email.body
-    assert "http://localhost/" in email.body, "without configured contact details, the website"
+    assert "Phone: (828) 555-0142\nEmail: hello@cedarhouse.example" in email.body, "the clinic's contact details"
+    assert "on our website" not in email.body
 
 
 def test_a_refused_decision_queues_no_email(app, staff_user):

@@ -190,9 +190,10 @@ def test_the_audit_page_lists_entries_newest_first_with_every_column(app, client
     rows = audit_rows(client)
     assert actions(rows) == ["staff.sign_in", "staff.create", "staff.disable", "cohort.close", "cohort.capacity",
                              "staff.create"]
-    assert rows[0] == ["2030-03-01 09:00:00", "reader@clinic.example (admin)", "staff.sign_in",
+    # In the clinic's zone (New York, EST in winter: UTC-5).
+    assert rows[0] == ["Fri 1 Mar 2030, 4:00:00 AM EST", "reader@clinic.example (admin)", "staff.sign_in",
                        f"staff_user:{audit_history.id}", "", ADMIN_ADDRESS]
-    assert rows[4] == ["2030-01-20 12:00:00", "bob@clinic.example (coordinator)", "cohort.capacity",
+    assert rows[4] == ["Sun 20 Jan 2030, 7:00:00 AM EST", "bob@clinic.example (coordinator)", "cohort.capacity",
                        "cohort:12", "note: made by the test", "—"]
 
 
@@ -208,7 +209,9 @@ def test_the_audit_page_lists_entries_newest_first_with_every_column(app, client
     ({"target": "staff_user:8"}, ["staff.disable"]),
     ({"since": "2030-01-25"}, ["staff.sign_in", "staff.create", "staff.disable", "cohort.close"]),
     ({"until": "2030-01-25"}, ["cohort.close", "cohort.capacity", "staff.create"]),
-    ({"since": "2030-01-20", "until": "2030-01-31"}, ["cohort.close", "cohort.capacity"]),
+    # Days of the clinic's calendar: 00:00 UTC on 1 February is 7 PM on 31 January in New York.
+    ({"since": "2030-01-20", "until": "2030-01-31"}, ["staff.disable", "cohort.close", "cohort.capacity"]),
+    ({"since": "2030-02-01"}, ["staff.sign_in", "staff.create"]),
     ({"actor": "bob", "since": "2030-01-21"}, ["cohort.close"]),
     ({"actor": "alice", "action": "staff.create", "target": "staff_user:7", "since": "2030-01-10",
       "until": "2030-01-10"}, ["staff.create"]),

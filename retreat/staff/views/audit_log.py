@@ -5,6 +5,7 @@ from datetime import datetime, time
 from flask import render_template, request
 
 from retreat.core.audit import search
+from retreat.core.clinic import clinic_zone
 from retreat.staff.access import roles_required
 from retreat.staff.blueprint import staff_bp
 from retreat.staff.forms import AuditFilterForm
@@ -21,8 +22,9 @@ def audit_log():
             "actor": form.actor.data or None,
             "action": form.action.data or None,
             "target": form.target.data or None,
-            "since": datetime.combine(form.since.data, time.min) if form.since.data else None,
-            "until": datetime.combine(form.until.data, time.max) if form.until.data else None,
+            # Days of the clinic's calendar, as the times on the page are.
+            "since": datetime.combine(form.since.data, time.min, clinic_zone()) if form.since.data else None,
+            "until": datetime.combine(form.until.data, time.max, clinic_zone()) if form.until.data else None,
         }
     page = min(max(1, request.args.get("page", 1, type=int)), 100_000)
     entries, more = search(**filters, page=page)
