@@ -454,3 +454,13 @@ class ReviewRequestForm(FlaskForm):
 
     def contact(self) -> dict[str, str]:
         return {name: " ".join(self[name].data.split()) for name in ("first_name", "last_name", "email", "phone")}
+
+
+class EmailLinkForm(FlaskForm):
+    """The eligible result page's offer to email its link: an address used once, for that email only."""
+
+    email = StringField("Your email address", description="We send this page\u2019s link there once, and keep the "
+                        "address no longer than it takes to send.", filters=[lambda value: (value or "").strip()],
+                        validators=[InputRequired("Enter your email address."),
+                                    Length(max=254, message="Enter at most 254 characters."),
+                                    Email("Enter an email address like name@example.com.")])

@@ -170,6 +170,56 @@ def by_token(token: str, *, for_booking: bool = False) -> Screening:
     return screening
 
 
+# Outcomes with a booking path: only their pre-screens are ever used, and so freed.
+BOOKABLE_OUTCOMES = ("eligible", "review")
+FREED_ACTION = "screening.freed_for_booking"
+
+
+def claim_for_booking(screening_id: int) -> bool:
+    """Mark the pre-screen used, atomically (in the caller's unit of work): of two bookings racing with one
+    token, one wins. Returns whether this call marked it."""
+    return db.session.execute(
+        sa.update(Screening).where(Screening.id == screening_id, Screening.token_used_at.is_(None))
+        .values(token_used_at=now())
+    ).rowcount == 1
+
+
+def free_for_booking(screening_id: int, *, actor: object = None) -> bool:
+    """The booking made with this pre-screen ended unused (the applicant cancelled, its hold lapsed unpaid, or the
+    clinic cancelled it): the pre-screen books again for the rest of its validity (its 30 days are not renewed).
+    A clinician's decline never frees it. In the caller's unit of work (booking calls it beside the change that
+    ended the booking); audited without anything about health. Returns whether it was freed."""
+    freed = db.session.execute(
+        sa.update(Screening).where(
+            Screening.id == screening_id, Screening.token_used_at.is_not(None),
+            Screening.outcome.in_(BOOKABLE_OUTCOMES),
+            sa.or_(Screening.review_status.is_(None), Screening.review_status != "declined"))
+        .values(token_used_at=None)
+        .execution_options(synchronize_session="fetch")
+    ).rowcount == 1
+    if freed:
+        audit.record(FREED_ACTION, "screening", screening_id, actor=actor or "system (booking ended)")
+    return freed
+
+
+def was_freed(screening: Screening) -> bool:
+    """Whether a booking made with this pre-screen ended and freed it (the result page says it books again)."""
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(audit.AuditEntry).where(
+            audit.AuditEntry.action == FREED_ACTION, audit.AuditEntry.target_type == "screening",
+            audit.AuditEntry.target_id == str(screening.id))) > 0
+
+
+def booking_state(screening: Screening) -> str:
+    """What the result page says about booking with this pre-screen: `used` (a booking made with it is live, or
+    it was declined), `expired`, `freed` (a booking ended and it books again) or `open`."""
+    if screening.token_used_at is not None:
+        return "used"
+    if screening.expires_at <= now():
+        return "expired"
+    return "freed" if was_freed(screening) else "open"
+
+
 def by_approval_token(token: str) -> Screening:
     """The approved screening an emailed continuation link belongs to (the approval token only)."""
     if not isinstance(token, str) or not token.isascii():

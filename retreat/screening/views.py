@@ -20,14 +20,16 @@ Question and result pages are never cached; result pages carry their token in th
 referrer anywhere.
 """
 
-from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, make_response, redirect, render_template, request, url_for
 
 from retreat.core.errors import ValidationFailed
 from retreat.core.transactions import unit_of_work
+from retreat.notify import services as notify
 from retreat.screening import early, rules, services
 from retreat.screening.forms import (
     STEPS,
     BadProgress,
+    EmailLinkForm,
     Progress,
     ReviewRequestForm,
     SafetyStep,
@@ -140,7 +142,8 @@ def _refused(progress: Progress, refusal: ValidationFailed):
     return _show(step, progress, form, 422)
 
 
-def _result_page(screening, token: str, form: ReviewRequestForm | None = None, status: int = 200):
+def _result_page(screening, token: str, form: ReviewRequestForm | None = None, status: int = 200,
+                 email_form: EmailLinkForm | None = None):
     findings = services.read_findings(screening)
     if findings is None:  # purged: nothing of the result is left to show
         return _private(render_template("screening/result_purged.html", screening=screening), 410, no_referrer=True)
@@ -149,6 +152,9 @@ def _result_page(screening, token: str, form: ReviewRequestForm | None = None, s
     decided = screening.review_status not in (None, "pending")
     if form is None and early.can_request_review(screening) and not requested and not decided:
         form = ReviewRequestForm(formdata=None)
+    booking_state = services.booking_state(screening)
+    if email_form is None and screening.outcome == "eligible" and booking_state in ("open", "freed"):
+        email_form = EmailLinkForm(formdata=None)
     return _private(render_template(
         f"screening/result_{screening.outcome}.html",
         screening=screening, token=token, form=form, requested=requested, decided=decided,
@@ -158,6 +164,8 @@ def _result_page(screening, token: str, form: ReviewRequestForm | None = None, s
         to_review=[r for r in reasons if r["outcome"] == "review"],
         findings=findings, band=rules.PHQ9_BAND_WORDS.get(findings.phq9_severity or ""), phq9_max=PHQ9_MAX,
         keep_link=url_for("screening.result", token=token, _external=True),
+        booking_state=booking_state, email_form=email_form,
+        review_hold_hours=current_app.config["REVIEW_HOLD_HOURS"],
     ), status, no_referrer=True)
 
 
@@ -184,3 +192,40 @@ def request_review(token: str):
             early.request_review(screening, form.contact())
             return redirect(url_for("screening.result", token=token, _anchor="review-request"), code=303)
         return _result_page(screening, token, form, 422)
+
+
+def result_link_email(token: str) -> tuple[str, str, str]:
+    """The kind, subject and body of the email that sends an applicant their result page's link. It says nothing
+    about their health or their outcome: email is not a private channel."""
+    clinic = notify.clinic_name()
+    body = (
+        "Hello,\n\n"
+        "Here is the link to your pre-screen result, as you asked:\n\n"
+        f"{url_for('screening.result', token=token, _external=True)}\n\n"
+        f"It works for booking for {services.TOKEN_VALID_DAYS} days from when you took the pre-screen. Keep it to "
+        "yourself: anyone with the link can open your result. If you did not ask for this email, you can ignore "
+        "it.\n\n"
+        f"With warm regards,\nThe team at {clinic}\n\n{notify.clinic_contact()}\n\n"
+        "If you are struggling right now: call or text 988 (Suicide & Crisis Lifeline, US). In immediate danger, "
+        "call 911 or go to the nearest emergency room.\n"
+    )
+    return "screening_result_link", f"{clinic}: the link to your pre-screen result", body
+
+
+@screening_bp.post("/result/<token>/email")
+@public_write_limit
+def email_link(token: str):
+    """Email the result page's link to the address given (an eligible pre-screen that can book). The address goes
+    into the outbox only, whose sent bodies are purged; it is never stored with the pre-screen or logged."""
+    with unit_of_work():
+        screening = services.by_token(token)
+        if screening.outcome != "eligible" or services.booking_state(screening) not in ("open", "freed"):
+            return redirect(url_for("screening.result", token=token), code=303)
+        form = EmailLinkForm()
+        if not form.validate():
+            return _result_page(screening, token, status=422, email_form=form)
+        kind, subject, body = result_link_email(token)
+        notify.enqueue(kind, form.email.data.strip(), subject, body)
+    flash("We have emailed you the link to this page. If it does not arrive in a few minutes, check your spam "
+          "folder.")
+    return redirect(url_for("screening.result", token=token, _anchor="email-link"), code=303)

@@ -245,7 +245,7 @@ def test_a_review_applicant_requests_a_seat_and_a_clinician_review(demo, live_se
     press_button(page, "Send my request")
 
     done = page.get_by_role("region", name="Thank you: your request is in")
-    expect(done).to_contain_text("A clinician will review your answers within 3 working days.")
+    expect(done).to_contain_text("A clinician will review your answers within 72 hours.")
     expect(done).to_contain_text("We’ll email you when a clinician has decided; if approved, you’ll be able to "
                                  "choose dates and book.")
     expect(page.get_by_role("link", name="Choose your dates")).to_have_count(0)
