@@ -17,6 +17,7 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import singledispatch
 
 from flask_wtf import FlaskForm
@@ -164,8 +165,17 @@ def _(question: questions.OneOf):
                   required_message=question.required_message, short_label=question.short_label)
 
 
+def unit_field_name(question: Question) -> str:
+    return f"{question.name}_unit"
+
+
 @make_field.register
 def _(question: questions.Number):
+    if question.units:  # the chosen unit's bounds are checked by the step (Step._check_unit)
+        return Number(question.text, low=0, high=9999, whole=question.whole,
+                      required=question.required, description=question.hint or "",
+                      required_message=question.required_message, invalid_message=question.invalid_message,
+                      range_message=question.range_message)
     return Number(question.text, low=question.low, high=question.high, whole=question.whole,
                   required=question.required, description=question.hint or "",
                   required_message=question.required_message, invalid_message=question.invalid_message,
@@ -255,6 +265,7 @@ class Part:
     group: questions.Group | None = None
     parts: list["Part"] = dataclasses.field(default_factory=list)
     none_field: object = None
+    unit_field: object = None  # a number's choice of unit, beside it
 
 
 class Step(FlaskForm):
@@ -283,7 +294,15 @@ class Step(FlaskForm):
         answers = {}
         for question in self.asked:
             field_ = self[question.name]
-            if question.required or field_.answered:
+            if getattr(question, "units", ()) and field_.answered:
+                code = self[unit_field_name(question)].data
+                unit = question.unit_of(code)
+                entered = field_.number
+                stored = (float(Decimal(str(entered)) * unit.factor) if unit is not None
+                          else round(float(entered), question.decimals))
+                _put(answers, question, stored)
+                answers.setdefault(questions.AS_ENTERED, {})[question.name] = {"value": entered, "unit": code}
+            elif question.required or field_.answered:
                 _put(answers, question, _answer_of(question, field_))
         return answers
 
@@ -295,6 +314,9 @@ class Step(FlaskForm):
             value = questions.value_of(answers, question)
             if value is not None:
                 _put(picked, question, value)
+            entered = (answers.get(questions.AS_ENTERED) or {}).get(question.name)
+            if entered is not None:
+                picked.setdefault(questions.AS_ENTERED, {})[question.name] = entered
         return picked
 
     @classmethod
@@ -304,6 +326,11 @@ class Step(FlaskForm):
             value = questions.value_of(answers, question)
             if value is not None:
                 values[question.name] = _form_value(question, value)
+            if getattr(question, "units", ()) and value is not None:
+                entered = (answers.get(questions.AS_ENTERED) or {}).get(question.name) or {
+                    "value": value, "unit": question.unit_label}
+                values[question.name] = _number_text(entered["value"])
+                values[unit_field_name(question)] = entered["unit"]
         for reading in cls.readings():
             if not any(name in values for name in reading.members) and cls.holds_answers(answers):
                 values[reading.none_name] = True
@@ -313,6 +340,9 @@ class Step(FlaskForm):
         valid = super().validate(extra_validators)
         for reading in self.readings():
             valid = self._check_reading(reading) and valid
+        for question in self.asked:
+            if getattr(question, "units", ()):
+                valid = self._check_unit(question) and valid
         names = {question.name for question in self.asked}
         for question in self.asked:
             if question.asked_if is None or question.asked_if.question not in names:
@@ -351,6 +381,22 @@ class Step(FlaskForm):
             summary.append((target, label, error))
         return summary
 
+    def _check_unit(self, question: questions.Number) -> bool:
+        """A number with a choice of unit: the unit chosen, and the number within that unit's bounds."""
+        number, unit = self[question.name], self[unit_field_name(question)]
+        if number.errors or unit.errors or not number.answered:
+            return not (number.errors or unit.errors)
+        if not unit.answered:
+            unit.errors = [*unit.errors, question.unit_required_message]
+            return False
+        other = question.unit_of(unit.data)
+        low, high, message = ((other.low, other.high, other.range_message) if other is not None
+                               else (question.low, question.high, question.range_message))
+        if not low <= number.number <= high:
+            number.errors = [*number.errors, message]
+            return False
+        return True
+
     def _check_reading(self, reading: questions.Reading) -> bool:
         """Both numbers or the "none" box; the upper one above the lower one."""
         valid = True
@@ -385,7 +431,9 @@ class Step(FlaskForm):
                     part.none_field = self[group.none_name]
                 (open_[-1].parts if open_ else top).append(part)
                 open_.append(part)
-            (open_[-1].parts if open_ else top).append(Part(field=self[question.name], question=question))
+            unit = self[unit_field_name(question)] if getattr(question, "units", ()) else None
+            (open_[-1].parts if open_ else top).append(Part(field=self[question.name], question=question,
+                                                            unit_field=unit))
         return top
 
 
@@ -403,6 +451,11 @@ def step_form(step: questions.Step, catalogue: tuple[Question, ...] = questions.
         if follow_ups and question.asked_if is not None:  # on its own page, shown only after the yes: required
             asking = questions.BY_NAME[question.asked_if.question]
             attributes[question.name].kwargs.update(required=True, required_message=follow_up(asking.number))
+        if getattr(question, "units", ()):
+            attributes[unit_field_name(question)] = Answer(
+                f"Unit of {question.text[0].lower()}{question.text[1:]}",
+                choices=[(question.unit_label, question.unit_label), *((u.code, u.label) for u in question.units)],
+                required=False, short_label="Unit")
         for reading in questions.READINGS:
             if question.name == reading.lower:
                 attributes[reading.none_name] = BooleanField(reading.none_label, description=reading.none_hint or "")
@@ -495,6 +548,7 @@ def formdata(values: dict[str, object]) -> MultiDict:
 
 
 def _remove(answers: dict, question: Question) -> None:
+    (answers.get(questions.AS_ENTERED) or {}).pop(question.name, None)
     if question.answer not in answers:
         return
     if question.part is None or isinstance(question.part, int):  # a list answer is one page's, whole
@@ -599,10 +653,11 @@ def read_draft(token: str | None) -> Draft:
     answers, typed = carried.get("answers"), carried.get("typed")
     if not isinstance(answers, dict) or not isinstance(typed, dict):
         raise BadProgress("The draft is malformed.")
-    known = set(questions.answer_names())
+    known = {*questions.answer_names(), questions.AS_ENTERED}
     if set(answers) - known:
         raise BadProgress("The draft holds unknown answers.")
-    paths = {question.path for question in questions.QUESTIONS}
+    paths = {question.path for question in questions.QUESTIONS} | {
+        f"{questions.AS_ENTERED}.{question.name}" for question in questions.UNIT_CHOICES}
     for key, value in answers.items():
         if isinstance(value, dict) and {f"{key}.{part}" for part in value} - paths:
             raise BadProgress("The draft holds unknown answers.")

@@ -25,6 +25,7 @@ after a yes without JavaScript: a step's follow-ups are a page of their own, for
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import ClassVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
@@ -199,6 +200,20 @@ class OneOf(Question):
         return choice.notable if choice else True
 
 
+@dataclass(frozen=True)
+class Unit:
+    """Another unit a number may be entered in: converted exactly to the stored unit (value x factor), with its
+    own bounds (the stored bounds converted and rounded inward, so every value it takes stores within them)."""
+
+    code: str  # the form's value: "lb"
+    label: str  # beside the field: "lb"
+    name: str  # in words: "pounds"
+    factor: Decimal  # one of it, in the stored unit, exactly
+    low: int
+    high: int
+    range_message: str
+
+
 @dataclass(frozen=True, kw_only=True)
 class Number(Question):
     """A number from `low` to `high`: whole, or with `decimals` kept. `usual` bounds (inclusive, None for open)
@@ -211,6 +226,12 @@ class Number(Question):
     usual: tuple[int | float | None, int | float | None] = (None, None)
     invalid_message: str  # the page's reason when it is not a number of the right form
     range_message: str  # the page's reason when it is out of bounds
+    units: tuple[Unit, ...] = ()  # other units it may be entered in (the page offers the choice beside it)
+    unit_label: str | None = None  # the stored unit beside the field, when there is a choice: "kg"
+    unit_required_message: str | None = None
+
+    def unit_of(self, code: str) -> Unit | None:
+        return next((unit for unit in self.units if unit.code == code), None)
 
     @property
     def whole(self) -> bool:
@@ -465,13 +486,15 @@ QUESTIONS: tuple[Question, ...] = (
            required_message="Enter your age in years.",
            invalid_message="Enter your age as a whole number of years, for example 42.",
            range_message="Check your age: enter a number of years from 0 to 120."),
-    Number(name="weight_kg", step=3, text="Your weight, in kilograms", low=20, high=350, decimals=1, unit="kg",
+    Number(name="weight_kg", step=3, text="Your weight", low=20, high=350, decimals=1, unit="kg",
            usual=(40, 150), review_label="Weight",
-           hint="Ketamine is dosed by weight. If you know your weight in pounds, divide it by 2.2: for example, 165 "
-                "pounds is about 75 kilograms.",
-           required_message="Enter your weight in kilograms.",
-           invalid_message="Enter your weight in kilograms as a number, for example 72 or 72.5.",
-           range_message="Check your weight: enter a number of kilograms from 20 to 350."),
+           hint="Ketamine is dosed by weight. Enter it in kilograms or in pounds, and choose which.",
+           required_message="Enter your weight.",
+           invalid_message="Enter your weight as a number, for example 72 or 158.5.",
+           range_message="Check your weight: enter a number of kilograms from 20 to 350.",
+           unit_label="kg", unit_required_message="Choose kilograms or pounds.",
+           units=(Unit("lb", "lb", "pounds", Decimal("0.45359237"), 45, 771,
+                       "Check your weight: enter a number of pounds from 45 to 771."),)),
     YesNo(name="pregnant_or_breastfeeding", step=3, text="Are you pregnant or breastfeeding?",
           hint="Answer no if this does not apply to you.", review_label="Pregnant or breastfeeding"),
 
@@ -600,6 +623,11 @@ QUESTIONS: tuple[Question, ...] = (
            range_message="Check this number: enter from 0 to 50.",
            review_label="Adequate antidepressant trials that did not help"),
 )
+
+# Where the page keeps a number as it was entered in another unit (the stored answer is converted): beside the
+# answers, never part of them (the API's answers are the stored units only).
+AS_ENTERED = "as_entered"
+UNIT_CHOICES = tuple(question for question in QUESTIONS if isinstance(question, Number) and question.units)
 
 # Rule inputs computed from several answers: fact -> the list answer whose items it sums.
 TOTALS = {"phq9_total": "phq9"}

@@ -26,7 +26,7 @@ from retreat.extensions import db
 from retreat.notify import services as notify
 from retreat.screening import rules
 from retreat.screening.models import Screening
-from retreat.screening.questions import ANSWERS
+from retreat.screening.questions import ANSWERS, AS_ENTERED
 
 TOKEN_VALID_DAYS = 30
 PURGE_AFTER_DAYS = 90
@@ -91,14 +91,17 @@ def validate_answers(answers: object) -> dict:
         raise ValidationFailed(flatten_field_errors(error.messages, "answers.", whole="answers")) from None
 
 
-def submit(answers: object, contact: dict | None = None) -> Submitted:
+def submit(answers: object, contact: dict | None = None, *, entered: dict | None = None) -> Submitted:
     """Validate and evaluate the answers, store them encrypted with the result, and alert the on-call
-    clinician for a crisis or an urgent review (the alert email is queued in the same transaction)."""
+    clinician for a crisis or an urgent review (the alert email is queued in the same transaction). `entered`
+    (from the web questionnaire): numbers as the applicant entered them in another unit, stored beside the
+    answers for the clinician's page (questions.AS_ENTERED); the rules read the converted answers only."""
     checked = validate_answers(answers)
-    return store(checked, rules.evaluate(checked), contact=contact)
+    return store(checked, rules.evaluate(checked), contact=contact, entered=entered)
 
 
-def store(checked: dict, result: rules.Result, *, contact: dict | None = None) -> Submitted:
+def store(checked: dict, result: rules.Result, *, contact: dict | None = None,
+          entered: dict | None = None) -> Submitted:
     """Store checked answers and their findings (encrypted) with the outcome; urgent ones go to the top of the
     clinician queue and alert the on-call clinician in the same unit of work. The email is sent after the
     commit."""
@@ -114,7 +117,7 @@ def store(checked: dict, result: rules.Result, *, contact: dict | None = None) -
             outcome=result.outcome,
             urgent=result.urgent,
             findings_encrypted=encrypt_findings(findings),
-            answers_encrypted=crypto.encrypt_json(checked),
+            answers_encrypted=crypto.encrypt_json({**checked, AS_ENTERED: entered} if entered else checked),
             contact_encrypted=crypto.encrypt_json(contact) if contact else None,
         )
         if result.urgent:

@@ -45,7 +45,7 @@ from retreat.screening.forms import (
     read_draft,
     step_of,
 )
-from retreat.screening.questions import BY_PATH
+from retreat.screening.questions import AS_ENTERED, BY_PATH
 from retreat.web.limits import public_write_limit
 
 screening_bp = Blueprint("screening", __name__, url_prefix="/screening")
@@ -195,8 +195,10 @@ def _answer(page):
             return _keep(_to_result(early.submit_crisis_early(so_far)), None)
     if following is not None:
         return _to_page(following, draft)
+    answers = dict(draft.answers)
+    entered = answers.pop(AS_ENTERED, None)
     try:
-        submitted = services.submit(draft.answers)
+        submitted = services.submit(answers, entered=entered)
     except ValidationFailed as refusal:  # the pages check what the schema checks; kept as a safety net
         return _keep(_refused(draft, refusal), draft)
     return _keep(_to_result(submitted), None)

@@ -23,7 +23,8 @@ from tests.screening.test_rules import BASELINE, DROP, RULE_ALONE, answers, cssr
 EVERYTHING = answers(cssrs=cssrs(wish_dead=True, suicidal_thoughts=True, method=False, intent=False, plan=False,
                                  behavior=True, behavior_within_3_months=False),
                      medications=["maoi"])
-FORM_ONLY = {"progress", "csrf_token"} | {reading.none_name for reading in READINGS}
+FORM_ONLY = ({"csrf_token"} | {reading.none_name for reading in READINGS}
+             | {forms.unit_field_name(question) for question in questions.UNIT_CHOICES})
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +191,8 @@ def test_every_question_of_a_step_is_on_its_page_in_its_group(pages, step):
     form_element = page.find("form")
     names = {element["name"] for element in form_element.elements()
              if element.tag == "input" and element.attrs.get("type") not in ("hidden",)}
-    assert names == {question.name for question in step.asked} | {reading.none_name for reading in step.readings()}
+    assert names == ({question.name for question in step.asked} | {reading.none_name for reading in step.readings()}
+                     | {forms.unit_field_name(q) for q in step.asked if q in questions.UNIT_CHOICES})
     for question in step.asked:
         control = form_element.find("input", name=question.name)
         assert control is not None, question.name

@@ -35,7 +35,7 @@ CONDITIONS = ("raised_intracranial_pressure", "glaucoma", "seizure_disorder", "h
 ELIGIBLE = {
     1: {**{f"phq9_{i}": "2" for i in range(1, 9)}, "phq9_9": "0"},
     2: {"wish_dead": "no", "suicidal_thoughts": "no", "behavior": "no"},
-    3: {"age": "42", "weight_kg": "71.5", "pregnant_or_breastfeeding": "no"},
+    3: {"age": "42", "weight_kg": "71.5", "weight_kg_unit": "kg", "pregnant_or_breastfeeding": "no"},
     4: {"bp_systolic": "122", "bp_diastolic": "78", "hypertension": "none", "cardiac_event": "none",
         "aneurysm_avm_or_brain_bleed": "no", "stroke_tia": "no"},
     5: dict.fromkeys(CONDITIONS, "no"),
@@ -338,18 +338,20 @@ def only_screening_count() -> int:
 
 
 @pytest.mark.parametrize(("answers", "refusals"), [
-    ({}, {"age": "Enter your age in years.", "weight_kg": "Enter your weight in kilograms.",
+    ({}, {"age": "Enter your age in years.", "weight_kg": "Enter your weight.",
           "pregnant_or_breastfeeding": "Choose yes or no."}),
     ({"age": "forty", "weight_kg": "nan", "pregnant_or_breastfeeding": "maybe"},
      {"age": "Enter your age as a whole number of years, for example 42.",
-      "weight_kg": "Enter your weight in kilograms as a number, for example 72 or 72.5.",
+      "weight_kg": "Enter your weight as a number, for example 72 or 158.5.",
       "pregnant_or_breastfeeding": "Choose one of the answers shown."}),
-    ({"age": "121", "weight_kg": "19.5", "pregnant_or_breastfeeding": "no"},
+    ({"age": "121", "weight_kg": "19.5", "weight_kg_unit": "kg", "pregnant_or_breastfeeding": "no"},
      {"age": "Check your age: enter a number of years from 0 to 120.",
       "weight_kg": "Check your weight: enter a number of kilograms from 20 to 350."}),
     ({"age": "42.5", "weight_kg": "1e3", "pregnant_or_breastfeeding": "no"},
      {"age": "Enter your age as a whole number of years, for example 42.",
-      "weight_kg": "Enter your weight in kilograms as a number, for example 72 or 72.5."}),
+      "weight_kg": "Enter your weight as a number, for example 72 or 158.5."}),
+    ({"age": "42", "weight_kg": "72", "pregnant_or_breastfeeding": "no"},
+     {"weight_kg_unit": "Choose kilograms or pounds."}),
 ])
 def test_about_you_refuses_each_answer_with_its_reason(client, answers, refusals):
     response = post_step(client, walk(client, through=2), answers)
@@ -360,8 +362,7 @@ def test_about_you_refuses_each_answer_with_its_reason(client, answers, refusals
         assert_refused(page, name, reason)
     for name in {"age", "weight_kg", "pregnant_or_breastfeeding"} - set(refusals):
         assert_not_refused(page, name)
-    hint = page.by_id("weight_kg-hint").text()
-    assert "divide it by 2.2" in hint and "165 pounds is about 75 kilograms" in hint
+    assert "in kilograms or in pounds" in page.by_id("weight_kg-hint").text()
     assert page.find("input", name="age")["inputmode"] == "numeric"
     assert page.find("input", name="weight_kg")["inputmode"] == "decimal"
 
@@ -766,7 +767,7 @@ def test_question_pages_keep_the_sites_referrer_policy_and_never_cache(client):
 def test_an_answer_the_service_refuses_is_shown_again_on_its_own_step(client, monkeypatch):
     """The steps check what the schema checks; should the service still refuse an answer, its step comes back
     with the reason next to the question rather than an error page."""
-    def refuse(answers, contact=None):
+    def refuse(answers, contact=None, **kwargs):
         raise ValidationFailed({"answers.age": ["Check your age."], "answers.phq9.8": ["Check this answer."]})
 
     monkeypatch.setattr(services, "submit", refuse)
@@ -816,3 +817,51 @@ def test_a_review_result_shows_the_clinicians_decision_and_takes_no_new_request(
     if books:
         assert f"/screening/result/{token}" in section.find("p", class_="keep-link").text()
     assert client.post(f"/screening/result/{token}/review", data=contact).status_code == 409
+
+
+# --- Weight in kilograms or pounds -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("typed", "unit", "stored", "reason"), [
+    ("71.5", "kg", 71.5, None),
+    ("20", "kg", 20.0, None),
+    ("350", "kg", 350.0, None),
+    ("19.9", "kg", None, "Check your weight: enter a number of kilograms from 20 to 350."),
+    ("350.1", "kg", None, "Check your weight: enter a number of kilograms from 20 to 350."),
+    ("165", "lb", 74.84274105, None),  # 165 x 0.45359237, exactly
+    ("88.18", "lb", 39.9977751866, None),  # just under 40 kg: not rounded up past the rule's bound
+    ("45", "lb", 20.41165665, None),
+    ("771", "lb", 349.71971727, None),
+    ("44.9", "lb", None, "Check your weight: enter a number of pounds from 45 to 771."),
+    ("772", "lb", None, "Check your weight: enter a number of pounds from 45 to 771."),
+    ("165", "stone", None, "Choose one of the answers shown."),
+])
+def test_weight_is_taken_in_kilograms_or_pounds_and_stored_in_kilograms_exactly(client, typed, unit, stored,
+                                                                                 reason):
+    answers = {**ELIGIBLE[3], "weight_kg": typed, "weight_kg_unit": unit}
+    response = post_step(client, walk(client, through=2), answers)
+    if reason is not None:
+        assert response.status_code == 422
+        assert_refused(parse(response), "weight_kg" if unit != "stone" else "weight_kg_unit", reason)
+        return
+    assert response.status_code == 200 and step_count(response) == "Step 4 of 6"
+    draft = crypto.decrypt_json(draft_cookie(client).value.encode())["answers"]
+    assert draft["weight_kg"] == pytest.approx(stored, abs=1e-9)
+    assert draft["as_entered"]["weight_kg"] == {"value": float(typed), "unit": unit}
+    back = parse(client.get("/screening/questions/4"))  # shown again as entered
+    assert back.find("input", name="weight_kg")["value"] == typed.rstrip("0").rstrip(".") if "." in typed \
+        else back.find("input", name="weight_kg")["value"] == typed
+    assert "checked" in back.find("input", name="weight_kg_unit", value=unit).attrs
+
+
+def test_a_weight_in_pounds_fires_the_rules_in_kilograms_and_the_clinician_sees_both(client):
+    token, _ = result_of(client, walk(client, changes={3: {"weight_kg": "340", "weight_kg_unit": "lb"}}))
+    screening = only_screening()
+    assert [r["code"] for r in services.read_findings(screening).reasons] == ["weight_out_of_range"]  # 154.2 kg
+    stored = crypto.decrypt_json(screening.answers_encrypted)
+    assert stored["weight_kg"] == pytest.approx(154.2214058)
+    assert stored["as_entered"] == {"weight_kg": {"value": 340.0, "unit": "lb"}}
+    from retreat.screening import review
+    [row] = [row for row in review.readable_answers(stored).health if row.question == "Weight"]
+    assert row.answer == "154.22 kg (entered as 340 lb)" and row.notable
+    assert "as_entered" not in [row.question.lower().replace(" ", "_") for row in review.readable_answers(
+        stored).health]
