@@ -25,7 +25,7 @@ Question and result pages are never cached; result pages carry their token in th
 referrer anywhere.
 """
 
-from flask import Blueprint, current_app, flash, g, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, make_response, redirect, render_template, request, url_for
 
 from retreat.core.errors import ValidationFailed
 from retreat.core.transactions import unit_of_work
@@ -311,6 +311,4 @@ def email_link(token: str):
             return _result_page(screening, token, status=422, email_form=form)
         kind, subject, body = result_link_email(token)
         notify.enqueue(kind, form.email.data.strip(), subject, body)
-    flash("We have emailed you the link to this page. If it does not arrive in a few minutes, check your spam "
-          "folder.")
-    return redirect(url_for("screening.result", token=token, _anchor="email-link"), code=303)
+    return redirect(url_for("screening.result", token=token, emailed=1, _anchor="email-link"), code=303)
