@@ -4,20 +4,35 @@ provider."""
 
 from dataclasses import dataclass
 
+import sqlalchemy as sa
+
 from retreat.booking import availability, emails, policy
 from retreat.booking.access import fresh
-from retreat.booking.models import PAID_STATUSES, Booking
+from retreat.booking.models import ACTIVE_STATUSES, PAID_STATUSES, Booking
 from retreat.booking.payments import issue_refunds
 from retreat.booking.states import CANCELLABLE_STATUSES, STATUS_MESSAGES, IllegalTransition, transition
 from retreat.booking.waitlist import offer_freed_seats
 from retreat.core import audit
 from retreat.core.clock import today
 from retreat.core.errors import ValidationFailed
+from retreat.extensions import db
 from retreat.notify import services as notify
 from retreat.payments import ledger
+from retreat.screening import services as screening_services
 
 REFUNDED_IN_FULL_REASON = "cancelled by the clinic: everything paid was refunded at the payment provider"
 REFUNDED_IN_FULL_RULE = "cancelled by the clinic: everything you paid was refunded"
+
+
+def free_pre_screen(booking: Booking, *, actor=None) -> bool:
+    """A booking that ended unused (cancelled, or its hold lapsed unpaid) gives its pre-screen back: it books
+    again for the rest of its 30 days, unless another booking made with it is still live or a clinician declined
+    it. In the caller's unit of work, beside the change that ended the booking. Returns whether it was freed."""
+    live = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Booking).where(
+            Booking.screening_id == booking.screening_id, Booking.id != booking.id,
+            Booking.status.in_(ACTIVE_STATUSES)))
+    return not live and screening_services.free_for_booking(booking.screening_id, actor=actor)
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,7 @@ def cancel_booking(booking: Booking, *, by: str = "applicant", actor=None, refun
             refund = refund_override_cents
             quote = CancellationQuote(booking, quote.paid_cents, refund, "set by staff", quote.days_before_start)
         transition(booking, "cancelled", reason=reason or f"cancelled by {by}", actor=actor or by)
+        free_pre_screen(booking, actor=actor or by)
         notify.enqueue(*emails.booking_cancelled(booking, quote))
         issue_refunds(booking, refund, reason=f"cancellation: {quote.rule}", actor=actor or by)
         offer_freed_seats(booking.cohort)
@@ -85,6 +101,7 @@ def cancel_when_refunded_in_full(booking: Booking, *, actor) -> bool:
     if received <= 0 or ledger.paid_cents(booking.id) > 0:
         return False
     transition(booking, "cancelled", reason=REFUNDED_IN_FULL_REASON, actor=actor)
+    free_pre_screen(booking, actor=actor)
     quote = CancellationQuote(booking, received, received, REFUNDED_IN_FULL_RULE,
                               (booking.cohort.start_date - today()).days)
     notify.enqueue(*emails.booking_cancelled(booking, quote))

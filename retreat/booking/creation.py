@@ -11,11 +11,12 @@ from retreat.booking.models import Booking, new_booking_reference
 from retreat.booking.requests import Applicant
 from retreat.catalog.models import Cohort
 from retreat.core import clinic
-from retreat.core.clock import now, today
+from retreat.core.clock import today
 from retreat.core.errors import DomainError, ValidationFailed
 from retreat.extensions import db
 from retreat.pricing import estimator
 from retreat.pricing import services as pricing
+from retreat.screening import services as screening_services
 from retreat.screening.models import Screening
 
 
@@ -71,9 +72,5 @@ def _unused_reference() -> str:
 
 def use_screening_token(screening: Screening) -> None:
     """Mark the pre-screen used, atomically: of two bookings racing with one token, one wins."""
-    used = db.session.execute(
-        sa.update(Screening).where(Screening.id == screening.id, Screening.token_used_at.is_(None))
-        .values(token_used_at=now())
-    ).rowcount
-    if used != 1:
+    if not screening_services.claim_for_booking(screening.id):
         raise ValidationFailed({"screening_token": ["This pre-screen was already used for a booking."]})

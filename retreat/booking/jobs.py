@@ -9,6 +9,7 @@ from flask import current_app
 
 from retreat.booking import availability, emails, policy
 from retreat.booking.access import manage_token
+from retreat.booking.cancellation import free_pre_screen
 from retreat.booking.models import HOLDING_STATUSES, Booking
 from retreat.booking.payments import outstanding_cents, payment_received
 from retreat.booking.states import transition
@@ -39,6 +40,7 @@ def expire_lapsed_holds() -> int:
             ).all()
             for booking in lapsed:
                 transition(booking, "expired", reason="hold lapsed unpaid", actor="system (hold expiry)")
+                free_pre_screen(booking, actor="system (hold expiry)")
                 lapse_waitlist_offer(booking)
                 notify.enqueue(*emails.hold_expired(booking))
             offer_freed_seats(cohort)

@@ -9,14 +9,18 @@ provider after the commit (payments.refunds).
 
 from dataclasses import dataclass
 
+import sqlalchemy as sa
+
 from retreat.booking import availability, emails
 from retreat.booking.access import booking_by_reference, fresh, manage_token
-from retreat.booking.models import Booking
+from retreat.booking.models import ACTIVE_STATUSES, Booking
 from retreat.booking.states import transition
 from retreat.core.clock import now
+from retreat.extensions import db
 from retreat.notify import services as notify
 from retreat.payments import ledger, providers, refunds
 from retreat.payments.models import Payment
+from retreat.screening import services as screening_services
 
 
 def outstanding_cents(booking: Booking) -> int:
@@ -131,10 +135,23 @@ def _apply_payment(booking: Booking, payment: Payment, actor) -> int:
             booking.hold_expires_at is not None and booking.hold_expires_at <= now())
         if lapsed and availability.seats_left(booking.cohort) <= 0:
             return payment.amount_cents
+        if booking.status == "expired" and not _pre_screen_taken_back(booking):
+            return payment.amount_cents
         transition(booking, target, reason="payment received", actor=actor)
     elif booking.status == "confirmed" and target == "paid_in_full":
         transition(booking, target, reason="balance paid", actor=actor)
     return excess
+
+
+def _pre_screen_taken_back(booking: Booking) -> bool:
+    """A lapsed hold paid late takes its pre-screen back (its lapse freed it), unless another booking made with it
+    since is live: one pre-screen, one live booking."""
+    if screening_services.claim_for_booking(booking.screening_id):
+        return True
+    return not db.session.scalar(
+        sa.select(sa.func.count()).select_from(Booking).where(
+            Booking.screening_id == booking.screening_id, Booking.id != booking.id,
+            Booking.status.in_(ACTIVE_STATUSES)))
 
 
 def issue_refunds(booking: Booking, refund_cents: int, *, reason: str, actor=None,

@@ -32,9 +32,10 @@ def encrypt_json(value: object) -> bytes:
     return _fernet().encrypt(json.dumps(value, separators=(",", ":")).encode())
 
 
-def decrypt_json(token: bytes) -> object:
+def decrypt_json(token: bytes, *, ttl: int | None = None) -> object:
+    """The value encrypted in `token`; with `ttl` (seconds), a token older than that is refused too."""
     try:
-        return json.loads(_fernet().decrypt(token))
+        return json.loads(_fernet().decrypt(token, ttl=ttl))
     except InvalidToken:
         raise DecryptionError("The stored value cannot be decrypted with the configured keys.") from None
 

@@ -17,11 +17,12 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import singledispatch
 
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
-from wtforms import BooleanField, HiddenField, RadioField, SelectMultipleField, StringField, widgets
+from wtforms import BooleanField, RadioField, SelectMultipleField, StringField, widgets
 from wtforms.validators import Email, InputRequired, Length, StopValidation, ValidationError
 
 from retreat.core import crypto
@@ -119,6 +120,18 @@ class Number(StringField):
         self.number = number
 
 
+def _questions_named(numbers: list) -> str:
+    """[2, 3, 5, 6, 7] -> "Questions 2, 3 and 5 to 7"."""
+    runs: list[list] = []
+    for number in numbers:
+        if runs and isinstance(number, int) and isinstance(runs[-1][-1], int) and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    parts = [f"{run[0]} to {run[-1]}" if len(run) > 2 else ", ".join(str(n) for n in run) for run in runs]
+    return "Questions " + (parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1])
+
+
 def yes_no(answer: bool | None) -> str | None:
     return None if answer is None else ("yes" if answer else "no")
 
@@ -152,8 +165,17 @@ def _(question: questions.OneOf):
                   required_message=question.required_message, short_label=question.short_label)
 
 
+def unit_field_name(question: Question) -> str:
+    return f"{question.name}_unit"
+
+
 @make_field.register
 def _(question: questions.Number):
+    if question.units:  # the chosen unit's bounds are checked by the step (Step._check_unit)
+        return Number(question.text, low=0, high=9999, whole=question.whole,
+                      required=question.required, description=question.hint or "",
+                      required_message=question.required_message, invalid_message=question.invalid_message,
+                      range_message=question.range_message)
     return Number(question.text, low=question.low, high=question.high, whole=question.whole,
                   required=question.required, description=question.hint or "",
                   required_message=question.required_message, invalid_message=question.invalid_message,
@@ -243,24 +265,25 @@ class Part:
     group: questions.Group | None = None
     parts: list["Part"] = dataclasses.field(default_factory=list)
     none_field: object = None
+    unit_field: object = None  # a number's choice of unit, beside it
 
 
 class Step(FlaskForm):
     """One page of the questionnaire, made from the catalogue (`step_form`). `keys` are the answers it gives
     (names of the API contract); `answers()` gives them after `validate()`, `values(answers)` gives the form
-    values that hold them."""
-
-    progress = HiddenField()
+    values that hold them. A step's follow-up questions (asked only after a yes) are a page of their own, after
+    the step's main page and with its number: `follow_ups` marks it."""
 
     number: int = 0
     title: str = ""
     template: str = ""
     asked: tuple[Question, ...] = ()  # the questions of the catalogue it asks, in order
     keys: tuple[str, ...] = ()
+    follow_ups: bool = False
 
     @classmethod
     def holds_answers(cls, answers: dict) -> bool:
-        return any(key in answers for key in cls.keys)
+        return any(questions.value_of(answers, question) is not None for question in cls.asked)
 
     @classmethod
     def readings(cls) -> tuple[questions.Reading, ...]:
@@ -271,9 +294,30 @@ class Step(FlaskForm):
         answers = {}
         for question in self.asked:
             field_ = self[question.name]
-            if question.required or field_.answered:
+            if getattr(question, "units", ()) and field_.answered:
+                code = self[unit_field_name(question)].data
+                unit = question.unit_of(code)
+                entered = field_.number
+                stored = (float(Decimal(str(entered)) * unit.factor) if unit is not None
+                          else round(float(entered), question.decimals))
+                _put(answers, question, stored)
+                answers.setdefault(questions.AS_ENTERED, {})[question.name] = {"value": entered, "unit": code}
+            elif question.required or field_.answered:
                 _put(answers, question, _answer_of(question, field_))
         return answers
+
+    @classmethod
+    def given(cls, answers: dict) -> dict:
+        """What `answers` hold of this page's questions, shaped as `answers()` gives them."""
+        picked: dict = {}
+        for question in cls.asked:
+            value = questions.value_of(answers, question)
+            if value is not None:
+                _put(picked, question, value)
+            entered = (answers.get(questions.AS_ENTERED) or {}).get(question.name)
+            if entered is not None:
+                picked.setdefault(questions.AS_ENTERED, {})[question.name] = entered
+        return picked
 
     @classmethod
     def values(cls, answers: dict) -> dict[str, object]:
@@ -282,6 +326,11 @@ class Step(FlaskForm):
             value = questions.value_of(answers, question)
             if value is not None:
                 values[question.name] = _form_value(question, value)
+            if getattr(question, "units", ()) and value is not None:
+                entered = (answers.get(questions.AS_ENTERED) or {}).get(question.name) or {
+                    "value": value, "unit": question.unit_label}
+                values[question.name] = _number_text(entered["value"])
+                values[unit_field_name(question)] = entered["unit"]
         for reading in cls.readings():
             if not any(name in values for name in reading.members) and cls.holds_answers(answers):
                 values[reading.none_name] = True
@@ -292,8 +341,12 @@ class Step(FlaskForm):
         for reading in self.readings():
             valid = self._check_reading(reading) and valid
         for question in self.asked:
-            if question.asked_if is None:
-                continue
+            if getattr(question, "units", ()):
+                valid = self._check_unit(question) and valid
+        names = {question.name for question in self.asked}
+        for question in self.asked:
+            if question.asked_if is None or question.asked_if.question not in names:
+                continue  # a follow-up on its own page is required there (it is shown only after the yes)
             asking = next(each for each in self.asked if each.name == question.asked_if.question)
             if self[asking.name].data == _form_value(asking, question.asked_if.answer) and \
                     not self[question.name].answered:
@@ -301,6 +354,48 @@ class Step(FlaskForm):
                 field_.errors = [*field_.errors, follow_up(asking.number)]
                 valid = False
         return valid
+
+    def summary(self) -> list[tuple[str, str, str]]:
+        """The error summary's lines (link target, label, reason): one line per question group and reason, so
+        that an empty step says "Questions 1 to 9: choose ..." once rather than nine times; each line links to
+        the first field it speaks of. Questions set out outside a group are a group of the step's."""
+        lines: dict[tuple[str, str], list] = {}
+        by_name = {question.name: question for question in self.asked}
+        for field_ in self:
+            if not field_.errors or field_.name == "csrf_token":
+                continue
+            question = by_name.get(field_.name)
+            group = (question.group if question else None) or f"step-{self.number}"
+            for error in field_.errors:
+                lines.setdefault((group, error), []).append((field_, question))
+        summary = []
+        for (_, error), members in lines.items():
+            field_, question = members[0]
+            target = f"{field_.id}-0" if field_.type in ("Answer", "Checkboxes") else field_.id
+            if len(members) == 1:
+                label = getattr(field_, "short_label", None) or field_.label.text
+            else:
+                numbers = [q.number for _, q in members if q is not None and q.number is not None]
+                label = (_questions_named(numbers) if len(numbers) == len(members)
+                         else f"{len(members)} questions")
+            summary.append((target, label, error))
+        return summary
+
+    def _check_unit(self, question: questions.Number) -> bool:
+        """A number with a choice of unit: the unit chosen, and the number within that unit's bounds."""
+        number, unit = self[question.name], self[unit_field_name(question)]
+        if number.errors or unit.errors or not number.answered:
+            return not (number.errors or unit.errors)
+        if not unit.answered:
+            unit.errors = [*unit.errors, question.unit_required_message]
+            return False
+        other = question.unit_of(unit.data)
+        low, high, message = ((other.low, other.high, other.range_message) if other is not None
+                               else (question.low, question.high, question.range_message))
+        if not low <= number.number <= high:
+            number.errors = [*number.errors, message]
+            return False
+        return True
 
     def _check_reading(self, reading: questions.Reading) -> bool:
         """Both numbers or the "none" box; the upper one above the lower one."""
@@ -336,35 +431,105 @@ class Step(FlaskForm):
                     part.none_field = self[group.none_name]
                 (open_[-1].parts if open_ else top).append(part)
                 open_.append(part)
-            (open_[-1].parts if open_ else top).append(Part(field=self[question.name], question=question))
+            unit = self[unit_field_name(question)] if getattr(question, "units", ()) else None
+            (open_[-1].parts if open_ else top).append(Part(field=self[question.name], question=question,
+                                                            unit_field=unit))
         return top
 
 
-def step_form(step: questions.Step, catalogue: tuple[Question, ...] = questions.QUESTIONS) -> type[Step]:
-    """The form of a step: a field for each question it asks, in catalogue order (a reading's "none" box right
-    after its numbers)."""
-    asked = questions.asked_on(step.number, catalogue)
-    attributes = {"number": step.number, "title": step.title, "template": f"screening/steps/{step.slug}.html",
-                  "asked": asked, "keys": questions.answer_names(asked)}
+def step_form(step: questions.Step, catalogue: tuple[Question, ...] = questions.QUESTIONS, *,
+              asked: tuple[Question, ...] | None = None, follow_ups: bool = False) -> type[Step]:
+    """The form of a step's page: a field for each question it asks, in catalogue order (a reading's "none" box
+    right after its numbers). By default every question of the step is on it."""
+    if asked is None:
+        asked = questions.asked_on(step.number, catalogue)
+    slug = f"{step.slug}_follow_ups" if follow_ups else step.slug
+    attributes = {"number": step.number, "title": step.title, "template": f"screening/steps/{slug}.html",
+                  "asked": asked, "keys": questions.answer_names(asked), "follow_ups": follow_ups}
     for question in asked:
         attributes[question.name] = make_field(question)
+        if follow_ups and question.asked_if is not None:  # on its own page, shown only after the yes: required
+            asking = questions.BY_NAME[question.asked_if.question]
+            attributes[question.name].kwargs.update(required=True, required_message=follow_up(asking.number))
+        if getattr(question, "units", ()):
+            attributes[unit_field_name(question)] = Answer(
+                f"Unit of {question.text[0].lower()}{question.text[1:]}",
+                choices=[(question.unit_label, question.unit_label), *((u.code, u.label) for u in question.units)],
+                required=False, short_label="Unit")
         for reading in questions.READINGS:
             if question.name == reading.lower:
                 attributes[reading.none_name] = BooleanField(reading.none_label, description=reading.none_hint or "")
-    return type(f"{step.slug.title()}Step", (Step,), attributes)
+    return type(f"{slug.title().replace('_', '')}Step", (Step,), attributes)
 
 
-STEPS: tuple[type[Step], ...] = tuple(step_form(step) for step in questions.STEPS)
+def _is_asked(question: Question, answers: dict) -> bool:
+    """Whether a follow-up is asked: the answer it follows was given as the one that asks it."""
+    asking = questions.BY_NAME[question.asked_if.question]
+    return questions.value_of(answers, asking) == question.asked_if.answer
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of the questionnaire, in order: each step's main page, and after it, for a step with follow-up
+    questions, their page, shown only when an answer on the main page asks one of them (no JavaScript needed)."""
+
+    index: int  # its place in the questionnaire, from 1: its address is /screening/questions/<index>
+    step: questions.Step
+    follow_ups: bool = False
+
+    def questions(self) -> tuple[Question, ...]:
+        """Every question this page may ask."""
+        return tuple(question for question in questions.asked_on(self.step.number)
+                     if (question.asked_if is not None) is self.follow_ups)
+
+    def asked(self, answers: dict) -> tuple[Question, ...]:
+        """The questions it asks, given the answers so far (a follow-up only after the answer that asks it)."""
+        if not self.follow_ups:
+            return self.questions()
+        return tuple(question for question in self.questions() if _is_asked(question, answers))
+
+    def shown(self, answers: dict) -> bool:
+        return bool(self.asked(answers))
+
+    def form(self, answers: dict) -> type[Step]:
+        return _page_form(self.step, self.asked(answers), self.follow_ups)
+
+
+_forms: dict = {}
+
+
+def _page_form(step: questions.Step, asked: tuple[Question, ...], follow_ups: bool) -> type[Step]:
+    key = (step.number, tuple(question.name for question in asked), follow_ups)
+    if key not in _forms:
+        _forms[key] = step_form(step, asked=asked, follow_ups=follow_ups)
+    return _forms[key]
+
+
+def _pages() -> tuple[Page, ...]:
+    pages: list[Page] = []
+    for step in questions.STEPS:
+        pages.append(Page(len(pages) + 1, step))
+        if any(question.asked_if is not None for question in questions.asked_on(step.number)):
+            pages.append(Page(len(pages) + 1, step, follow_ups=True))
+    return tuple(pages)
+
+
+PAGES: tuple[Page, ...] = _pages()
+STEPS: tuple[type[Step], ...] = tuple(page.form({}) for page in PAGES if not page.follow_ups)  # main pages
 SAFETY_STEP = questions.SAFETY_STEP
 SafetyStep = STEPS[SAFETY_STEP - 1]
 assert [step.number for step in STEPS] == list(range(1, len(STEPS) + 1))
 assert all(step.asked for step in STEPS), "every step asks something"
 
 
-def step_of(answer_name: str) -> type[Step] | None:
-    """The step that asks this answer (`answers.cssrs.intent` and `phq9.8` name their step too)."""
-    top = answer_name.removeprefix("answers.").split(".")[0]
-    return next((step for step in STEPS if top in step.keys), None)
+def step_of(answer_name: str) -> Page | None:
+    """The first page that asks this answer (`answers.cssrs.intent` and `phq9.8` name theirs too)."""
+    path = answer_name.removeprefix("answers.")
+    question = questions.BY_PATH.get(path)
+    if question is not None:
+        return next(page for page in PAGES if question in page.questions())
+    top = path.split(".")[0]
+    return next((page for page in PAGES if top in questions.answer_names(page.questions())), None)
 
 
 def formdata(values: dict[str, object]) -> MultiDict:
@@ -382,55 +547,135 @@ def formdata(values: dict[str, object]) -> MultiDict:
     return data
 
 
-# --- Progress: the answers so far, carried encrypted in one hidden field -------------------------------------
+def _remove(answers: dict, question: Question) -> None:
+    (answers.get(questions.AS_ENTERED) or {}).pop(question.name, None)
+    if question.answer not in answers:
+        return
+    if question.part is None or isinstance(question.part, int):  # a list answer is one page's, whole
+        answers.pop(question.answer)
+    else:
+        answers[question.answer].pop(question.part, None)
 
-PROGRESS_KIND = "retreat.screening.progress/1"
+
+# --- The draft: the answers so far, kept encrypted between pages -------------------------------------------------
+
+DRAFT_KIND = "retreat.screening.draft/1"
+DRAFT_COOKIE = "screening_draft"
+DRAFT_TTL_SECONDS = 60 * 60  # an hour after the last page was sent, the draft is unreadable and its cookie gone
+TYPED_MAX_CHARACTERS = 50
 
 
 class BadProgress(ValueError):
-    """The progress field cannot be read or its answers do not check: the applicant starts again."""
+    """The draft cannot be read, has expired, or its answers do not check: the applicant starts again."""
 
 
 @dataclass
-class Progress:
-    step: int = 1  # the step whose page is shown
-    answers: dict = field(default_factory=dict)  # every step's answers so far, by the names of the API contract
+class Draft:
+    """The answers so far (by the names of the API contract), and what was typed on a page left with the app's
+    own Back button before it was complete (raw form values, shown again, never read as answers). It lives
+    in one cookie, encrypted and authenticated with the screening Fernet keys (retreat.core.crypto): the
+    browser holds it but cannot read or alter it, and it expires with DRAFT_TTL_SECONDS."""
+
+    answers: dict = field(default_factory=dict)
+    typed: dict = field(default_factory=dict)  # str(page index) -> {field name: [values]}
 
     def token(self) -> str:
-        return crypto.encrypt_json({"kind": PROGRESS_KIND, "step": self.step, "answers": self.answers}).decode()
+        return crypto.encrypt_json({"kind": DRAFT_KIND, "answers": self.answers, "typed": self.typed}).decode()
 
-    def with_step(self, step: type[Step], answers: dict) -> "Progress":
-        """The answers with this step's replaced (a step's optional answers may have gone)."""
-        kept = {key: value for key, value in self.answers.items() if key not in step.keys}
-        return Progress(self.step, kept | answers)
+    def shown(self) -> tuple[Page, ...]:
+        return tuple(page for page in PAGES if page.shown(self.answers))
+
+    def reachable(self) -> Page:
+        """The furthest page the answers reach: every page shown before it is complete."""
+        for page in self.shown():
+            if not page.form(self.answers).holds_answers(self.answers) or not _complete(page, self.answers):
+                return page
+        return self.shown()[-1]
+
+    def next_after(self, page: Page) -> Page | None:
+        return next((each for each in self.shown() if each.index > page.index), None)
+
+    def before(self, page: Page) -> Page | None:
+        return next((each for each in reversed(self.shown()) if each.index < page.index), None)
+
+    def save(self, page: Page, form: Step) -> None:
+        """The page's answers replace what it held; follow-ups no longer asked go (the applicant changed the
+        answer that asked them, and answers only what the pages show)."""
+        for question in page.questions():
+            _remove(self.answers, question)
+        _merge(self.answers, form.answers())
+        for each in PAGES:
+            if each.follow_ups:
+                for question in each.questions():
+                    if not _is_asked(question, self.answers):
+                        _remove(self.answers, question)
+        self.answers = {key: value for key, value in self.answers.items() if value != {}}
+        self.typed.pop(str(page.index), None)
+
+    def keep_typed(self, page: Page, data: MultiDict, form: type[Step]) -> None:
+        names = {question.name for question in form.asked} | {r.none_name for r in form.readings()}
+        self.typed[str(page.index)] = {name: [value[:TYPED_MAX_CHARACTERS] for value in data.getlist(name)][:10]
+                                       for name in names if data.getlist(name)}
+
+    def typed_on(self, page: Page) -> MultiDict | None:
+        typed = self.typed.get(str(page.index))
+        return MultiDict([(name, value) for name, values in typed.items() for value in values]) if typed else None
 
 
-def read_progress(token: str | None) -> Progress:
-    """The progress a page carried, every answer in it checked again by its step's own validators: the
-    steps before the current one must be complete; later ones (kept when going back) must be valid."""
+def _merge(answers: dict, new: dict) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(answers.get(key), dict):
+            answers[key].update(value)
+        else:
+            answers[key] = value
+
+
+def _complete(page: Page, answers: dict) -> bool:
+    form_class = page.form(answers)
+    form = form_class(formdata=formdata(form_class.values(answers)), meta={"csrf": False})
+    return form.validate() and form.answers() == form_class.given(answers)
+
+
+def read_draft(token: str | None) -> Draft:
+    """The draft a cookie holds, every answer in it checked again by its page's own validators: the pages shown
+    must be complete up to the first one with no answers; later ones (kept when going back) must be valid.
+    No cookie: an empty draft."""
     if not token:
-        return Progress()
+        return Draft()
     try:
-        carried = crypto.decrypt_json(token.encode("ascii"))
+        carried = crypto.decrypt_json(token.encode("ascii"), ttl=DRAFT_TTL_SECONDS)
     except (crypto.DecryptionError, UnicodeEncodeError, ValueError):
-        raise BadProgress("The progress token cannot be read.") from None
-    # The kind marks a token this questionnaire made: any other encrypted value (a stored screening's
-    # answers, say) is refused rather than shown back on a page.
-    if not isinstance(carried, dict) or carried.get("kind") != PROGRESS_KIND:
-        raise BadProgress("Not a progress token.")
-    step, answers = carried.get("step"), carried.get("answers")
-    if type(step) is not int or not 1 <= step <= len(STEPS) or not isinstance(answers, dict):
-        raise BadProgress("The progress token is malformed.")
-    known = {key for each in STEPS for key in each.keys}
+        raise BadProgress("The draft cannot be read, or has expired.") from None
+    # The kind marks a draft this questionnaire made: any other encrypted value (a stored screening's answers,
+    # say) is refused rather than shown back on a page.
+    if not isinstance(carried, dict) or carried.get("kind") != DRAFT_KIND:
+        raise BadProgress("Not a draft.")
+    answers, typed = carried.get("answers"), carried.get("typed")
+    if not isinstance(answers, dict) or not isinstance(typed, dict):
+        raise BadProgress("The draft is malformed.")
+    known = {*questions.answer_names(), questions.AS_ENTERED}
     if set(answers) - known:
-        raise BadProgress("The progress token holds unknown answers.")
-    for each in STEPS:
-        if each.number >= step and not each.holds_answers(answers):
+        raise BadProgress("The draft holds unknown answers.")
+    paths = {question.path for question in questions.QUESTIONS} | {
+        f"{questions.AS_ENTERED}.{question.name}" for question in questions.UNIT_CHOICES}
+    for key, value in answers.items():
+        if isinstance(value, dict) and {f"{key}.{part}" for part in value} - paths:
+            raise BadProgress("The draft holds unknown answers.")
+    gap = False
+    for page in PAGES:
+        if not page.shown(answers):
             continue
-        form = each(formdata=formdata(each.values(answers)), meta={"csrf": False})
-        if not form.validate() or form.answers() != {k: v for k, v in answers.items() if k in each.keys}:
-            raise BadProgress(f"The carried answers of step {each.number} do not check.")
-    return Progress(step, answers)
+        form_class = page.form(answers)
+        if not form_class.holds_answers(answers):
+            gap = True
+            continue
+        if gap or not _complete(page, answers):
+            raise BadProgress(f"The answers of page {page.index} do not check.")
+    for index, values in typed.items():
+        if index not in {str(page.index) for page in PAGES} or not isinstance(values, dict) or not all(
+                isinstance(v, list) and all(isinstance(x, str) for x in v) for v in values.values()):
+            raise BadProgress("The draft's typed values are malformed.")
+    return Draft(answers, typed)
 
 
 # --- Asking for a clinician review ---------------------------------------------------------------------------
@@ -454,3 +699,13 @@ class ReviewRequestForm(FlaskForm):
 
     def contact(self) -> dict[str, str]:
         return {name: " ".join(self[name].data.split()) for name in ("first_name", "last_name", "email", "phone")}
+
+
+class EmailLinkForm(FlaskForm):
+    """The eligible result page's offer to email its link: an address used once, for that email only."""
+
+    email = StringField("Your email address", description="We send this page\u2019s link there once, and keep the "
+                        "address no longer than it takes to send.", filters=[lambda value: (value or "").strip()],
+                        validators=[InputRequired("Enter your email address."),
+                                    Length(max=254, message="Enter at most 254 characters."),
+                                    Email("Enter an email address like name@example.com.")])

@@ -19,12 +19,13 @@ validated wording: keep it word for word.
 
 Room for what comes later: `group` (the questions a page sets out together; one error message per group can
 hang on it), `unit` (a number's unit: weight in kilograms or pounds), `asked_if` (a follow-up, for showing it only
-after a yes without JavaScript) and `translations` (the wording in another language: Spanish wording of the
-validated instruments). None is translated yet, and every follow-up is still shown with its question.
+after a yes without JavaScript: a step's follow-ups are a page of their own, forms.PAGES) and `translations`
+(the wording in another language: Spanish wording of the validated instruments). None is translated yet.
 """
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import ClassVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
@@ -77,7 +78,7 @@ class Question:
     step: int  # the number of the step that asks it
     hint: str | None = None
     group: str | None = None  # the name of the Group its page sets it out in
-    number: int | None = None  # shown before the question on its page
+    number: int | str | None = None  # shown before the question on its page ("2a": a follow-up of question 2)
     short_label: str | None = None  # names it in a page's error summary (default: the question itself)
     required_message: str | None = None  # the page's reason when it is left unanswered
     optional: bool = False  # may be left out (blood pressure: both numbers or neither)
@@ -199,6 +200,20 @@ class OneOf(Question):
         return choice.notable if choice else True
 
 
+@dataclass(frozen=True)
+class Unit:
+    """Another unit a number may be entered in: converted exactly to the stored unit (value x factor), with its
+    own bounds (the stored bounds converted and rounded inward, so every value it takes stores within them)."""
+
+    code: str  # the form's value: "lb"
+    label: str  # beside the field: "lb"
+    name: str  # in words: "pounds"
+    factor: Decimal  # one of it, in the stored unit, exactly
+    low: int
+    high: int
+    range_message: str
+
+
 @dataclass(frozen=True, kw_only=True)
 class Number(Question):
     """A number from `low` to `high`: whole, or with `decimals` kept. `usual` bounds (inclusive, None for open)
@@ -211,6 +226,12 @@ class Number(Question):
     usual: tuple[int | float | None, int | float | None] = (None, None)
     invalid_message: str  # the page's reason when it is not a number of the right form
     range_message: str  # the page's reason when it is out of bounds
+    units: tuple[Unit, ...] = ()  # other units it may be entered in (the page offers the choice beside it)
+    unit_label: str | None = None  # the stored unit beside the field, when there is a choice: "kg"
+    unit_required_message: str | None = None
+
+    def unit_of(self, code: str) -> Unit | None:
+        return next((unit for unit in self.units if unit.code == code), None)
 
     @property
     def whole(self) -> bool:
@@ -393,11 +414,8 @@ _AFTER_BEHAVIOR = AskedIf("behavior", True, "Say whether this was within the pas
 GROUPS: tuple[Group, ...] = (
     QuestionSet(name="phq9-items", legend=PHQ9_STEM),
     QuestionSet(name="cssrs-past-month", legend="In the past month:"),
-    FollowUps(name="thoughts-follow-ups", within="cssrs-past-month",
-              legend="Questions 3 to 5: only if you answered yes to question 2",
-              hint="If you answered no to question 2, leave these and go on to question 6."),
-    FollowUps(name="behavior-follow-up", legend="Only if you answered yes to question 6",
-              hint="If you answered no to question 6, leave this one."),
+    FollowUps(name="thoughts-follow-ups", within="cssrs-past-month", legend="About your yes to question 2"),
+    FollowUps(name="behavior-follow-up", legend="About your yes to question 3"),
     Reading(name="blood-pressure", legend="A recent blood pressure reading",
             hint="A reading has two numbers, for example 120/80 (\u201c120 over 80\u201d). One from a doctor, a "
                  "pharmacy or a home monitor is fine.",
@@ -420,7 +438,7 @@ def _phq9(index: int, text: str, **options) -> Phq9Item:
                     short_label=f"Question {index}", **options)
 
 
-def _cssrs(name: str, number: int | None, text: str, **options) -> CssrsItem:
+def _cssrs(name: str, number: int | str | None, text: str, **options) -> CssrsItem:
     options.setdefault("short_label", f"Question {number}" if number else None)
     return CssrsItem(name=name, text=text, step=SAFETY_STEP, number=number, **options)
 
@@ -443,21 +461,23 @@ QUESTIONS: tuple[Question, ...] = (
           fact_name="phq9_item9", notable_from=1),
 
     # 2. Your safety: the C-SSRS screener, past month, as the instrument words it. The error summary names its
-    # questions by number: it does not repeat their words in an alert.
+    # questions by number: it does not repeat their words in an alert. The step's page asks the screener's
+    # questions 1, 2 and 6 (numbered 1 to 3 there); its follow-ups (the screener's 3 to 5 after a yes to 2, and
+    # "when" after a yes to 6) are a page of their own, shown only after that yes.
     _cssrs("wish_dead", 1, "Have you wished you were dead or wished you could go to sleep and not wake up?",
            group="cssrs-past-month"),
     _cssrs("suicidal_thoughts", 2, "Have you actually had any thoughts of killing yourself?",
            group="cssrs-past-month"),
-    _cssrs("method", 3, "Have you been thinking about how you might do this?",
+    _cssrs("method", "2a", "Have you been thinking about how you might do this?",
            group="thoughts-follow-ups", asked_if=_AFTER_THOUGHTS),
-    _cssrs("intent", 4, "Have you had these thoughts and had some intention of acting on them?",
+    _cssrs("intent", "2b", "Have you had these thoughts and had some intention of acting on them?",
            group="thoughts-follow-ups", asked_if=_AFTER_THOUGHTS),
-    _cssrs("plan", 5, "Have you started to work out or worked out the details of how to kill yourself? "
+    _cssrs("plan", "2c", "Have you started to work out or worked out the details of how to kill yourself? "
                       "Do you intend to carry out this plan?",
            group="thoughts-follow-ups", asked_if=_AFTER_THOUGHTS),
-    _cssrs("behavior", 6, "Have you ever done anything, started to do anything, or prepared to do anything to end "
+    _cssrs("behavior", 3, "Have you ever done anything, started to do anything, or prepared to do anything to end "
                           "your life?"),
-    _cssrs("behavior_within_3_months", None, "Was this within the past 3 months?", short_label="Question 6, when",
+    _cssrs("behavior_within_3_months", "3a", "Was this within the past 3 months?",
            group="behavior-follow-up", asked_if=_AFTER_BEHAVIOR),
 
     # 3. About you
@@ -466,13 +486,15 @@ QUESTIONS: tuple[Question, ...] = (
            required_message="Enter your age in years.",
            invalid_message="Enter your age as a whole number of years, for example 42.",
            range_message="Check your age: enter a number of years from 0 to 120."),
-    Number(name="weight_kg", step=3, text="Your weight, in kilograms", low=20, high=350, decimals=1, unit="kg",
+    Number(name="weight_kg", step=3, text="Your weight", low=20, high=350, decimals=1, unit="kg",
            usual=(40, 150), review_label="Weight",
-           hint="Ketamine is dosed by weight. If you know your weight in pounds, divide it by 2.2: for example, 165 "
-                "pounds is about 75 kilograms.",
-           required_message="Enter your weight in kilograms.",
-           invalid_message="Enter your weight in kilograms as a number, for example 72 or 72.5.",
-           range_message="Check your weight: enter a number of kilograms from 20 to 350."),
+           hint="Ketamine is dosed by weight. Enter it in kilograms or in pounds, and choose which.",
+           required_message="Enter your weight.",
+           invalid_message="Enter your weight as a number, for example 72 or 158.5.",
+           range_message="Check your weight: enter a number of kilograms from 20 to 350.",
+           unit_label="kg", unit_required_message="Choose kilograms or pounds.",
+           units=(Unit("lb", "lb", "pounds", Decimal("0.45359237"), 45, 771,
+                       "Check your weight: enter a number of pounds from 45 to 771."),)),
     YesNo(name="pregnant_or_breastfeeding", step=3, text="Are you pregnant or breastfeeding?",
           hint="Answer no if this does not apply to you.", review_label="Pregnant or breastfeeding"),
 
@@ -601,6 +623,11 @@ QUESTIONS: tuple[Question, ...] = (
            range_message="Check this number: enter from 0 to 50.",
            review_label="Adequate antidepressant trials that did not help"),
 )
+
+# Where the page keeps a number as it was entered in another unit (the stored answer is converted): beside the
+# answers, never part of them (the API's answers are the stored units only).
+AS_ENTERED = "as_entered"
+UNIT_CHOICES = tuple(question for question in QUESTIONS if isinstance(question, Number) and question.units)
 
 # Rule inputs computed from several answers: fact -> the list answer whose items it sums.
 TOTALS = {"phq9_total": "phq9"}

@@ -149,6 +149,16 @@ def _reading_row(reading: questions.Reading, answers: dict) -> AnswerRow:
                      upper.notable(high) or (low is not None and lower.notable(low)))
 
 
+def _reads(question: questions.Question, value, answers: dict) -> str:
+    """An answer as it reads, with what the applicant entered when they chose another unit: "74.84 kg (entered
+    as 165 lb)"."""
+    entered = (answers.get(questions.AS_ENTERED) or {}).get(question.name)
+    unit = question.unit_of(entered.get("unit")) if entered and isinstance(question, questions.Number) else None
+    if unit is None:
+        return question.reads(value)
+    return f"{value:.2f} {question.unit} (entered as {entered['value']:g} {unit.label})"
+
+
 def readable_answers(answers: dict, catalogue: tuple[questions.Question, ...] = questions.QUESTIONS) -> ReadableAnswers:
     """The answers as question and answer in words, in the questionnaire's order: each question of the catalogue
     with its label on this page and its answer as it reads there."""
@@ -161,11 +171,11 @@ def readable_answers(answers: dict, catalogue: tuple[questions.Question, ...] = 
             continue
         value = questions.value_of(answers, question)
         if value is not None:
-            rows[question.review_section].append(AnswerRow(question.label, question.reads(value),
+            rows[question.review_section].append(AnswerRow(question.label, _reads(question, value, answers),
                                                            question.notable(value)))
         elif question.review_section == "cssrs":  # the screener's table lists every question, asked or not
             rows["cssrs"].append(AnswerRow(question.label, "Not asked"))
-    known = set(questions.answer_names(catalogue))
+    known = {*questions.answer_names(catalogue), questions.AS_ENTERED}
     for name in sorted(set(answers) - known):  # a field of a later questionnaire version
         rows["health"].append(AnswerRow(name.replace("_", " ").capitalize(), str(answers[name])))
     scores = answers.get("phq9") or []

@@ -26,7 +26,7 @@ from retreat.extensions import db
 from retreat.notify import services as notify
 from retreat.screening import rules
 from retreat.screening.models import Screening
-from retreat.screening.questions import ANSWERS
+from retreat.screening.questions import ANSWERS, AS_ENTERED
 
 TOKEN_VALID_DAYS = 30
 PURGE_AFTER_DAYS = 90
@@ -91,14 +91,17 @@ def validate_answers(answers: object) -> dict:
         raise ValidationFailed(flatten_field_errors(error.messages, "answers.", whole="answers")) from None
 
 
-def submit(answers: object, contact: dict | None = None) -> Submitted:
+def submit(answers: object, contact: dict | None = None, *, entered: dict | None = None) -> Submitted:
     """Validate and evaluate the answers, store them encrypted with the result, and alert the on-call
-    clinician for a crisis or an urgent review (the alert email is queued in the same transaction)."""
+    clinician for a crisis or an urgent review (the alert email is queued in the same transaction). `entered`
+    (from the web questionnaire): numbers as the applicant entered them in another unit, stored beside the
+    answers for the clinician's page (questions.AS_ENTERED); the rules read the converted answers only."""
     checked = validate_answers(answers)
-    return store(checked, rules.evaluate(checked), contact=contact)
+    return store(checked, rules.evaluate(checked), contact=contact, entered=entered)
 
 
-def store(checked: dict, result: rules.Result, *, contact: dict | None = None) -> Submitted:
+def store(checked: dict, result: rules.Result, *, contact: dict | None = None,
+          entered: dict | None = None) -> Submitted:
     """Store checked answers and their findings (encrypted) with the outcome; urgent ones go to the top of the
     clinician queue and alert the on-call clinician in the same unit of work. The email is sent after the
     commit."""
@@ -114,7 +117,7 @@ def store(checked: dict, result: rules.Result, *, contact: dict | None = None) -
             outcome=result.outcome,
             urgent=result.urgent,
             findings_encrypted=encrypt_findings(findings),
-            answers_encrypted=crypto.encrypt_json(checked),
+            answers_encrypted=crypto.encrypt_json({**checked, AS_ENTERED: entered} if entered else checked),
             contact_encrypted=crypto.encrypt_json(contact) if contact else None,
         )
         if result.urgent:
@@ -168,6 +171,56 @@ def by_token(token: str, *, for_booking: bool = False) -> Screening:
         if screening.token_used_at is not None:
             raise DomainError("This pre-screen was already used for a booking.", code="screening_used", status=422)
     return screening
+
+
+# Outcomes with a booking path: only their pre-screens are ever used, and so freed.
+BOOKABLE_OUTCOMES = ("eligible", "review")
+FREED_ACTION = "screening.freed_for_booking"
+
+
+def claim_for_booking(screening_id: int) -> bool:
+    """Mark the pre-screen used, atomically (in the caller's unit of work): of two bookings racing with one
+    token, one wins. Returns whether this call marked it."""
+    return db.session.execute(
+        sa.update(Screening).where(Screening.id == screening_id, Screening.token_used_at.is_(None))
+        .values(token_used_at=now())
+    ).rowcount == 1
+
+
+def free_for_booking(screening_id: int, *, actor: object = None) -> bool:
+    """The booking made with this pre-screen ended unused (the applicant cancelled, its hold lapsed unpaid, or the
+    clinic cancelled it): the pre-screen books again for the rest of its validity (its 30 days are not renewed).
+    A clinician's decline never frees it. In the caller's unit of work (booking calls it beside the change that
+    ended the booking); audited without anything about health. Returns whether it was freed."""
+    freed = db.session.execute(
+        sa.update(Screening).where(
+            Screening.id == screening_id, Screening.token_used_at.is_not(None),
+            Screening.outcome.in_(BOOKABLE_OUTCOMES),
+            sa.or_(Screening.review_status.is_(None), Screening.review_status != "declined"))
+        .values(token_used_at=None)
+        .execution_options(synchronize_session="fetch")
+    ).rowcount == 1
+    if freed:
+        audit.record(FREED_ACTION, "screening", screening_id, actor=actor or "system (booking ended)")
+    return freed
+
+
+def was_freed(screening: Screening) -> bool:
+    """Whether a booking made with this pre-screen ended and freed it (the result page says it books again)."""
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(audit.AuditEntry).where(
+            audit.AuditEntry.action == FREED_ACTION, audit.AuditEntry.target_type == "screening",
+            audit.AuditEntry.target_id == str(screening.id))) > 0
+
+
+def booking_state(screening: Screening) -> str:
+    """What the result page says about booking with this pre-screen: `used` (a booking made with it is live, or
+    it was declined), `expired`, `freed` (a booking ended and it books again) or `open`."""
+    if screening.token_used_at is not None:
+        return "used"
+    if screening.expires_at <= now():
+        return "expired"
+    return "freed" if was_freed(screening) else "open"
 
 
 def by_approval_token(token: str) -> Screening:

@@ -45,7 +45,7 @@ def on_call(app):
 
 def group(page: Page, question: str):
     """A question's radio or checkbox group, by its legend (which may start with the question's number)."""
-    return page.get_by_role("group", name=re.compile(rf"^(\d+\. )?{re.escape(question)}$"))
+    return page.get_by_role("group", name=re.compile(rf"^(\d+[a-z]?\. )?{re.escape(question)}$"))
 
 
 def choose(page: Page, question: str, answer: str) -> None:
@@ -105,7 +105,8 @@ def answer_safety_all_no(page: Page) -> None:
 
 def answer_about(page: Page) -> None:
     type_into(page, "Your age", "42")
-    type_into(page, "Your weight, in kilograms", "71.5")
+    type_into(page, "Your weight", "71.5")
+    choose(page, "Unit of your weight", "kg")
     choose(page, "Are you pregnant or breastfeeding?", "No")
     press_button(page, "Continue")
     expect_step(page, 4, "Heart and blood pressure")
@@ -170,12 +171,45 @@ def test_an_eligible_applicant_answers_with_the_keyboard_and_is_led_to_choose_da
     screenshots(page, "screening-step-2.png")
     answer_safety_all_no(page)
     answer_about(page)
+
+    # The browser's Back: the step before, from the draft, with its answers, and no form sent again (a
+    # resubmission would show Chromium's "Confirm form resubmission" page instead); Forward comes back.
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.go_back()
+    expect_step(page, 3, "About you")
+    expect(page.get_by_label("Your age", exact=True)).to_have_value("42")
+    expect(page.get_by_label("Your weight", exact=True)).to_have_value("71.5")
+    expect(group(page, "Unit of your weight").get_by_label("kg", exact=True)).to_be_checked()
+    expect(group(page, "Are you pregnant or breastfeeding?").get_by_label("No", exact=True)).to_be_checked()
+    page.go_back()
+    expect_step(page, 2, "Your safety")
+    expect(group(page, CSSRS_QUESTIONS["behavior"]).get_by_label("No", exact=True)).to_be_checked()
+    page.go_forward()
+    page.go_forward()
+    expect_step(page, 4, "Heart and blood pressure")
+    assert dialogs == []
+
+    # The app's own Back keeps what was typed on this step, complete or not.
+    type_into(page, "Top number (systolic)", "122")
+    press_button(page, "Back to the previous step")
+    expect_step(page, 3, "About you")
+    press_button(page, "Continue")
+    expect_step(page, 4, "Heart and blood pressure")
+    expect(page.get_by_label("Top number (systolic)", exact=True)).to_have_value("122")
+    page.get_by_label("Top number (systolic)", exact=True).fill("")
     answer_heart(page, ("122", "78"))
     answer_conditions(page)
     answer_history(page)
 
     expect(page).to_have_url(re.compile(rf"^{re.escape(live_server.url)}/screening/result/[A-Za-z0-9_\-]{{40,}}$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Nothing in your answers rules out this treatment")
+    # "Choose your dates" is on the first screen of a 390x844 phone, without scrolling.
+    assert page.evaluate("window.scrollY") == 0
+    box = page.get_by_role("link", name="Choose your dates").bounding_box()
+    assert box and box["y"] >= 0 and box["y"] + box["height"] <= 844, box
+    expect(page.get_by_role("region", name="Keep this page’s link: it is private")).to_contain_text(
+        "keep it to yourself")
     expect(page.get_by_role("main")).to_contain_text("which is in the moderately severe range")
     choose_dates = page.get_by_role("link", name="Choose your dates")
     expect(choose_dates).to_have_attribute("href", re.compile(r"^/bookings/new/[A-Za-z0-9_\-]{40,}$"))
@@ -194,19 +228,28 @@ def test_a_refused_answer_is_explained_next_to_its_question(demo, live_server, p
     page = phone_page
     start(page, live_server)
     answer_feeling(page)
+    # The follow-ups are not asked before a yes.
+    expect(group(page, CSSRS_QUESTIONS["method"])).to_have_count(0)
     choose(page, CSSRS_QUESTIONS["wish_dead"], "No")
     choose(page, CSSRS_QUESTIONS["suicidal_thoughts"], "Yes")
     choose(page, CSSRS_QUESTIONS["behavior"], "No")
     press_button(page, "Continue")
 
+    # After the yes, its follow-ups on a page of their own (still step 2), and only those.
+    expect_step(page, 2, "Your safety")
+    expect(page.get_by_role("group", name="About your yes to question 2")).to_be_visible()
+    expect(group(page, CSSRS_QUESTIONS["behavior_within_3_months"])).to_have_count(0)
+    screenshots(page, "screening-follow-ups.png")
+    press_button(page, "Continue")
+
     expect_step(page, 2, "Your safety", refused=True)
+    expect(page.get_by_role("alert").get_by_role("listitem")).to_have_count(1)  # one line for the group
     expect(page.get_by_role("alert")).to_contain_text("Please check these answers")
     method = group(page, CSSRS_QUESTIONS["method"])
     expect(method).to_have_accessible_description(re.compile(r"it follows your yes to question 2"))
     for option in ("Yes", "No"):
         expect(method.get_by_label(option, exact=True)).to_have_attribute("aria-invalid", "true")
         expect(method.get_by_label(option, exact=True)).not_to_be_checked()
-    expect(group(page, CSSRS_QUESTIONS["suicidal_thoughts"]).get_by_label("Yes", exact=True)).to_be_checked()
     # The summary's link takes the keyboard to the question.
     page.get_by_role("alert").get_by_role("link").first.click()
     expect(method.get_by_label("Yes", exact=True)).to_be_focused()
@@ -245,7 +288,7 @@ def test_a_review_applicant_requests_a_seat_and_a_clinician_review(demo, live_se
     press_button(page, "Send my request")
 
     done = page.get_by_role("region", name="Thank you: your request is in")
-    expect(done).to_contain_text("A clinician will review your answers within 3 working days.")
+    expect(done).to_contain_text("A clinician will review your answers within 72 hours.")
     expect(done).to_contain_text("We’ll email you when a clinician has decided; if approved, you’ll be able to "
                                  "choose dates and book.")
     expect(page.get_by_role("link", name="Choose your dates")).to_have_count(0)
@@ -266,7 +309,8 @@ def test_an_ineligible_applicant_reads_why_and_what_to_do_next(demo, live_server
     answer_feeling(page)
     answer_safety_all_no(page)
     type_into(page, "Your age", "34")
-    type_into(page, "Your weight, in kilograms", "64")
+    type_into(page, "Your weight", "141")
+    choose(page, "Unit of your weight", "lb")
     choose(page, "Are you pregnant or breastfeeding?", "Yes")
     press_button(page, "Continue")
     expect_step(page, 4, "Heart and blood pressure")
@@ -294,10 +338,12 @@ def test_an_applicant_in_crisis_sees_the_crisis_lines_first_and_nothing_to_book(
     answer_feeling(page, item9="More than half the days")
     choose(page, CSSRS_QUESTIONS["wish_dead"], "Yes")
     choose(page, CSSRS_QUESTIONS["suicidal_thoughts"], "Yes")
+    choose(page, CSSRS_QUESTIONS["behavior"], "No")
+    press_button(page, "Continue")
+    expect_step(page, 2, "Your safety")  # the follow-ups of the yes to question 2
     choose(page, CSSRS_QUESTIONS["method"], "Yes")
     choose(page, CSSRS_QUESTIONS["intent"], "Yes")
     choose(page, CSSRS_QUESTIONS["plan"], "No")
-    choose(page, CSSRS_QUESTIONS["behavior"], "No")
     press_button(page, "Continue")
 
     # Straight to the result: not one more question.

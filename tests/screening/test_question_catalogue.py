@@ -23,7 +23,8 @@ from tests.screening.test_rules import BASELINE, DROP, RULE_ALONE, answers, cssr
 EVERYTHING = answers(cssrs=cssrs(wish_dead=True, suicidal_thoughts=True, method=False, intent=False, plan=False,
                                  behavior=True, behavior_within_3_months=False),
                      medications=["maoi"])
-FORM_ONLY = {"progress", "csrf_token"} | {reading.none_name for reading in READINGS}
+FORM_ONLY = ({"csrf_token"} | {reading.none_name for reading in READINGS}
+             | {forms.unit_field_name(question) for question in questions.UNIT_CHOICES})
 
 
 @pytest.fixture(scope="module")
@@ -150,11 +151,25 @@ def test_only_the_reading_and_the_follow_ups_may_be_left_out():
 
 # --- The forms and their pages: every field is an entry --------------------------------------------------------------
 
-@pytest.mark.parametrize("step", forms.STEPS, ids=lambda step: step.title)
+# Every page of the questionnaire, each asking all it may (the follow-ups after a yes to each question that asks
+# them), and the pages together ask every question of the catalogue once.
+PAGE_FORMS = tuple(page.form(EVERYTHING) for page in forms.PAGES)
+
+
+def test_the_pages_ask_every_question_once_and_the_follow_ups_on_their_own_page():
+    asked = [question.name for form in PAGE_FORMS for question in form.asked]
+    assert sorted(asked) == sorted(question.name for question in QUESTIONS) and len(asked) == len(set(asked))
+    assert {question.name for question in QUESTIONS if question.asked_if is not None} == {
+        question.name for form in PAGE_FORMS if form.follow_ups for question in form.asked}
+    assert [form.number for form in PAGE_FORMS] == [1, 2, 2, 3, 4, 5, 6]
+    assert [page.shown({}) for page in forms.PAGES] == [True, True, False, True, True, True, True]
+
+
+@pytest.mark.parametrize("step", PAGE_FORMS, ids=lambda step: step.template)
 def test_every_form_field_comes_from_a_catalogue_entry(pages, step):
     with pages.test_request_context():
         form = step(formdata=None, meta={"csrf": False})
-        asked = [question.name for question in questions.asked_on(step.number)]
+        asked = [question.name for question in step.asked]
         fields = [field.name for field in form if field.name not in FORM_ONLY]
         assert fields == asked
         for question in step.asked:
@@ -166,7 +181,7 @@ def test_every_form_field_comes_from_a_catalogue_entry(pages, step):
                 assert labels[:len(question.choices)] == [choice.label for choice in question.choices]
 
 
-@pytest.mark.parametrize("step", forms.STEPS, ids=lambda step: step.title)
+@pytest.mark.parametrize("step", PAGE_FORMS, ids=lambda step: step.template)
 def test_every_question_of_a_step_is_on_its_page_in_its_group(pages, step):
     with pages.test_request_context():
         form = step(formdata=None, meta={"csrf": False})
@@ -176,7 +191,8 @@ def test_every_question_of_a_step_is_on_its_page_in_its_group(pages, step):
     form_element = page.find("form")
     names = {element["name"] for element in form_element.elements()
              if element.tag == "input" and element.attrs.get("type") not in ("hidden",)}
-    assert names == {question.name for question in step.asked} | {reading.none_name for reading in step.readings()}
+    assert names == ({question.name for question in step.asked} | {reading.none_name for reading in step.readings()}
+                     | {forms.unit_field_name(q) for q in step.asked if q in questions.UNIT_CHOICES})
     for question in step.asked:
         control = form_element.find("input", name=question.name)
         assert control is not None, question.name

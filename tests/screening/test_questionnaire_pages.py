@@ -7,9 +7,11 @@ Expected words and rules come from domain/screening.md and retreat.screening.que
 """
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 
 from retreat import create_app
 from retreat.core import crypto
@@ -17,6 +19,7 @@ from retreat.core.errors import ValidationFailed
 from retreat.extensions import db
 from retreat.notify.models import OutboxEmail
 from retreat.screening import early, services
+from retreat.screening.forms import DRAFT_COOKIE, DRAFT_TTL_SECONDS
 from retreat.screening.models import Screening
 from retreat.screening.questions import CSSRS_QUESTIONS, PHQ9_CHOICES, PHQ9_ITEMS, PHQ9_STEM
 from tests.pricing.test_estimate_pages import parse
@@ -32,7 +35,7 @@ CONDITIONS = ("raised_intracranial_pressure", "glaucoma", "seizure_disorder", "h
 ELIGIBLE = {
     1: {**{f"phq9_{i}": "2" for i in range(1, 9)}, "phq9_9": "0"},
     2: {"wish_dead": "no", "suicidal_thoughts": "no", "behavior": "no"},
-    3: {"age": "42", "weight_kg": "71.5", "pregnant_or_breastfeeding": "no"},
+    3: {"age": "42", "weight_kg": "71.5", "weight_kg_unit": "kg", "pregnant_or_breastfeeding": "no"},
     4: {"bp_systolic": "122", "bp_diastolic": "78", "hypertension": "none", "cardiac_event": "none",
         "aneurysm_avm_or_brain_bleed": "no", "stroke_tia": "no"},
     5: dict.fromkeys(CONDITIONS, "no"),
@@ -49,27 +52,43 @@ def on_call(app):
 
 # --- Helpers ---------------------------------------------------------------------------------------------------
 
-def progress_of(response) -> str:
-    field = parse(response).find("input", name="progress")
-    assert field is not None and field["type"] == "hidden"
-    return field["value"]
+MAIN_SAFETY = ("wish_dead", "suicidal_thoughts", "behavior")
 
 
 def post_step(client, previous, answers, **extra):
-    """Post a step's answers with the progress the previous page carried."""
-    return client.post("/screening/questions", data={"progress": progress_of(previous), **answers, **extra})
+    """Post a page's answers to the page `previous` shows: the next page (its redirect followed), or the
+    response itself (refused: 422; a result: 303)."""
+    response = client.post(previous.request.path, data={**answers, **extra})
+    if response.status_code == 303 and "/screening/questions/" in response.headers["Location"]:
+        assert "progress" not in response.headers["Location"]
+        return client.get(response.headers["Location"])
+    return response
+
+
+def step_count(response) -> str:
+    return parse(response).find("p", class_="step-count").text()
 
 
 def walk(client, *, through: int = 6, changes: dict | None = None):
-    """Answer the steps up to `through` (ELIGIBLE, with `changes` per step number); the last response."""
-    response = client.get("/screening/questions")
+    """Answer the steps up to `through` (ELIGIBLE, with `changes` per step number; a step's follow-ups on their
+    page when it shows); the last response."""
+    response = client.get("/screening/questions", follow_redirects=True)
     assert response.status_code == 200
     for number in range(1, through + 1):
         answers = {**ELIGIBLE[number], **(changes or {}).get(number, {})}
         answers = {name: value for name, value in answers.items() if value is not None}
-        response = post_step(client, response, answers)
-        if number < through:
-            assert response.status_code == 200, (number, response.get_data(as_text=True)[:3000])
+        pages = [answers]
+        if number == 2:
+            pages = [{k: v for k, v in answers.items() if k in MAIN_SAFETY},
+                     {k: v for k, v in answers.items() if k not in MAIN_SAFETY}]
+        for index, page_answers in enumerate(pages):
+            if index and not response.request.path.endswith("/3"):
+                continue  # no follow-up page: no yes asked for one
+            response = post_step(client, response, page_answers)
+            if number < through or index < len(pages) - 1:
+                if response.status_code == 303:
+                    return response  # a crisis: straight to the result
+                assert response.status_code == 200, (number, response.get_data(as_text=True)[:3000])
     return response
 
 
@@ -176,7 +195,8 @@ def test_the_intro_says_what_the_pre_screen_is_and_starts_it(client, demo):
 # --- Step pages ------------------------------------------------------------------------------------------------
 
 def test_step_one_asks_the_phq9_as_worded_with_nothing_preselected(client):
-    response = client.get("/screening/questions")
+    response = client.get("/screening/questions", follow_redirects=True)
+    assert response.request.path == "/screening/questions/1"
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
     page = parse(response)
@@ -201,7 +221,7 @@ def test_step_one_asks_the_phq9_as_worded_with_nothing_preselected(client):
 
 
 def test_an_unanswered_phq9_is_refused_next_to_each_question(client):
-    first = client.get("/screening/questions")
+    first = client.get("/screening/questions", follow_redirects=True)
     response = post_step(client, first, {"phq9_1": "1", "phq9_4": "7"})
     assert response.status_code == 422
     page = parse(response)
@@ -213,54 +233,104 @@ def test_an_unanswered_phq9_is_refused_next_to_each_question(client):
         assert_refused(page, f"phq9_{number}", "Choose how often this has bothered you over the last 2 weeks.")
     summary = page.find("div", class_="error-summary")
     assert summary["role"] == "alert"
+    # One line per group and reason, linked to the group's first unanswered question.
     links = [a["href"] for a in summary.find_all("a")]
-    assert links == [f"#phq9_{n}-0" for n in (2, 3, 4, 5, 6, 7, 8, 9)]
-    assert summary.find_all("a")[0].text() == (
-        "Question 2: Choose how often this has bothered you over the last 2 weeks.")
+    assert links == ["#phq9_2-0", "#phq9_4-0"]
+    assert [a.text() for a in summary.find_all("a")] == [
+        "Questions 2, 3 and 5 to 9: Choose how often this has bothered you over the last 2 weeks.",
+        "Question 4: Choose one of the answers shown."]
     assert all(page.by_id(link[1:]) is not None for link in links)
     # What was answered stays answered; still step 1.
     assert "checked" in page.find("input", name="phq9_1", value="1").attrs
     assert page.find("p", class_="step-count").text() == "Step 1 of 6"
 
 
-def test_the_safety_step_asks_the_cssrs_as_worded_and_its_follow_ups_after_a_yes(client):
+def test_the_safety_step_asks_the_cssrs_as_worded_and_its_follow_ups_only_after_a_yes(client):
     response = walk(client, through=1)
-    assert response.status_code == 200
+    assert response.status_code == 200 and response.request.path == "/screening/questions/2"
     page = parse(response)
     assert page.find("p", class_="step-count").text() == "Step 2 of 6"
     assert heading(page) == "Your safety"
     legends = [legend.text() for legend in page.find_all("legend")]
-    for name, question in CSSRS_QUESTIONS.items():
-        assert any(legend.endswith(question) for legend in legends), name
+    for name in MAIN_SAFETY:
+        assert any(legend.endswith(CSSRS_QUESTIONS[name]) for legend in legends), name
+    for name in set(CSSRS_QUESTIONS) - set(MAIN_SAFETY):  # the follow-ups are not on this page
+        assert not any(legend.endswith(CSSRS_QUESTIONS[name]) for legend in legends), name
+        assert page.find("input", name=name) is None
     assert "In the past month:" in legends
-    assert "Questions 3 to 5: only if you answered yes to question 2" in legends
     assert not [element for element in page.elements() if "checked" in element.attrs]
     assert_every_control_labelled(page)
     assert {"tel:988", "sms:988", "tel:911"} <= {a["href"] for a in page.find_all("a")}
 
-    refused = post_step(client, response, {"wish_dead": "yes", "suicidal_thoughts": "yes", "behavior": "yes"})
+    nothing = post_step(client, response, {})
+    assert nothing.status_code == 422
+    for name in MAIN_SAFETY:
+        assert_refused(parse(nothing), name, "Choose yes or no.")
+
+    # A no to both: no follow-up page, on to step 3.
+    noes = post_step(client, response, dict.fromkeys(MAIN_SAFETY, "no"))
+    assert noes.request.path == "/screening/questions/4" and step_count(noes) == "Step 3 of 6"
+    assert client.get("/screening/questions/3").headers["Location"].endswith("/screening/questions/4")
+
+    # A yes to question 2: its three follow-ups, on a page of their own, still step 2; none preselected.
+    yes = post_step(client, client.get("/screening/questions/2"),
+                    {"wish_dead": "yes", "suicidal_thoughts": "yes", "behavior": "no"})
+    assert yes.request.path == "/screening/questions/3" and step_count(yes) == "Step 2 of 6"
+    page = parse(yes)
+    assert [page.find("input", name=name) is not None
+            for name in ("method", "intent", "plan", "behavior_within_3_months")] == [True, True, True, False]
+    assert "About your yes to question 2" in [legend.text() for legend in page.find_all("legend")]
+    assert not [element for element in page.elements() if "checked" in element.attrs]
+    assert_every_control_labelled(page)
+    refused = post_step(client, yes, {})
     assert refused.status_code == 422
     page = parse(refused)
     for name in ("method", "intent", "plan"):
         assert_refused(page, name, "Please answer this one too: it follows your yes to question 2.")
-    assert_refused(page, "behavior_within_3_months", "Please answer this one too: it follows your yes to question 6.")
-    # The summary names the questions by number, and does not repeat their words in an alert.
+    # The summary names the questions by number, once for the group, and does not repeat their words.
     summary = page.find("div", class_="error-summary")
     assert [item.text() for item in summary.find_all("li")] == [
-        "Question 3: Please answer this one too: it follows your yes to question 2.",
-        "Question 4: Please answer this one too: it follows your yes to question 2.",
-        "Question 5: Please answer this one too: it follows your yes to question 2.",
-        "Question 6, when: Please answer this one too: it follows your yes to question 6.",
-    ]
+        "Questions 2a, 2b and 2c: Please answer this one too: it follows your yes to question 2."]
+    assert summary.find("a")["href"] == "#method-0"
     assert "kill" not in summary.text()
     assert only_screening_count() == 0
 
-    nothing = post_step(client, response, {})
-    page = parse(nothing)
-    for name in ("wish_dead", "suicidal_thoughts", "behavior"):
-        assert_refused(page, name, "Choose yes or no.")
-    for name in ("method", "intent", "plan", "behavior_within_3_months"):
-        assert_not_refused(page, name)
+    # A yes to question 3 (the screener's 6) alone: its "when" alone.
+    when = post_step(client, client.get("/screening/questions/2"),
+                     {"wish_dead": "no", "suicidal_thoughts": "no", "behavior": "yes"})
+    page = parse(when)
+    assert [page.find("input", name=name) is not None for name in ("method", "behavior_within_3_months")] == [
+        False, True]
+    assert "About your yes to question 3" in [legend.text() for legend in page.find_all("legend")]
+
+
+@pytest.mark.parametrize(("main", "follow_ups", "outcome"), [
+    ({"wish_dead": "yes", "suicidal_thoughts": "yes", "behavior": "no"},
+     {"method": "no", "intent": "yes", "plan": "no"}, "crisis"),
+    ({"wish_dead": "no", "suicidal_thoughts": "no", "behavior": "yes"},
+     {"behavior_within_3_months": "yes"}, "crisis"),
+    ({"wish_dead": "yes", "suicidal_thoughts": "yes", "behavior": "yes"},
+     {"method": "yes", "intent": "no", "plan": "no", "behavior_within_3_months": "no"}, "next"),
+])
+def test_the_crisis_check_comes_after_the_follow_up_page_and_before_any_other_question(client, main, follow_ups,
+                                                                                        outcome):
+    """The new order: the screener's gating questions, their follow-ups, then at once the crisis resources (no
+    further question, nothing about booking or payment) or step 3."""
+    response = post_step(client, walk(client, through=1), main)
+    assert response.request.path == "/screening/questions/3"
+    assert only_screening_count() == 0  # no crisis can be known before the follow-ups
+    after = post_step(client, response, follow_ups)
+    if outcome == "crisis":
+        token, result = result_of(client, after)
+        assert only_screening().outcome == "crisis"
+        first = next(element for element in parse(result).children if not isinstance(element, str))
+        assert "crisis-first" in first["class"]
+        assert "/bookings" not in result.get_data(as_text=True)
+        # The draft is gone: the questionnaire starts again rather than going on.
+        assert client.get("/screening/questions/4").headers["Location"].endswith("/screening/questions/1")
+    else:
+        assert after.status_code == 200 and step_count(after) == "Step 3 of 6"
+        assert only_screening_count() == 0
 
 
 def only_screening_count() -> int:
@@ -268,18 +338,20 @@ def only_screening_count() -> int:
 
 
 @pytest.mark.parametrize(("answers", "refusals"), [
-    ({}, {"age": "Enter your age in years.", "weight_kg": "Enter your weight in kilograms.",
+    ({}, {"age": "Enter your age in years.", "weight_kg": "Enter your weight.",
           "pregnant_or_breastfeeding": "Choose yes or no."}),
     ({"age": "forty", "weight_kg": "nan", "pregnant_or_breastfeeding": "maybe"},
      {"age": "Enter your age as a whole number of years, for example 42.",
-      "weight_kg": "Enter your weight in kilograms as a number, for example 72 or 72.5.",
+      "weight_kg": "Enter your weight as a number, for example 72 or 158.5.",
       "pregnant_or_breastfeeding": "Choose one of the answers shown."}),
-    ({"age": "121", "weight_kg": "19.5", "pregnant_or_breastfeeding": "no"},
+    ({"age": "121", "weight_kg": "19.5", "weight_kg_unit": "kg", "pregnant_or_breastfeeding": "no"},
      {"age": "Check your age: enter a number of years from 0 to 120.",
       "weight_kg": "Check your weight: enter a number of kilograms from 20 to 350."}),
     ({"age": "42.5", "weight_kg": "1e3", "pregnant_or_breastfeeding": "no"},
      {"age": "Enter your age as a whole number of years, for example 42.",
-      "weight_kg": "Enter your weight in kilograms as a number, for example 72 or 72.5."}),
+      "weight_kg": "Enter your weight as a number, for example 72 or 158.5."}),
+    ({"age": "42", "weight_kg": "72", "pregnant_or_breastfeeding": "no"},
+     {"weight_kg_unit": "Choose kilograms or pounds."}),
 ])
 def test_about_you_refuses_each_answer_with_its_reason(client, answers, refusals):
     response = post_step(client, walk(client, through=2), answers)
@@ -290,8 +362,7 @@ def test_about_you_refuses_each_answer_with_its_reason(client, answers, refusals
         assert_refused(page, name, reason)
     for name in {"age", "weight_kg", "pregnant_or_breastfeeding"} - set(refusals):
         assert_not_refused(page, name)
-    hint = page.by_id("weight_kg-hint").text()
-    assert "divide it by 2.2" in hint and "165 pounds is about 75 kilograms" in hint
+    assert "in kilograms or in pounds" in page.by_id("weight_kg-hint").text()
     assert page.find("input", name="age")["inputmode"] == "numeric"
     assert page.find("input", name="weight_kg")["inputmode"] == "decimal"
 
@@ -374,9 +445,9 @@ def test_after_telling_of_thoughts_of_death_the_later_steps_keep_a_line_of_suppo
     assert item9.find("p", class_="support-note") is not None
 
 
-def test_back_shows_the_previous_step_with_its_answers(client):
+def test_back_shows_the_previous_step_with_its_answers_and_keeps_what_was_typed(client):
     third = walk(client, through=2)
-    back = post_step(client, third, {"age": "not read"}, action="back")
+    back = post_step(client, third, {"age": "forty", "weight_kg": "71.5"}, action="back")
     assert back.status_code == 200
     page = parse(back)
     assert page.find("p", class_="step-count").text() == "Step 2 of 6"
@@ -385,7 +456,12 @@ def test_back_shows_the_previous_step_with_its_answers(client):
     for name in ("method", "intent", "plan", "behavior_within_3_months"):
         assert not [r for r in page.find_all("input", name=name) if "checked" in r.attrs]
     again = post_step(client, back, ELIGIBLE[2])
-    assert parse(again).find("p", class_="step-count").text() == "Step 3 of 6"
+    page = parse(again)
+    assert page.find("p", class_="step-count").text() == "Step 3 of 6"
+    # What was typed on step 3 before going back is there again, unchecked (no reason shown yet).
+    assert page.find("input", name="age")["value"] == "forty"
+    assert page.find("input", name="weight_kg")["value"] == "71.5"
+    assert page.find("div", class_="error-summary") is None
 
 
 # --- The progress carried between pages ------------------------------------------------------------------------
@@ -394,33 +470,60 @@ def _token(value) -> str:
     return crypto.encrypt_json(value).decode()
 
 
-@pytest.mark.parametrize("tamper", ["flip", "garbage", "other_kind", "bad_answers", "skipped_step"])
-def test_a_progress_token_that_does_not_check_asks_to_start_again(client, tamper):
-    third = walk(client, through=2)
-    good = progress_of(third)
+def draft_cookie(client):
+    return client.get_cookie(DRAFT_COOKIE, path="/screening/questions")
+
+
+@pytest.mark.parametrize("tamper", ["flip", "garbage", "other_kind", "bad_answers", "skipped_step", "expired"])
+def test_a_draft_that_does_not_check_asks_to_start_again(client, tamper):
+    walk(client, through=4)
+    good = draft_cookie(client).value
     carried = crypto.decrypt_json(good.encode())
+    answers = carried["answers"]
     tokens = {
         "flip": good[:40] + ("A" if good[40] != "A" else "B") + good[41:],
-        "garbage": "not a token at all ✓",
+        "garbage": "not a token at all",
         "other_kind": _token({"phq9": [3] * 9, "cssrs": {}}),
-        "bad_answers": _token({**carried, "answers": {**carried["answers"], "phq9": [9] * 9}}),
-        "skipped_step": _token({**carried, "step": 5}),
+        "bad_answers": _token({**carried, "answers": {**answers, "phq9": [9] * 9}}),
+        "skipped_step": _token({**carried, "answers": {k: v for k, v in answers.items() if k != "cssrs"}}),
+        "expired": good,
     }
-    response = client.post("/screening/questions", data={"progress": tokens[tamper], **ELIGIBLE[3]})
-    assert response.status_code == 400
-    page = parse(response)
-    assert heading(page) == "Please start again"
-    assert page.find("a", href="/screening/questions").text() == "Start the pre-screen again"
-    assert "the last step" not in page.text()
-    assert only_screening_count() == 0
+    client.set_cookie(DRAFT_COOKIE, tokens[tamper], path="/screening/questions")
+    later = timedelta(seconds=DRAFT_TTL_SECONDS + 5 if tamper == "expired" else 0)
+    with time_machine.travel(datetime.now(UTC) + later):
+        response = client.post("/screening/questions/6", data=ELIGIBLE[5])
+        assert response.status_code == 400
+        page = parse(response)
+        assert heading(page) == "Please start again"
+        assert page.find("a", href="/screening/questions").text() == "Start the pre-screen again"
+        assert draft_cookie(client) is None  # the unreadable draft is dropped
+        assert only_screening_count() == 0
 
 
-def test_no_health_answer_is_kept_in_the_session_cookie(client):
+def test_the_draft_is_encrypted_short_lived_and_only_for_the_questionnaire(client):
     response = walk(client, through=3)
     assert response.status_code == 200
     with client.session_transaction() as session:
         assert set(session) <= {"csrf_token"}
-    assert "71.5" not in progress_of(response)
+    cookie = draft_cookie(client)
+    assert cookie.http_only and cookie.path == "/screening/questions" and cookie.same_site == "Lax"
+    assert "71.5" not in cookie.value and "phq9" not in cookie.value
+    assert 0 < (cookie.expires.timestamp() - datetime.now(UTC).timestamp()) <= DRAFT_TTL_SECONDS + 5
+    assert crypto.decrypt_json(cookie.value.encode())["answers"]["weight_kg"] == 71.5
+    result = walk(client)
+    assert result.status_code == 303 and draft_cookie(client) is None  # the result reached: the draft is gone
+
+
+def test_the_browsers_back_shows_the_previous_page_from_the_draft(client):
+    """Every page is a GET after a redirect: going back re-reads it, filled from the draft, without a form sent."""
+    walk(client, through=3)
+    page = parse(client.get("/screening/questions/2"))
+    for name, value in ELIGIBLE[2].items():
+        assert "checked" in page.find("input", name=name, value=value).attrs
+    page = parse(client.get("/screening/questions/1"))
+    assert "checked" in page.find("input", name="phq9_1", value="2").attrs
+    # A page beyond the answers so far leads to the furthest one reached.
+    assert client.get("/screening/questions/7").headers["Location"].endswith("/screening/questions/5")
 
 
 # --- The crisis exit after the safety questions ----------------------------------------------------------------
@@ -521,7 +624,8 @@ def test_an_eligible_result_leads_to_choosing_dates_and_shows_the_link_to_keep(c
     assert f"http://localhost/screening/result/{token}" in page.find("p", class_="keep-link").text()
     assert "You will need this page’s link to book." in text
     assert_support_and_not_a_diagnosis(page)
-    assert page.find("form") is None
+    [form] = page.find_all("form")  # the only form: emailing the link
+    assert form["action"] == f"/screening/result/{token}/email#email-link"
     stored = crypto.decrypt_json(screening.answers_encrypted)
     assert stored["weight_kg"] == 71.5 and stored["medications"] == [] and stored["bp_systolic"] == 122
 
@@ -564,7 +668,7 @@ def test_a_review_result_lists_its_reasons_and_takes_a_seat_request_with_encrypt
     after = parse(client.get(f"/screening/result/{token}"))
     section = after.by_id("review-request")
     assert section.find("h2").text() == "Thank you: your request is in"
-    assert "A clinician will review your answers within 3 working days." in section.text()
+    assert "A clinician will review your answers within 72 hours." in words(section)
     assert "We’ll email you when a clinician has decided; if approved, you’ll be able to choose dates and book." \
         in section.text()
     assert after.find("form") is None
@@ -663,7 +767,7 @@ def test_question_pages_keep_the_sites_referrer_policy_and_never_cache(client):
 def test_an_answer_the_service_refuses_is_shown_again_on_its_own_step(client, monkeypatch):
     """The steps check what the schema checks; should the service still refuse an answer, its step comes back
     with the reason next to the question rather than an error page."""
-    def refuse(answers, contact=None):
+    def refuse(answers, contact=None, **kwargs):
         raise ValidationFailed({"answers.age": ["Check your age."], "answers.phq9.8": ["Check this answer."]})
 
     monkeypatch.setattr(services, "submit", refuse)
@@ -683,7 +787,7 @@ def test_the_questionnaire_and_the_review_request_are_rate_limited(database_url)
             client = limited.test_client()
             statuses = [client.post("/screening/questions", data={}).status_code for _ in range(4)]
             assert statuses == [422, 422, 422, 429]
-            assert client.get("/screening/questions").status_code == 200  # reading is not limited
+            assert client.get("/screening/questions/1").status_code == 200  # reading is not limited
             reviews = [client.post("/screening/result/" + "x" * 43 + "/review").status_code for _ in range(4)]
             assert reviews == [404, 404, 404, 429]
         finally:
@@ -713,3 +817,51 @@ def test_a_review_result_shows_the_clinicians_decision_and_takes_no_new_request(
     if books:
         assert f"/screening/result/{token}" in section.find("p", class_="keep-link").text()
     assert client.post(f"/screening/result/{token}/review", data=contact).status_code == 409
+
+
+# --- Weight in kilograms or pounds -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("typed", "unit", "stored", "reason"), [
+    ("71.5", "kg", 71.5, None),
+    ("20", "kg", 20.0, None),
+    ("350", "kg", 350.0, None),
+    ("19.9", "kg", None, "Check your weight: enter a number of kilograms from 20 to 350."),
+    ("350.1", "kg", None, "Check your weight: enter a number of kilograms from 20 to 350."),
+    ("165", "lb", 74.84274105, None),  # 165 x 0.45359237, exactly
+    ("88.18", "lb", 39.9977751866, None),  # just under 40 kg: not rounded up past the rule's bound
+    ("45", "lb", 20.41165665, None),
+    ("771", "lb", 349.71971727, None),
+    ("44.9", "lb", None, "Check your weight: enter a number of pounds from 45 to 771."),
+    ("772", "lb", None, "Check your weight: enter a number of pounds from 45 to 771."),
+    ("165", "stone", None, "Choose one of the answers shown."),
+])
+def test_weight_is_taken_in_kilograms_or_pounds_and_stored_in_kilograms_exactly(client, typed, unit, stored,
+                                                                                 reason):
+    answers = {**ELIGIBLE[3], "weight_kg": typed, "weight_kg_unit": unit}
+    response = post_step(client, walk(client, through=2), answers)
+    if reason is not None:
+        assert response.status_code == 422
+        assert_refused(parse(response), "weight_kg" if unit != "stone" else "weight_kg_unit", reason)
+        return
+    assert response.status_code == 200 and step_count(response) == "Step 4 of 6"
+    draft = crypto.decrypt_json(draft_cookie(client).value.encode())["answers"]
+    assert draft["weight_kg"] == pytest.approx(stored, abs=1e-9)
+    assert draft["as_entered"]["weight_kg"] == {"value": float(typed), "unit": unit}
+    back = parse(client.get("/screening/questions/4"))  # shown again as entered
+    assert back.find("input", name="weight_kg")["value"] == typed.rstrip("0").rstrip(".") if "." in typed \
+        else back.find("input", name="weight_kg")["value"] == typed
+    assert "checked" in back.find("input", name="weight_kg_unit", value=unit).attrs
+
+
+def test_a_weight_in_pounds_fires_the_rules_in_kilograms_and_the_clinician_sees_both(client):
+    token, _ = result_of(client, walk(client, changes={3: {"weight_kg": "340", "weight_kg_unit": "lb"}}))
+    screening = only_screening()
+    assert [r["code"] for r in services.read_findings(screening).reasons] == ["weight_out_of_range"]  # 154.2 kg
+    stored = crypto.decrypt_json(screening.answers_encrypted)
+    assert stored["weight_kg"] == pytest.approx(154.2214058)
+    assert stored["as_entered"] == {"weight_kg": {"value": 340.0, "unit": "lb"}}
+    from retreat.screening import review
+    [row] = [row for row in review.readable_answers(stored).health if row.question == "Weight"]
+    assert row.answer == "154.22 kg (entered as 340 lb)" and row.notable
+    assert "as_entered" not in [row.question.lower().replace(" ", "_") for row in review.readable_answers(
+        stored).health]
