@@ -191,7 +191,14 @@ def free_for_booking(screening_id: int, *, actor: object = None) -> bool:
     """The booking made with this pre-screen ended unused (the applicant cancelled, its hold lapsed unpaid, or the
     clinic cancelled it): the pre-screen books again for the rest of its validity (its 30 days are not renewed).
     A clinician's decline never frees it. In the caller's unit of work (booking calls it beside the change that
-    ended the booking); audited without anything about health. Returns whether it was freed."""
+    ended the booking); audited without anything about health. Returns whether it was freed.
+
+    The caller holds the cohort lock, and a clinician's decision locks the pre-screen before the cohort: waiting
+    here for a pre-screen being decided would deadlock the two. Such a pre-screen is left as it is (the decision
+    governs it; the applicant can take the pre-screen again)."""
+    if db.session.scalar(sa.select(Screening.id).where(Screening.id == screening_id)
+                         .with_for_update(skip_locked=True)) is None:
+        return False
     freed = db.session.execute(
         sa.update(Screening).where(
             Screening.id == screening_id, Screening.token_used_at.is_not(None),
