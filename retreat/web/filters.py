@@ -32,11 +32,17 @@ def plural(unit: str, quantity: int) -> str:
     return unit if quantity == 1 else unit + "s"
 
 
+def clinic_time(value) -> str:
+    """TEMPORARY (policy branch): the time-zone helper's branch brings the real filter; this one stands in."""
+    return value.strftime("%-d %b %Y %H:%M UTC")
+
+
 def register(app: Flask) -> None:
     app.jinja_env.filters.update(
         usd=format_usd,
         long_date=long_date,
         weeks=weeks,
         plural=plural,
+        clinic_time=clinic_time,
     )
     app.jinja_env.globals.update(date_range=date_range)
