@@ -592,7 +592,8 @@ def test_the_cancel_page_shows_the_policys_refund_before_confirming(client, star
     assert rule in page.text() and f"starts in {starts_in_days} days" in page.text()
     form = page.find("form")
     assert form["action"] == f"/bookings/manage/{token}/cancel" and form["method"] == "post"
-    assert db.session.get(Booking, booking.id).status == "confirmed"  # showing the quote changes nothing
+    status = "paid_in_full" if starts_in_days <= 14 else "confirmed"  # within 14 days: the whole price at once
+    assert db.session.get(Booking, booking.id).status == status  # showing the quote changes nothing
 
 
 def test_cancelling_needs_the_form_then_shows_cancelled_and_the_refund(app, client):
