@@ -241,7 +241,8 @@ def burst(name: str, server: run.Server, requests: list[bytes]) -> Burst:
 def booking_body(cohort_id: int, token: str, number: int) -> dict:
     return {"cohort_id": cohort_id, "screening_token": token, "lodging": "shared",
             "applicant": {"first_name": "Rush", "last_name": f"Applicant {number}",
-                          "email": f"rush{number}@example.org", "phone": "+1 555 010 0000"}}
+                          "email": f"rush{number}@example.org", "phone": "+1 555 010 0000"},
+            "policy_accepted": True}
 
 
 # --- One database ----------------------------------------------------------------------------------------------

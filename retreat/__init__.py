@@ -9,6 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import INSTANCE_PATH, Config, check_clinic_timezone, config_for
 from retreat import models  # noqa: F401  (every table, for Alembic and relationships)
 from retreat.api import api_bp
+from retreat.booking import policy as booking_policy
 from retreat.booking import staff_views as booking_staff_views  # noqa: F401  (routes of staff_bp)
 from retreat.booking.cli import bookings_cli
 from retreat.booking.views import booking_bp
@@ -95,6 +96,8 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
         modality_names=pricing_rules.MODALITY_NAMES,
         lodging_labels=pricing_rules.LODGING_LABELS,
         crisis_resources=screening_services.crisis_resources(),  # the contact page (catalog) shows screening's
+        cancellation_policy=booking_policy.public_policy,
+        cancellation_policy_points=booking_policy.policy_points,
     )
     errors.register(app)
     security.register(app)

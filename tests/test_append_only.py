@@ -20,7 +20,8 @@ STATEMENTS = [
 
 @pytest.mark.parametrize("statement", STATEMENTS)
 def test_the_database_refuses_to_change_or_delete_the_record(app, statement):
-    booking = services.create_booking(cohort_id=make_cohort().id, screening_token=eligible_token(),
+    booking = services.create_booking(policy_accepted=True, cohort_id=make_cohort().id,
+                                      screening_token=eligible_token(),
                                       lodging="shared", applicant=dict(APPLICANT)).booking
     services.payment_received(booking.reference, kind="deposit", amount_cents=booking.deposit_cents,
                               provider="demo", provider_reference="demo_append_only")

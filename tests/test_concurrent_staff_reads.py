@@ -54,7 +54,8 @@ def audited(action: str) -> int:
 
 @pytest.fixture
 def a_paid_booking(app):
-    booking = services.create_booking(cohort_id=make_cohort().id, screening_token=eligible_token(),
+    booking = services.create_booking(policy_accepted=True, cohort_id=make_cohort().id,
+                                      screening_token=eligible_token(),
                                       lodging="shared", applicant=dict(APPLICANT)).booking
     services.payment_received(booking.reference, kind="deposit", amount_cents=booking.deposit_cents,
                               provider="demo", provider_reference="demo_concurrent_reads")

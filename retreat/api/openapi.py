@@ -177,7 +177,11 @@ def _booking_paths(spec: APISpec) -> None:
             "payment provider cannot be reached, the booking is still made and held (201) with `payment.status` "
             "`unavailable`: the applicant pays from `manage_url`. The pre-screen token is used up by the booking; "
             "a full cohort holds nothing and leaves it usable (for the waitlist). The price is frozen from the "
-            "current price list. Keep `manage_token` private: it reads and cancels the booking."),
+            "current price list; a cohort that starts within the price list's balance due days (14 by default) "
+            "takes the whole price at booking (`deposit_cents` = `total_cents`, `balance_cents` 0). The applicant "
+            "must accept the cancellation and refund policy (`policy_accepted`: true; the response's "
+            "`cancellation_policy`); without it, a 422 naming `policy_accepted` and nothing is held. Keep "
+            "`manage_token` private: it reads and cancels the booking."),
         "requestBody": {"required": True, "content": {"application/json": {"schema": "BookingRequest"}}},
         "responses": {
             201: {"description": "The seat is held.", "content": {"application/json": {"schema": "Booking"}},

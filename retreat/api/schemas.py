@@ -247,6 +247,10 @@ class BookingRequest(Schema):
     save_card = StrictBoolean(metadata={"description": (
         "Optional, default false. With Stripe: the applicant consents to the card that pays the deposit being "
         "kept and charged for the balance when it falls due.")})
+    policy_accepted = StrictBoolean(required=True, metadata={"description": (
+        "Required, and must be `true`: the applicant read and accepted the cancellation and refund policy "
+        "(`cancellation_policy` of the booking; the booking records its version and when). Otherwise a 422 "
+        "naming `policy_accepted`, and nothing is held.")})
 
 
 class WaitlistRequest(Schema):
@@ -301,6 +305,22 @@ class BookingLedgerEntrySchema(ResponseSchema):
     created_at = fields.DateTime(required=True)
 
 
+class PolicyRuleSchema(ResponseSchema):
+    min_days_before_start = fields.Integer(required=True, metadata={
+        "description": "The rule applies to a cancellation at least this many days before the cohort starts."})
+    refund_percent = fields.Integer(required=True, metadata={"description": "Of what was paid."})
+    fee_cents = fields.Integer(required=True, metadata={"description": "Kept from the refund (never below zero)."})
+
+
+class CancellationPolicySchema(ResponseSchema):
+    version = fields.String(required=True, metadata={
+        "description": "The policy's version; a booking records the one its applicant accepted."})
+    text = fields.String(required=True, metadata={"description": "The policy in words, written from `rules`."})
+    rules = fields.List(fields.Nested(PolicyRuleSchema), required=True, metadata={
+        "description": "An applicant's cancellation: the first rule (highest `min_days_before_start` first) that "
+                       "applies gives the refund."})
+
+
 class BookingSchema(ResponseSchema):
     reference = fields.String(required=True, metadata={"description": "Like RT-7K3M9Q; quote it to the clinic."})
     status = fields.String(required=True, validate=validate.OneOf(BOOKING_STATUSES))
@@ -309,9 +329,15 @@ class BookingSchema(ResponseSchema):
     currency = fields.String(required=True, validate=validate.OneOf(["usd"]))
     total_cents = fields.Integer(required=True, metadata={"description": "The price, frozen when booked."})
     deposit_cents = fields.Integer(required=True)
-    balance_cents = fields.Integer(required=True)
+    balance_cents = fields.Integer(required=True, metadata={
+        "description": "The price less the deposit, frozen when booked: 0 for a cohort that starts within the "
+                       "price list's balance due days (14 by default): its whole price is the deposit."})
     paid_cents = fields.Integer(required=True, metadata={"description": "Paid so far, net of refunds."})
-    balance_due_date = fields.Date(required=True)
+    owed_cents = fields.Integer(required=True, metadata={
+        "description": "What is still owed now: the total less what was received, while the booking holds a seat "
+                       "or has one; 0 once it is cancelled, declined or expired (or its hold lapsed)."})
+    balance_due_date = fields.Date(required=True, allow_none=True, metadata={
+        "description": "When the balance falls due; null when there is no balance."})
     hold_expires_at = fields.DateTime(required=True, allow_none=True, metadata={
         "description": "While `held` or `pending_review`: the seat is kept until then; null once confirmed."})
     email_confirmation_required = fields.Boolean(required=True, metadata={
@@ -329,6 +355,8 @@ class BookingSchema(ResponseSchema):
                        "starting a payment; the applicant pays on `manage_url`."})
     payments = fields.List(fields.Nested(BookingLedgerEntrySchema), required=True,
                            metadata={"description": "Every movement of money, oldest first."})
+    cancellation_policy = fields.Nested(CancellationPolicySchema, required=True, metadata={
+        "description": "The cancellation and refund policy."})
 
 
 class CancellationRefundSchema(ResponseSchema):

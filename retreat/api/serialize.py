@@ -1,6 +1,7 @@
 """Plain dictionaries for API responses; their shapes are described by retreat.api.schemas."""
 
 from retreat.booking import hold_rules as holds
+from retreat.booking import policy
 from retreat.booking import services as booking_services
 from retreat.booking.emails import manage_url
 from retreat.booking.models import Booking
@@ -94,7 +95,7 @@ def payment_state_json(booking: Booking) -> dict:
     kind, cents = due
     state.update(status="awaiting_transfer" if booking.payment_provider == "offline" else "requires_payment",
                  kind=kind, amount_cents=cents, currency=CURRENCY)
-    if kind == "balance":
+    if kind == "balance" and booking.balance_due_date is not None:
         state["due_date"] = booking.balance_due_date.isoformat()
     return state
 
@@ -113,13 +114,15 @@ def booking_json(booking: Booking, payment: dict | None = None) -> dict:
         "deposit_cents": booking.deposit_cents,
         "balance_cents": booking.balance_cents,
         "paid_cents": ledger.paid_cents(booking.id),
-        "balance_due_date": booking.balance_due_date.isoformat(),
+        "owed_cents": booking_services.outstanding_cents(booking),
+        "balance_due_date": booking.balance_due_date.isoformat() if booking.balance_due_date else None,
         "hold_expires_at": booking.hold_expires_at.isoformat() if booking.hold_expires_at else None,
         "email_confirmation_required": holds.needs_email_confirmation(booking),
         "manage_token": token,
         "manage_url": manage_url(token),
         "payment": payment if payment is not None else payment_state_json(booking),
         "payments": [payment_json(movement) for movement in ledger.payments_of(booking.id)],
+        "cancellation_policy": policy.public_policy(),
     }
 
 

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from retreat.booking import availability, console
+from retreat.booking import availability, console, payments
 from retreat.booking.models import (
     ACTIVE_STATUSES,
     BOOKING_STATUSES,
@@ -36,6 +36,7 @@ from retreat.core.errors import DomainError, NotFound, ValidationFailed
 from retreat.core.spreadsheets import csv_bytes
 from retreat.core.transactions import after_commit, unit_of_work
 from retreat.extensions import db
+from retreat.payments import ledger
 from retreat.pricing.rules import Bounds
 
 CAPACITY = Bounds(1, 200)
@@ -118,6 +119,8 @@ class RosterRow:
     lodging: str
     created_at: datetime
     hold_expires_at: datetime | None
+    total_cents: int = 0
+    received_cents: int = 0
 
     @property
     def status_label(self) -> str:
@@ -128,15 +131,23 @@ class RosterRow:
         return (self.status in HOLDING_STATUSES and self.hold_expires_at is not None
                 and self.hold_expires_at <= now())
 
+    @property
+    def owed_cents(self) -> int:
+        return payments.owed_cents(status=self.status, total_cents=self.total_cents,
+                                   received_cents=self.received_cents, hold_expires_at=self.hold_expires_at)
+
 
 _ROSTER_COLUMNS = (Booking.reference, Booking.applicant_first_name, Booking.applicant_last_name,
                    Booking.applicant_email, Booking.applicant_phone, Booking.status, Booking.lodging,
-                   Booking.created_at, Booking.hold_expires_at)
+                   Booking.created_at, Booking.hold_expires_at, Booking.total_cents)
 
 
 def _roster_rows(cohort_id: int, statuses: tuple[str, ...] = BOOKING_STATUSES) -> list[RosterRow]:
+    money = ledger.money_by_booking()
     rows = db.session.execute(
-        sa.select(*_ROSTER_COLUMNS).where(Booking.cohort_id == cohort_id, Booking.status.in_(statuses))
+        sa.select(*_ROSTER_COLUMNS, sa.func.coalesce(money.c.received_cents, 0))
+        .outerjoin(money, money.c.booking_id == Booking.id)
+        .where(Booking.cohort_id == cohort_id, Booking.status.in_(statuses))
     ).all()
     roster = [RosterRow(*row) for row in rows]
     roster.sort(key=lambda r: (STATUS_ORDER.index(r.status), r.last_name.casefold(), r.first_name.casefold(),

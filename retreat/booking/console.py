@@ -57,6 +57,12 @@ class BookingRow:
     program_name: str
     start_date: date
     end_date: date
+    received_cents: int = 0
+
+    @property
+    def owed_cents(self) -> int:
+        return services.owed_cents(status=self.status, total_cents=self.total_cents,
+                                   received_cents=self.received_cents, hold_expires_at=self.hold_expires_at)
 
     @property
     def applicant_name(self) -> str:
@@ -89,7 +95,8 @@ def list_bookings(*, cohort_id: int | None = None, status: str | None = None, pr
         sa.select(Booking.reference, Booking.applicant_first_name, Booking.applicant_last_name,
                   Booking.applicant_email, Booking.status, Booking.payment_provider, Booking.total_cents,
                   sa.func.coalesce(paid.c.paid_cents, 0), Booking.created_at, Booking.hold_expires_at,
-                  Booking.cohort_id, Program.name, Cohort.start_date, Cohort.end_date)
+                  Booking.cohort_id, Program.name, Cohort.start_date, Cohort.end_date,
+                  sa.func.coalesce(paid.c.received_cents, 0))
         .join(Cohort, Cohort.id == Booking.cohort_id).join(Program, Program.id == Cohort.program_id)
         .outerjoin(paid, paid.c.booking_id == Booking.id)
         .order_by(Booking.created_at.desc(), Booking.id.desc())
@@ -271,7 +278,7 @@ def mark_transfer_received(reference: str, *, amount_cents: object, bank_referen
                           code="nothing_due", status=409)
     kind, due_cents = due
     errors: dict[str, list[str]] = {}
-    owed = services.outstanding_cents(booking)
+    owed = services.left_to_pay_cents(booking)  # a late transfer for a lapsed hold may still confirm it
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents <= 0:
         errors["amount"] = ["Give the amount received, in dollars."]
     elif amount_cents > owed:

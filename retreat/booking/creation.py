@@ -1,6 +1,7 @@
 """A new booking: its price frozen from the current price list, its reference, its manage link, and the pre-screen
 it used. Inside the caller's unit of work, which holds the cohort."""
 
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ from retreat.booking.models import Booking, new_booking_reference
 from retreat.booking.requests import Applicant
 from retreat.catalog.models import Cohort
 from retreat.core import clinic
-from retreat.core.clock import today
+from retreat.core.clock import now, today
 from retreat.core.errors import DomainError, ValidationFailed
 from retreat.extensions import db
 from retreat.pricing import estimator
@@ -32,18 +33,37 @@ def price_of(cohort: Cohort, lodging: str) -> estimator.Estimate:
     return estimate
 
 
-def balance_due_date(estimate: estimator.Estimate, cohort_start: date) -> date:
-    """When the balance of a booking made today falls due: the policy's days before the start, never before
-    today (a booking close to its start owes the balance at once)."""
-    return max(estimate.balance_due_date(cohort_start), today())
+@dataclass(frozen=True)
+class PaymentSplit:
+    """What a booking made today takes at booking (the deposit) and later (the balance, due on `balance_due_date`)."""
+
+    deposit_cents: int
+    balance_cents: int
+    balance_due_date: date | None  # None: no balance, the whole price is taken at booking
+
+
+def payment_split(estimate: estimator.Estimate, cohort_start: date) -> PaymentSplit:
+    """The deposit and balance of a booking made today. The balance falls due the price list's days before the
+    start (domain/pricing.md: 14); for a cohort that starts within those days (counted in the clinic's calendar,
+    today from core.clock) it would be due at once, so the whole price is the deposit and there is no balance."""
+    due = estimate.balance_due_date(cohort_start)
+    if due <= today():
+        return PaymentSplit(estimate.total_cents, 0, None)
+    return PaymentSplit(estimate.deposit_cents, estimate.balance_cents, due)
+
+
+def balance_due_date(estimate: estimator.Estimate, cohort_start: date) -> date | None:
+    """When the balance of a booking made today falls due; None when the whole price is taken at booking."""
+    return payment_split(estimate, cohort_start).balance_due_date
 
 
 def new_booking(cohort: Cohort, screening: Screening, lodging: str, applicant: Applicant, *, status: str,
                 provider_name: str, hold_expires_at: datetime, save_card: bool,
-                client_address: str | None = None) -> tuple[Booking, str]:
-    """Add a booking with its price frozen from the current price list (caller holds the cohort lock)."""
+                client_address: str | None = None, policy_version: str | None = None) -> tuple[Booking, str]:
+    """Add a booking with its price frozen from the current price list (caller holds the cohort lock), and the
+    version of the cancellation policy its applicant accepted (now), if they did."""
     estimate = price_of(cohort, lodging)
-    due = balance_due_date(estimate, cohort.start_date)
+    split = payment_split(estimate, cohort.start_date)
     booking = Booking(
         reference=_unused_reference(), cohort_id=cohort.id, status=status, lodging=lodging,
         applicant_first_name=applicant.first_name, applicant_last_name=applicant.last_name,
@@ -51,9 +71,11 @@ def new_booking(cohort: Cohort, screening: Screening, lodging: str, applicant: A
         applicant_email_key=hold_rules.email_key(applicant.email),
         applicant_phone_key=hold_rules.phone_key(applicant.phone), client_address=client_address,
         price_list_version=estimate.price_list_version, total_cents=estimate.total_cents,
-        deposit_cents=estimate.deposit_cents, balance_cents=estimate.balance_cents, balance_due_date=due,
+        deposit_cents=split.deposit_cents, balance_cents=split.balance_cents, balance_due_date=split.balance_due_date,
         hold_expires_at=hold_expires_at, screening_id=screening.id, payment_provider=provider_name,
-        save_card_consent=bool(save_card) and provider_name == "stripe", balance_reminders_sent=[],
+        save_card_consent=bool(save_card) and provider_name == "stripe" and split.balance_cents > 0,
+        balance_reminders_sent=[], policy_version=policy_version,
+        policy_accepted_at=now() if policy_version is not None else None,
     )
     db.session.add(booking)
     db.session.flush()

@@ -5,6 +5,7 @@ link is a secret: each email says to keep it to oneself.
 """
 
 
+from retreat.booking import policy
 from retreat.booking.hold_rules import email_confirmation_token, full_hold
 from retreat.booking.models import Booking, WaitlistEntry
 from retreat.core import clinic
@@ -83,8 +84,8 @@ def booking_held(booking: Booking, token: str, *, confirm: bool = False) -> Emai
                   f"{format_usd(booking.deposit_cents)}. If the deposit is not paid by then, the seat is "
                   "released.")
     body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n{middle}\n\n"
-            f"Total price: {format_usd(booking.total_cents)} (fixed when you booked).\n\n"
-            f"{_link_paragraph(token)}\n\n{_signature()}")
+            f"Total price: {format_usd(booking.total_cents)} (fixed when you booked).{_whole_price_note(booking)}\n\n"
+            f"{_policy_paragraph()}\n\n{_link_paragraph(token)}\n\n{_signature()}")
     return ("booking_held", booking.applicant_email, f"{clinic_name()}: your seat is held ({booking.reference})", body)
 
 
@@ -95,8 +96,8 @@ def payment_receipt(booking: Booking, payment, token: str) -> Email:
     what = "deposit" if payment.kind == "deposit" else "balance payment"
     status_line = ("Your booking is confirmed." if booking.status == "confirmed"
                    else "Your booking is paid in full." if booking.status == "paid_in_full" else "")
-    balance = (f"Balance still to pay: {format_usd(left)}, due by {booking.balance_due_date:%-d %B %Y}."
-               if left else "Nothing more is owed.")
+    due = f", due by {booking.balance_due_date:%-d %B %Y}" if booking.balance_due_date else ""
+    balance = f"Balance still to pay: {format_usd(left)}{due}." if left else "Nothing more is owed."
     body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
             f"Thank you: we received your {what} of {format_usd(payment.amount_cents, show_cents=True)} "
             f"({payment.provider_reference}).\n{status_line}\n\n"
@@ -209,7 +210,8 @@ def waitlist_offer(booking: Booking, token: str) -> Email:
     body = (f"{_greeting(booking.applicant_first_name)}\n\n"
             f"A seat has become free and it is yours if you want it.\n\n{_what(booking)}\n\n{step} "
             f"If you no longer want it, do nothing: the seat goes to the next person waiting.\n\n"
-            f"Total price: {format_usd(booking.total_cents)}.\n\n{_link_paragraph(token)}\n\n{_signature()}")
+            f"Total price: {format_usd(booking.total_cents)}.{_whole_price_note(booking)}\n\n{_policy_paragraph()}\n\n"
+            f"{_link_paragraph(token)}\n\n{_signature()}")
     return ("waitlist_offer", booking.applicant_email, f"{clinic_name()}: a seat is free for you", body)
 
 
@@ -230,3 +232,16 @@ def balance_charge_failed(booking: Booking, left_cents: int, token: str, message
             f"{message}\nPlease pay it from your booking page.\n\n{_link_paragraph(token)}\n\n{_signature()}")
     return ("balance_charge_failed", booking.applicant_email,
             f"{clinic_name()}: please pay your balance ({booking.reference})", body)
+
+
+def _whole_price_note(booking: Booking) -> str:
+    """A booking whose dates start soon pays the whole price at once (booking.creation.payment_split)."""
+    if booking.balance_cents or booking.deposit_cents < booking.total_cents:
+        return ""
+    return " Your dates start soon, so the whole price is paid now: there is no balance to pay later."
+
+
+def _policy_paragraph() -> str:
+    """The cancellation and refund policy (booking.policy, the one source), in the words every page shows."""
+    points = "\n".join(f"- {point}" for point in policy.policy_points())
+    return f"Cancellation and refunds (policy version {policy.POLICY_VERSION}):\n{points}"

@@ -58,6 +58,8 @@ class BookingForm(ApplicantForm):
         "Keep my card on file to pay the balance when it is due",
         description="Stripe keeps the card, not us. We charge only the balance of this booking, on its due date, "
                     "and email you a receipt. Without this, we email you a link to pay the balance yourself.")
+    policy_accepted = BooleanField("I have read the cancellation and refund policy above, and I accept it",
+                                   render_kw={"required": True})
 
 
 class WaitlistForm(ApplicantForm):

@@ -13,6 +13,7 @@ from retreat.booking.creation import new_booking, use_screening_token
 from retreat.booking.models import HOLDING_STATUSES, Booking, is_plausible_reference
 from retreat.booking.requests import (
     ask_for_review,
+    check_policy_accepted,
     check_provider,
     checked_seat_request,
     collect,
@@ -40,15 +41,18 @@ class Created:
 
 
 def create_booking(*, cohort_id: object, screening_token: object, lodging: object, applicant: object,
-                   payment_provider: object = None, save_card: bool = False,
+                   policy_accepted: object = None, payment_provider: object = None, save_card: bool = False,
                    client_address: str | None = None) -> Created:
     """Hold a seat for an applicant with a usable pre-screen: `held` while the deposit is paid, or
     `pending_review` while a clinician decides. A full cohort raises CohortFull and holds nothing; so do the hold
-    limits (TooManyHolds, 429). A hold longer than the card hold starts as one and is kept once the applicant
-    confirms their email address (confirm_email); a review request reaches the clinicians only then."""
+    limits (TooManyHolds, 429). The applicant must have accepted the cancellation and refund policy
+    (`policy_accepted` exactly True): the booking records its version and when. A hold longer than the card hold
+    starts as one and is kept once the applicant confirms their email address (confirm_email); a review request
+    reaches the clinicians only then."""
     errors: dict[str, list[str]] = {}
     seat = checked_seat_request(cohort_id, screening_token, lodging, applicant, errors)
     provider_name = collect(errors, check_provider, payment_provider)
+    policy_version = collect(errors, check_policy_accepted, policy_accepted)
     if errors:
         raise ValidationFailed(errors)
     with availability.changing_cohort(seat.cohort.id) as cohort:
@@ -62,7 +66,8 @@ def create_booking(*, cohort_id: object, screening_token: object, lodging: objec
         booking, token = new_booking(cohort, seat.screening, seat.lodging, seat.applicant, status=status,
                                       provider_name=provider_name,
                                       hold_expires_at=hold_rules.initial_hold_until(status, provider_name),
-                                      save_card=save_card, client_address=client_address)
+                                      save_card=save_card, client_address=client_address,
+                                      policy_version=policy_version)
         confirm = hold_rules.needs_email_confirmation(booking)
         if status == "pending_review" and not confirm:
             ask_for_review(seat.screening)

@@ -53,7 +53,8 @@ class Booking(db.Model):
     total_cents: Mapped[int]
     deposit_cents: Mapped[int]
     balance_cents: Mapped[int]
-    balance_due_date: Mapped[date]
+    # None when there is no balance: a cohort close to its start takes the whole price at booking.
+    balance_due_date: Mapped[date | None]
     hold_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The pre-screen this booking was made with (None only for seeded demo bookings).
     screening_id: Mapped[int | None] = mapped_column(sa.ForeignKey("screening.id"), index=True)
@@ -67,6 +68,10 @@ class Booking(db.Model):
     stripe_payment_method_id: Mapped[str | None] = mapped_column(sa.String(100))
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The cancellation and refund policy (booking.policy.POLICY_VERSION) the applicant accepted, and when; None
+    # only for bookings made before the policy was asked for (and seeded demo bookings).
+    policy_version: Mapped[str | None] = mapped_column(sa.String(40))
+    policy_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     balance_reminders_sent: Mapped[list[int]] = mapped_column(sa.JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)

@@ -38,9 +38,14 @@ class ProgramOffer:
         cohorts = tuple(replace(c, status="full", seats_left=0) if c.id == cohort_id else c for c in self.cohorts)
         return replace(self, cohorts=cohorts)
 
-    def balance_due(self, cohort: CohortView) -> date:
-        """The due date a booking made today freezes."""
+    def balance_due(self, cohort: CohortView) -> date | None:
+        """The due date a booking made today freezes; None when it pays the whole price at booking."""
         return balance_due_date(self.prices[0], cohort.start_date)
+
+    @property
+    def has_close_cohort(self) -> bool:
+        """Some open dates start so soon that a booking pays the whole price at once."""
+        return any(self.balance_due(cohort) is None for cohort in self.open_cohorts)
 
 
 def prices_of(program: ProgramView) -> tuple[estimator.Estimate, ...]:

@@ -8,12 +8,13 @@ provider after the commit (payments.refunds).
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from retreat.booking import availability, emails
 from retreat.booking.access import booking_by_reference, fresh, manage_token
-from retreat.booking.models import ACTIVE_STATUSES, Booking
+from retreat.booking.models import ACTIVE_STATUSES, HOLDING_STATUSES, Booking
 from retreat.booking.states import transition
 from retreat.core.clock import now
 from retreat.extensions import db
@@ -22,12 +23,34 @@ from retreat.payments import ledger, providers, refunds
 from retreat.payments.models import Payment
 from retreat.screening import services as screening_services
 
+# The statuses that can owe money: a booking holding a seat (while its hold lasts) or having one. A cancelled,
+# declined or expired booking (or a hold that lapsed unpaid, before `bookings expire` writes it down) owes nothing.
+OWING_STATUSES = ("held", "pending_review", "confirmed", "paid_in_full")
+
+
+def owed_cents(*, status: str, total_cents: int, received_cents: int, hold_expires_at: datetime | None,
+               at: datetime | None = None) -> int:
+    """The one rule for what a booking still owes (pure, so lists and reports apply it row by row): the total less
+    what was received (a goodwill refund is not owed again; flagged money is not the booking's), for a booking
+    that holds a live seat or has one; nothing for a cancelled, declined or expired booking or a lapsed hold. The
+    manage page, the staff bookings list, booking page and roster, finance's booking page and month close and the
+    JSON API all show this figure."""
+    if status not in OWING_STATUSES:
+        return 0
+    if status in HOLDING_STATUSES and hold_expires_at is not None and hold_expires_at <= (at or now()):
+        return 0
+    return max(0, total_cents - received_cents)
+
 
 def outstanding_cents(booking: Booking) -> int:
-    """What is still owed: the total less what was received (a goodwill refund is not owed again); nothing for a
-    booking that was cancelled or declined. The manage page, the staff pages and finance all show this."""
-    if booking.status in ("cancelled", "declined"):
-        return 0
+    """What `booking` still owes now (owed_cents, over the ledger)."""
+    return owed_cents(status=booking.status, total_cents=booking.total_cents,
+                      received_cents=ledger.received_cents(booking.id), hold_expires_at=booking.hold_expires_at)
+
+
+def left_to_pay_cents(booking: Booking) -> int:
+    """The most that may still be paid towards the booking's price (the total less what was received), whatever
+    its state: a late bank transfer for a lapsed hold may still confirm it (payment_received decides)."""
     return max(0, booking.total_cents - ledger.received_cents(booking.id))
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
+from retreat.booking import policy
 from retreat.catalog.models import Cohort
 from retreat.core import clinic
 from retreat.core.clock import now, today
@@ -130,6 +131,14 @@ def check_provider(name: object) -> str:
         raise ValidationFailed({"payment_provider": [
             f"Choose one of: {', '.join(providers.available_provider_names())}."]})
     return name
+
+
+def check_policy_accepted(accepted: object) -> str:
+    """The applicant accepted the cancellation and refund policy (exactly `true`): the version they accepted."""
+    if accepted is not True:
+        raise ValidationFailed({"policy_accepted": [
+            "Read and accept the cancellation and refund policy to book."]})
+    return policy.POLICY_VERSION
 
 
 def collect(errors: dict[str, list[str]], check, *args):

@@ -37,15 +37,18 @@ from retreat.booking.cancellation import (
     cancel_when_refunded_in_full,
     cancellation_quote,
 )
-from retreat.booking.creation import balance_due_date
+from retreat.booking.creation import balance_due_date, payment_split
 from retreat.booking.holds import CohortFull, Created, confirm_email, create_booking, release_hold
 from retreat.booking.jobs import charge_due_balances, expire_lapsed_holds, send_balance_reminders
 from retreat.booking.models import ACTIVE_STATUSES, PAID_STATUSES
 from retreat.booking.payments import (
+    OWING_STATUSES,
     PaymentOutcome,
     PaymentPage,
+    left_to_pay_cents,
     next_payment,
     outstanding_cents,
+    owed_cents,
     payment_page,
     payment_received,
     start_payment,
@@ -61,13 +64,14 @@ from retreat.booking.requests import (
 from retreat.booking.waitlist import Waiting, join_waitlist, offer_seats_of, release_waitlist, waitlist_position
 
 __all__ = [
-    "ACTIVE_STATUSES", "APPLICANT_FIELDS", "PAID_STATUSES", "UNPRINTABLE",
+    "ACTIVE_STATUSES", "APPLICANT_FIELDS", "OWING_STATUSES", "PAID_STATUSES", "UNPRINTABLE",
     "Applicant", "CancellationQuote", "CohortFull", "Created", "PaymentOutcome", "PaymentPage", "ScreeningNotEligible",
     "Unauthorized", "Waiting",
     "balance_due_date", "booking_by_manage_token", "booking_by_reference", "booking_for_applicant",
     "cancel_booking", "cancel_when_refunded_in_full", "cancellation_quote", "charge_due_balances",
     "check_applicant", "check_screening_allows_booking", "confirm_email", "create_booking",
-    "expire_lapsed_holds", "join_waitlist", "manage_token", "manage_token_hash", "next_payment", "offer_seats_of",
-    "outstanding_cents", "payment_page", "payment_received", "release_hold", "release_waitlist", "seats_left",
-    "seats_taken", "send_balance_reminders", "start_payment", "waitlist_position",
+    "expire_lapsed_holds", "join_waitlist", "left_to_pay_cents", "manage_token", "manage_token_hash",
+    "next_payment", "offer_seats_of", "outstanding_cents", "owed_cents", "payment_page", "payment_received",
+    "payment_split", "release_hold", "release_waitlist", "seats_left", "seats_taken",
+    "send_balance_reminders", "start_payment", "waitlist_position",
 ]

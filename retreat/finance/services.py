@@ -20,7 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from retreat.booking.models import Booking, is_plausible_reference
+from retreat.booking import services as booking_services
+from retreat.booking.models import HOLDING_STATUSES, Booking, is_plausible_reference
 from retreat.catalog.models import Cohort, Program
 from retreat.core import audit
 from retreat.core.clock import today
@@ -39,7 +40,6 @@ KIND_LABELS = {"deposit": "Deposit", "balance": "Balance", "refund": "Refund"}
 PROVIDER_LABELS = {"stripe": "Stripe", "offline": "Bank transfer", "demo": "Demo"}
 STATUS_LABELS = {"succeeded": "Succeeded", "pending": "Pending"}
 # Bookings that still owe money: the deposit is paid, the balance not yet.
-OWING_STATUSES = ("confirmed",)
 STREAM_BATCH = 2000
 # Dates outside these are refused: no payment is that old, and a range must not run off the calendar.
 MIN_DATE = date(1900, 1, 1)
@@ -502,8 +502,9 @@ class BookingFacts:
     total_cents: int
     deposit_cents: int
     balance_cents: int
-    balance_due_date: date
+    balance_due_date: date | None
     payment_provider: str
+    hold_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -551,13 +552,17 @@ class BookingMoney:
         return sum(p.fee_cents or 0 for p in self.payments)
 
     @property
+    def received_cents(self) -> int:
+        """Deposits and balances received, before refunds (as payments.ledger.received_cents counts them)."""
+        return self._sum(lambda p: p.kind != "refund")
+
+    @property
     def owed_cents(self) -> int:
-        """What the applicant still has to pay, as booking.services.outstanding_cents counts it for the manage and
-        staff pages: only a booking whose deposit is paid owes its balance, the total less what was received (a
-        goodwill refund is not owed again)."""
-        if self.booking.status not in OWING_STATUSES:
-            return 0
-        return max(0, self.booking.total_cents - self.paid_cents)
+        """What the applicant still owes: booking.services.owed_cents, the one rule every page shows."""
+        booking = self.booking
+        return booking_services.owed_cents(status=booking.status, total_cents=booking.total_cents,
+                                           received_cents=self.received_cents,
+                                           hold_expires_at=booking.hold_expires_at)
 
 
 def booking_money(reference: str) -> BookingMoney:
@@ -569,7 +574,7 @@ def booking_money(reference: str) -> BookingMoney:
         sa.select(Booking.id, Booking.reference, Booking.status, _payer_name(), Booking.applicant_email,
                   Program.name, Cohort.start_date,
                   Cohort.end_date, Booking.total_cents, Booking.deposit_cents, Booking.balance_cents,
-                  Booking.balance_due_date, Booking.payment_provider)
+                  Booking.balance_due_date, Booking.payment_provider, Booking.hold_expires_at)
         .join(Cohort, Booking.cohort_id == Cohort.id).join(Program, Cohort.program_id == Program.id)
         .where(Booking.reference == reference[:20])
     ).one_or_none()
@@ -601,13 +606,11 @@ class OwedBalance:
     payer_name: str
     program: str
     cohort_start: date
-    due_date: date
+    due_date: date  # the balance's due date; for a hold, the day the hold ends (the deposit is due by then)
     total_cents: int
     paid_cents: int  # received, before refunds
-
-    @property
-    def owed_cents(self) -> int:
-        return self.total_cents - self.paid_cents
+    owed_cents: int  # booking.services.owed_cents
+    status: str = "confirmed"
 
 
 @dataclass(frozen=True)
@@ -727,17 +730,26 @@ def refunds_to_send() -> list[PendingRefund]:
 
 
 def balances_owed() -> list[OwedBalance]:
-    """Bookings whose deposit is paid and whose balance is not, as the ledger stands now: the total less what was
-    received (as booking.services.outstanding_cents counts it: a goodwill refund is not owed again; flagged money
-    is not the booking's). Earliest due first."""
+    """Every booking that owes money now, by the one rule (booking.services.owed_cents, as the manage, staff and
+    finance booking pages show it): a live hold owes its price, a confirmed booking its balance; a cancelled,
+    declined or expired booking or a lapsed hold owes nothing. Earliest due first."""
     paid = ledger.money_by_booking()
-    paid_cents = sa.func.coalesce(paid.c.received_cents, 0)
+    received = sa.func.coalesce(paid.c.received_cents, 0)
     rows = db.session.execute(
         sa.select(Booking.reference, _payer_name(), Program.name, Cohort.start_date, Booking.balance_due_date,
-                  Booking.total_cents, paid_cents)
+                  Booking.total_cents, received, Booking.status, Booking.hold_expires_at)
         .join(Cohort, Booking.cohort_id == Cohort.id).join(Program, Cohort.program_id == Program.id)
         .outerjoin(paid, paid.c.booking_id == Booking.id)
-        .where(Booking.status.in_(OWING_STATUSES), Booking.total_cents > paid_cents)
-        .order_by(Booking.balance_due_date, Booking.reference)
+        .where(Booking.status.in_(booking_services.OWING_STATUSES), Booking.total_cents > received)
+        .order_by(Booking.reference)
     ).all()
-    return [OwedBalance(r[0], r[1], r[2], r[3], r[4], int(r[5]), int(r[6])) for r in rows]
+    owed = []
+    for reference, payer, program, start, due, total, got, status, hold_until in rows:
+        cents = booking_services.owed_cents(status=status, total_cents=total, received_cents=int(got),
+                                            hold_expires_at=hold_until)
+        if cents > 0:
+            if status in HOLDING_STATUSES or due is None:
+                due = hold_until.date() if hold_until is not None else (due or start)
+            owed.append(OwedBalance(reference, payer, program, start, due, int(total), int(got), cents, status))
+    owed.sort(key=lambda balance: (balance.due_date, balance.reference))
+    return owed

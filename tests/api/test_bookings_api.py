@@ -37,7 +37,7 @@ DROP = object()
 
 BOOKING_FIELDS = {"reference", "status", "cohort_id", "lodging", "currency", "total_cents", "deposit_cents",
                   "balance_cents", "paid_cents", "balance_due_date", "hold_expires_at", "manage_token", "manage_url",
-                  "payment", "payments", "email_confirmation_required"}
+                  "payment", "payments", "email_confirmation_required", "cancellation_policy", "owed_cents"}
 PAYMENT_FIELDS = {"id", "kind", "amount_cents", "currency", "status", "provider", "created_at"}
 # The test program (tests/booking/support.py) with a shared room: $4,970, deposit 20% = $994.
 TOTAL, DEPOSIT = 497000, 99400
@@ -118,6 +118,8 @@ def test_a_usable_pre_screen_holds_a_seat(client, case):
                         ("paid_cents", 0)):
         assert type(body[name]) is int and body[name] == cents, name
     assert body["balance_due_date"] == (cohort.start_date - timedelta(days=14)).isoformat()
+    assert body["owed_cents"] == TOTAL
+    assert body["cancellation_policy"] == policy.public_policy()
     assert ISO_UTC.fullmatch(body["hold_expires_at"])
     assert datetime.fromisoformat(body["hold_expires_at"]) == moment + held_for
     assert body["email_confirmation_required"] is confirm
@@ -201,7 +203,7 @@ def _expired(token: str) -> str:
 
 
 def _used(token: str) -> str:
-    services.create_booking(cohort_id=make_cohort().id, screening_token=token, lodging="shared",
+    services.create_booking(policy_accepted=True, cohort_id=make_cohort().id, screening_token=token, lodging="shared",
                             applicant=APPLICANT)
     return token
 
@@ -281,13 +283,13 @@ def test_every_invalid_field_is_named_at_once(client):
              "applicant": {"first_name": 1, "last_name": "Rivera", "email": 42, "phone": "1"}}
     error = error_of(client.post(URL, json=shape), 422, "validation_failed")
     assert set(error["fields"]) == {"cohort_id", "screening_token", "lodging", "colour", "applicant.first_name",
-                                    "applicant.email"}
+                                    "applicant.email", "policy_accepted"}
 
-    rules = {"cohort_id": 987654, "screening_token": "x" * 43, "lodging": "none",
+    rules = {"cohort_id": 987654, "screening_token": "x" * 43, "lodging": "none", "policy_accepted": False,
              "applicant": {"first_name": "", "last_name": "Rivera", "email": "nope", "phone": "1"}}
     error = error_of(client.post(URL, json=rules), 422, "validation_failed")
     assert set(error["fields"]) == {"cohort_id", "screening_token", "applicant.first_name", "applicant.email",
-                                    "applicant.phone"}
+                                    "applicant.phone", "policy_accepted"}
 
 
 @pytest.mark.parametrize("data, status", [
@@ -369,7 +371,8 @@ def test_the_manage_token_reads_the_booking_and_nothing_of_the_pre_screen(client
     assert body["payment"] == {"provider": "demo", "status": "requires_payment", "kind": "deposit",
                                "amount_cents": DEPOSIT, "currency": "usd"}
 
-    text = response.get_data(as_text=True).lower()
+    assert body.pop("cancellation_policy") == policy.public_policy()  # the same public words for everyone
+    text = json.dumps(body).lower()
     for word in ("screening", "eligible", "outcome", "reason", "phq", "cssrs", "answers", "review", "urgent", token):
         assert word.lower() not in text, word
 
@@ -445,19 +448,23 @@ def test_without_the_right_manage_token_it_is_401(client, method, suffix):
 # --- Cancelling -----------------------------------------------------------------------------------------------
 
 # days before the start, the refund of a paid deposit, the rule's wording
+# days before the start, what was paid (the deposit; the whole price within 14 days of the start), the refund
 REFUND_CASES = [
-    (60, DEPOSIT - 100_00, policy.APPLICANT_CANCELLATION_TIERS[0].wording),
-    (30, DEPOSIT - 100_00, policy.APPLICANT_CANCELLATION_TIERS[0].wording),
-    (29, DEPOSIT // 2, policy.APPLICANT_CANCELLATION_TIERS[1].wording),
-    (14, DEPOSIT // 2, policy.APPLICANT_CANCELLATION_TIERS[1].wording),
-    (13, 0, policy.APPLICANT_CANCELLATION_TIERS[2].wording),
+    (60, DEPOSIT, DEPOSIT - 100_00, policy.APPLICANT_CANCELLATION_TIERS[0].wording),
+    (30, DEPOSIT, DEPOSIT - 100_00, policy.APPLICANT_CANCELLATION_TIERS[0].wording),
+    (29, DEPOSIT, DEPOSIT // 2, policy.APPLICANT_CANCELLATION_TIERS[1].wording),
+    (15, DEPOSIT, DEPOSIT // 2, policy.APPLICANT_CANCELLATION_TIERS[1].wording),
+    (14, TOTAL, TOTAL // 2, policy.APPLICANT_CANCELLATION_TIERS[1].wording),
+    (13, TOTAL, 0, policy.APPLICANT_CANCELLATION_TIERS[2].wording),
 ]
 
 
-@pytest.mark.parametrize("days, refund, rule", REFUND_CASES, ids=[f"{days}_days" for days, _, _ in REFUND_CASES])
-def test_cancelling_refunds_what_the_policy_gives(client, days, refund, rule):
+@pytest.mark.parametrize("days, paid, refund, rule", REFUND_CASES,
+                         ids=[f"{days}_days" for days, *_ in REFUND_CASES])
+def test_cancelling_refunds_what_the_policy_gives(client, days, paid, refund, rule):
     cohort = make_cohort(starts_in_days=days)
     created = book(client, cohort)
+    assert created["deposit_cents"] == paid
     pay_deposit(created)
     url = f"{URL}/{created['reference']}/cancel"
 
@@ -468,12 +475,13 @@ def test_cancelling_refunds_what_the_policy_gives(client, days, refund, rule):
     assert set(body) == BOOKING_FIELDS | {"refund"}
     assert body["status"] == "cancelled" and body["reference"] == created["reference"]
     assert body["refund"] == {"amount_cents": refund, "currency": "usd", "rule": rule}
-    assert body["paid_cents"] == DEPOSIT - refund
+    assert body["paid_cents"] == paid - refund
+    assert body["owed_cents"] == 0  # a cancelled booking owes nothing
     refunds = [p for p in body["payments"] if p["kind"] == "refund"]
     assert [p["amount_cents"] for p in refunds] == ([-refund] if refund else [])
 
     ledger_total = db.session.scalar(sa.select(sa.func.sum(Payment.amount_cents)))
-    assert ledger_total == DEPOSIT - refund
+    assert ledger_total == paid - refund
 
     again = client.post(url, headers=bearer(created["manage_token"]))
     error_of(again, 409, "booking_not_cancellable")
@@ -537,6 +545,47 @@ def test_booking_writes_are_rate_limited_and_reading_is_not(database_url):
             db.engine.dispose()
 
 
-def test_balance_due_date_is_today_when_booking_late(client):
-    cohort = make_cohort(starts_in_days=5)
-    assert book(client, cohort)["balance_due_date"] == today().isoformat()
+@pytest.mark.parametrize(("starts_in_days", "deposit", "due"), [
+    (5, TOTAL, None), (14, TOTAL, None),  # within 14 days of the start: the whole price at booking
+    (15, DEPOSIT, 1),  # the balance falls due tomorrow
+])
+def test_a_cohort_starting_within_14_days_takes_the_whole_price_at_booking(client, starts_in_days, deposit, due):
+    created = book(client, make_cohort(starts_in_days=starts_in_days))
+    assert (created["total_cents"], created["deposit_cents"], created["balance_cents"]) == (
+        TOTAL, deposit, TOTAL - deposit)
+    assert created["balance_due_date"] == (None if due is None else (today() + timedelta(days=due)).isoformat())
+    assert (created["payment"]["kind"], created["payment"]["amount_cents"]) == ("deposit", deposit)
+    pay_deposit(created)
+    read = client.get(f"{URL}/{created['reference']}", headers=bearer(created["manage_token"])).get_json()
+    assert read["status"] == ("paid_in_full" if due is None else "confirmed")
+    assert read["owed_cents"] == TOTAL - deposit
+    assert read["payment"]["status"] == ("paid" if due is None else "requires_payment")
+
+
+@pytest.mark.parametrize("accepted", ["missing", False, None, "true", 1, "yes"])
+def test_a_booking_needs_the_policy_accepted_with_true(client, accepted):
+    cohort = make_cohort(3)
+    token = eligible_token()
+    body = booking_body(cohort, token)
+    if accepted == "missing":
+        del body["policy_accepted"]
+    else:
+        body["policy_accepted"] = accepted
+    error = error_of(client.post(URL, json=body), 422, "validation_failed")
+    assert set(error["fields"]) == {"policy_accepted"}
+    assert booking_count() == 0  # nothing held
+    assert screening_of(token).token_used_at is None
+
+
+def test_the_booking_records_the_policy_accepted_and_returns_it(client):
+    moment = now()
+    with time_machine.travel(moment, tick=False):
+        created = book(client, make_cohort(3))
+    assert created["cancellation_policy"] == policy.public_policy()
+    assert created["cancellation_policy"]["version"] == policy.POLICY_VERSION
+    assert created["cancellation_policy"]["rules"][0] == {"min_days_before_start": 30, "refund_percent": 100,
+                                                          "fee_cents": 100_00}
+    booking = db.session.scalar(sa.select(Booking).where(Booking.reference == created["reference"]))
+    assert (booking.policy_version, booking.policy_accepted_at) == (policy.POLICY_VERSION, moment)
+    read = client.get(f"{URL}/{created['reference']}", headers=bearer(created["manage_token"])).get_json()
+    assert read["cancellation_policy"] == policy.public_policy()

@@ -128,14 +128,16 @@ def test_a_booking_answers_as_documented_through_its_life(api_schema, make_token
 
     full = api_schema["/api/v1/bookings"]["POST"].Case(
         body=booking_body(cohort, eligible_token()), media_type="application/json")
-    booking_services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(), lodging="shared",
+    booking_services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=eligible_token(),
+                                    lodging="shared",
                                     applicant=APPLICANT)
     assert full.call_and_validate(excluded_checks=EXCLUDED_CHECKS).status_code == 409
 
 
 def test_the_waitlist_answers_as_documented(api_schema):
     cohort = make_cohort(1)
-    booking_services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(), lodging="shared",
+    booking_services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=eligible_token(),
+                                    lodging="shared",
                                     applicant=APPLICANT)
     join = api_schema["/api/v1/waitlist"]["POST"]
     body = {"cohort_id": cohort.id, "screening_token": eligible_token(), "applicant": APPLICANT}
@@ -244,9 +246,11 @@ def test_openapi_document_describes_bookings_and_the_waitlist(client):
 
     booking_request = body_of("/api/v1/bookings")
     assert booking_request["additionalProperties"] is False
-    assert set(booking_request["required"]) == {"cohort_id", "screening_token", "lodging", "applicant"}
+    assert set(booking_request["required"]) == {"cohort_id", "screening_token", "lodging", "applicant",
+                                                "policy_accepted"}
     assert set(booking_request["properties"]) == {"cohort_id", "screening_token", "lodging", "applicant",
-                                                  "payment_provider", "save_card"}
+                                                  "payment_provider", "save_card", "policy_accepted"}
+    assert booking_request["properties"]["policy_accepted"]["type"] == "boolean"
     assert set(booking_request["properties"]["lodging"]["enum"]) == {"none", "shared", "private"}
     assert booking_request["properties"]["save_card"]["type"] == "boolean"
     applicant = _resolve(document, booking_request["properties"]["applicant"])
@@ -260,7 +264,15 @@ def test_openapi_document_describes_bookings_and_the_waitlist(client):
     assert response_of("/api/v1/bookings/{reference}", "get", "200") == booking
     assert set(booking["required"]) >= {"reference", "status", "cohort_id", "total_cents", "deposit_cents",
                                         "balance_cents", "balance_due_date", "hold_expires_at", "manage_token",
-                                        "payment", "payments"}
+                                        "payment", "payments", "cancellation_policy", "owed_cents"}
+    assert booking["properties"]["balance_due_date"]["type"] == ["string", "null"] or \
+        booking["properties"]["balance_due_date"].get("nullable") is True  # no balance: the whole price at once
+    policy_schema = booking["properties"]["cancellation_policy"]
+    policy_schema = _resolve(document, policy_schema["allOf"][0] if "allOf" in policy_schema else policy_schema)
+    assert set(policy_schema["required"]) == set(policy_schema["properties"]) == {"version", "text", "rules"}
+    rule = _resolve(document, policy_schema["properties"]["rules"]["items"])
+    assert set(rule["required"]) == set(rule["properties"]) == {"min_days_before_start", "refund_percent",
+                                                                 "fee_cents"}
     assert set(booking["properties"]["status"]["enum"]) == {"held", "pending_review", "confirmed", "paid_in_full",
                                                             "cancelled", "declined", "expired"}
     payment = booking["properties"]["payment"]  # a described $ref comes wrapped in allOf

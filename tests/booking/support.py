@@ -57,7 +57,8 @@ def ineligible_token() -> str:
 
 
 def booking_body(cohort: Cohort, token: str, **changes) -> dict:
-    body = {"cohort_id": cohort.id, "screening_token": token, "lodging": "shared", "applicant": dict(APPLICANT)}
+    body = {"cohort_id": cohort.id, "screening_token": token, "lodging": "shared", "applicant": dict(APPLICANT),
+            "policy_accepted": True}
     body.update(changes)
     return body
 

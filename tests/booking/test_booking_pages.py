@@ -45,7 +45,7 @@ TOTAL, DEPOSIT, BALANCE = "$4,970", "$994", "$3,976"
 
 
 def form_for(cohort, **changes) -> dict:
-    data = {"cohort": str(cohort.id), "lodging": "shared", **APPLICANT}
+    data = {"cohort": str(cohort.id), "lodging": "shared", **APPLICANT, "policy_accepted": "y"}
     data.update(changes)
     return {name: value for name, value in data.items() if value is not None}
 
@@ -98,7 +98,7 @@ def assert_private(response) -> None:
 def fill_cohort(cohort, seats: int | None = None) -> None:
     """Take the cohort's seats with confirmed bookings made through the services."""
     for number in range(seats if seats is not None else cohort.capacity):
-        created = services.create_booking(
+        created = services.create_booking(policy_accepted=True, 
             cohort_id=cohort.id, screening_token=eligible_token(), lodging="shared",
             applicant={**APPLICANT, "email": f"other{number}@example.org"})
         services.payment_received(created.booking.reference, kind="deposit", amount_cents=created.booking.deposit_cents,
@@ -360,18 +360,19 @@ PAY_DEPOSIT, PAY_BALANCE, CANCEL, CALENDAR = "Pay the deposit", "Pay the balance
     "Add the dates to my calendar (.ics)"
 
 
-@pytest.mark.parametrize(("status", "hold_lapsed", "heading", "actions"), [
-    ("held", False, "Your seat is held", [f"{PAY_DEPOSIT} ($994)", CALENDAR, CANCEL]),
-    ("held", True, "The hold on your seat has lapsed", []),
-    ("pending_review", False, "Your seat is held while a clinician reviews your pre-screen", [CALENDAR, CANCEL]),
-    ("confirmed", False, "Your booking is confirmed", [f"{PAY_BALANCE} ($3,976)", CALENDAR, CANCEL]),
-    ("paid_in_full", False, "Your booking is confirmed and paid in full", [CALENDAR, CANCEL]),
-    ("cancelled", False, "This booking is cancelled", []),
-    ("declined", False, "A clinician has decided this program is not right for you at this time", []),
-    ("expired", False, "The hold on your seat has lapsed", []),
+@pytest.mark.parametrize(("status", "hold_lapsed", "heading", "actions", "owed"), [
+    ("held", False, "Your seat is held", [f"{PAY_DEPOSIT} ($994)", CALENDAR, CANCEL], TOTAL),
+    ("held", True, "The hold on your seat has lapsed", [], "$0"),
+    ("pending_review", False, "Your seat is held while a clinician reviews your pre-screen", [CALENDAR, CANCEL],
+     TOTAL),
+    ("confirmed", False, "Your booking is confirmed", [f"{PAY_BALANCE} ($3,976)", CALENDAR, CANCEL], BALANCE),
+    ("paid_in_full", False, "Your booking is confirmed and paid in full", [CALENDAR, CANCEL], "$0"),
+    ("cancelled", False, "This booking is cancelled", [], "$0"),
+    ("declined", False, "A clinician has decided this program is not right for you at this time", [], "$0"),
+    ("expired", False, "The hold on your seat has lapsed", [], "$0"),
 ])
 def test_the_manage_page_says_the_status_in_words_and_offers_what_it_allows(client, status, hold_lapsed, heading,
-                                                                           actions):
+                                                                           actions, owed):
     booking, token = booked(client)
     if status in ("confirmed", "paid_in_full"):
         services.payment_received(booking.reference, kind="deposit", provider="demo", provider_reference="demo_1",
@@ -393,7 +394,9 @@ def test_the_manage_page_says_the_status_in_words_and_offers_what_it_allows(clie
     assert page.find("p", class_="actions") is not None or not actions
     totals = {div.find("dt").text(): div.find("dd").text() for div in page.find("dl", class_="totals").find_all("div")}
     assert (totals["Total"], totals["Deposit"], totals["Balance"]) == (TOTAL, DEPOSIT, BALANCE)
-    assert f"Due by {long_date(booking.balance_due_date)}" in page.text()
+    assert totals["Still to pay"] == owed  # services.owed_cents: nothing once cancelled, declined or lapsed
+    due = f"Due by {long_date(booking.balance_due_date)}"
+    assert (due in page.text()) == (owed != "$0"), "a balance is said to be due only while something is owed"
     assert booking.cohort.program.name in page.text() and "Shared room" in page.text()
     if status == "held" and not hold_lapsed:
         expiry = booking.hold_expires_at
@@ -593,7 +596,8 @@ def test_the_cancel_page_shows_the_policys_refund_before_confirming(client, star
     assert rule in page.text() and f"starts in {starts_in_days} days" in page.text()
     form = page.find("form")
     assert form["action"] == f"/bookings/manage/{token}/cancel" and form["method"] == "post"
-    assert db.session.get(Booking, booking.id).status == "confirmed"  # showing the quote changes nothing
+    status = "paid_in_full" if starts_in_days <= 14 else "confirmed"  # within 14 days: the whole price at once
+    assert db.session.get(Booking, booking.id).status == status  # showing the quote changes nothing
 
 
 def test_cancelling_needs_the_form_then_shows_cancelled_and_the_refund(app, client):

@@ -32,7 +32,8 @@ def run(runner, *args: str) -> str:
 
 
 def book(cohort, email: str) -> Booking:
-    return services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(), lodging="shared",
+    return services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=eligible_token(),
+                                   lodging="shared",
                                    applicant=APPLICANT | {"email": email}).booking
 
 

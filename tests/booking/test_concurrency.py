@@ -86,7 +86,8 @@ def book(cohort_id: int, token: str, email: str = APPLICANT["email"]) -> Callabl
     applicant = dict(APPLICANT, email=email)
 
     def attempt() -> int:
-        return services.create_booking(cohort_id=cohort_id, screening_token=token, lodging="shared",
+        return services.create_booking(policy_accepted=True, cohort_id=cohort_id, screening_token=token,
+                                       lodging="shared",
                                        applicant=applicant).booking.id
 
     return attempt
@@ -119,7 +120,8 @@ def capacity_of(cohort_id: int) -> int:
 def full_cohort(capacity: int) -> tuple[int, list[str]]:
     """A cohort whose seats are all held; returns its id and the holds' references."""
     cohort_id = make_cohort(capacity).id
-    references = [services.create_booking(cohort_id=cohort_id, screening_token=eligible_token(), lodging="shared",
+    references = [services.create_booking(policy_accepted=True, cohort_id=cohort_id, screening_token=eligible_token(),
+                                          lodging="shared",
                                           applicant=APPLICANT).booking.reference for _ in range(capacity)]
     return cohort_id, references
 
@@ -151,7 +153,8 @@ def test_fifty_applicants_racing_for_five_seats_get_exactly_five_holds(app, raci
 
 def test_one_payment_arriving_ten_times_at_once_is_recorded_once(app, racing_app):
     cohort = make_cohort(2)
-    booking = services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(), lodging="shared",
+    booking = services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=eligible_token(),
+                                      lodging="shared",
                                       applicant=APPLICANT).booking
     reference, deposit = booking.reference, booking.deposit_cents
 

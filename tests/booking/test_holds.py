@@ -168,7 +168,8 @@ def test_the_booking_page_says_what_to_do_when_over_a_limit(limits, client):
     token = eligible_token()
     page = client.post(f"/bookings/new/{token}", data={
         "cohort": str(cohort.id), "lodging": "shared", "first_name": "Alex", "last_name": "Rivera",
-        "email": "ALEX@example.org", "phone": "555 123 4567"}, environ_base={"REMOTE_ADDR": "198.51.100.9"})
+        "email": "ALEX@example.org", "phone": "555 123 4567", "policy_accepted": "y",
+    }, environ_base={"REMOTE_ADDR": "198.51.100.9"})
     assert page.status_code == 429
     html = page.get_data(as_text=True)
     assert "A seat is already held for this email address or phone number" in html
@@ -197,7 +198,7 @@ def test_the_limits_hold_under_a_concurrent_burst(app, limited_racing_app):
     cohort_ids = [make_cohort(3, program=make_program()).id for _ in range(10)]
     tokens = [eligible_token() for _ in range(20)]
     same_email = [
-        (lambda n=n, cohort_id=cohort_id, token=token: services.create_booking(
+        (lambda n=n, cohort_id=cohort_id, token=token: services.create_booking(policy_accepted=True, 
             cohort_id=cohort_id, screening_token=token, lodging="shared",
             applicant=applicant(n, email="Alex@Example.org"), client_address=f"198.51.100.{n}"))
         for n, (cohort_id, token) in enumerate(zip(cohort_ids, tokens[:10], strict=True))]
@@ -207,7 +208,7 @@ def test_the_limits_hold_under_a_concurrent_burst(app, limited_racing_app):
 
     target = make_cohort(8).id
     one_address = [
-        (lambda n=n, token=token: services.create_booking(
+        (lambda n=n, token=token: services.create_booking(policy_accepted=True, 
             cohort_id=target, screening_token=token, lodging="shared", applicant=applicant(30 + n),
             client_address="203.0.113.99"))
         for n, token in enumerate(tokens[10:])]
@@ -227,7 +228,8 @@ def test_a_bank_transfer_hold_lapses_like_a_card_hold_unless_the_email_is_confir
     cohort = make_cohort(1)
     start = now()
     with time_machine.travel(start, tick=False):
-        created = services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(), lodging="shared",
+        created = services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=eligible_token(),
+                                          lodging="shared",
                                           applicant=dict(APPLICANT), payment_provider="offline")
     booking = created.booking
     assert booking.hold_expires_at == start + timedelta(minutes=30)
@@ -245,7 +247,8 @@ def test_confirming_the_email_keeps_the_seat_for_the_full_hold_once(app, client)
     cohort = make_cohort(1)
     start = now()
     with time_machine.travel(start, tick=False):
-        created = services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(), lodging="shared",
+        created = services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=eligible_token(),
+                                          lodging="shared",
                                           applicant=dict(APPLICANT), payment_provider="offline")
     booking = created.booking
     link = f"/bookings/confirm/{booking.reference}/{holds.email_confirmation_token(booking)}"
@@ -268,7 +271,8 @@ def test_confirming_the_email_keeps_the_seat_for_the_full_hold_once(app, client)
 def test_a_wrong_confirmation_link_confirms_nothing(app, client, link):
     app.config["BANK_TRANSFER_INSTRUCTIONS"] = BANK
     cohort = make_cohort(5)
-    mine, other = (services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(), lodging="shared",
+    mine, other = (services.create_booking(policy_accepted=True, cohort_id=cohort.id,
+                                           screening_token=eligible_token(), lodging="shared",
                                            applicant=applicant(n), payment_provider="offline").booking
                    for n in range(2))
     url = link.format(reference=mine.reference, right=holds.email_confirmation_token(mine), wrong="0" * 40,
@@ -282,10 +286,12 @@ def test_a_confirmation_after_the_hold_lapsed_keeps_the_seat_only_if_one_is_free
     cohort = make_cohort(1)
     start = now()
     with time_machine.travel(start, tick=False):
-        late = services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(), lodging="shared",
+        late = services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=eligible_token(),
+                                       lodging="shared",
                                        applicant=applicant(1), payment_provider="offline").booking
     with time_machine.travel(start + timedelta(minutes=40), tick=False):
-        services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(), lodging="shared",
+        services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=eligible_token(),
+                                lodging="shared",
                                 applicant=applicant(2))  # takes the seat the lapsed hold let go
         services.confirm_email(late.reference, holds.email_confirmation_token(late))
     late = db.session.get(Booking, late.id)
@@ -295,7 +301,8 @@ def test_a_confirmation_after_the_hold_lapsed_keeps_the_seat_only_if_one_is_free
 
 def test_a_review_request_reaches_the_clinicians_only_once_the_email_is_confirmed(app):
     cohort = make_cohort(3)
-    created = services.create_booking(cohort_id=cohort.id, screening_token=review_token(), lodging="shared",
+    created = services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=review_token(),
+                                      lodging="shared",
                                       applicant=dict(APPLICANT))
     booking = created.booking
     assert booking.status == "pending_review"
@@ -307,7 +314,8 @@ def test_a_review_request_reaches_the_clinicians_only_once_the_email_is_confirme
 
 def test_the_manage_page_asks_for_the_confirmation(app, client):
     app.config["BANK_TRANSFER_INSTRUCTIONS"] = BANK
-    created = services.create_booking(cohort_id=make_cohort(3).id, screening_token=eligible_token(),
+    created = services.create_booking(policy_accepted=True, cohort_id=make_cohort(3).id,
+                                      screening_token=eligible_token(),
                                       lodging="shared", applicant=dict(APPLICANT), payment_provider="offline")
     html = client.get(f"/bookings/manage/{created.manage_token}").get_data(as_text=True)
     assert "Please confirm your email address." in html and APPLICANT["email"] in html
@@ -321,9 +329,11 @@ def test_the_manage_page_asks_for_the_confirmation(app, client):
 def test_a_coordinator_sees_live_holds_and_releases_one(app, client, login_as):
     app.config["BANK_TRANSFER_INSTRUCTIONS"] = BANK
     cohort = make_cohort(2)
-    card = services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(), lodging="shared",
+    card = services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=eligible_token(),
+                                   lodging="shared",
                                    applicant=applicant(1)).booking
-    bank = services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(), lodging="shared",
+    bank = services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=eligible_token(),
+                                   lodging="shared",
                                    applicant=applicant(2), payment_provider="offline").booking
     waiting = services.join_waitlist(cohort_id=cohort.id, screening_token=eligible_token(),
                                      applicant=applicant(3)).entry
@@ -351,7 +361,8 @@ def test_a_coordinator_sees_live_holds_and_releases_one(app, client, login_as):
 @pytest.mark.parametrize("role", ["clinician", "finance"])
 def test_only_coordinators_and_admins_release_holds(app, client, login_as, role):
     cohort = make_cohort(2)
-    booking = services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(), lodging="shared",
+    booking = services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=eligible_token(),
+                                      lodging="shared",
                                       applicant=applicant(1)).booking
     login_as(role)
     assert client.post(f"/staff/cohorts/{cohort.id}/holds/{booking.reference}/release").status_code == 403

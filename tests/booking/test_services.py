@@ -34,7 +34,7 @@ def book(cohort, token=None, **changes):
     values = dict(cohort_id=cohort.id, screening_token=token or eligible_token(), lodging="shared",
                   applicant=dict(APPLICANT))
     values.update(changes)
-    return services.create_booking(**values).booking
+    return services.create_booking(policy_accepted=True, **values).booking
 
 
 def pay(booking, kind="deposit", cents=None, reference=None):
@@ -102,7 +102,8 @@ def test_a_token_books_once(app):
     token = eligible_token()
     book(cohort, token)
     with pytest.raises(ValidationFailed) as refused:
-        services.create_booking(cohort_id=cohort.id, screening_token=token, lodging="shared", applicant=APPLICANT)
+        services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=token, lodging="shared",
+                                applicant=APPLICANT)
     assert "screening_token" in refused.value.fields
 
 
@@ -154,16 +155,19 @@ def test_a_deposit_after_the_hold_lapsed_confirms_if_a_seat_is_free_else_is_refu
         assert ledger.paid_cents(lapsed.id) == 0
 
 
-@pytest.mark.parametrize(("days_before", "refund"), [(45, 99_400 - 10_000), (20, 49_700), (10, 0)])
-def test_cancelling_refunds_what_the_policy_gives(app, days_before, refund):
+@pytest.mark.parametrize(("days_before", "paid", "refund"), [
+    (45, 99_400, 99_400 - 10_000), (20, 99_400, 49_700),
+    (10, 497_000, 0),  # starting within 14 days, the whole price was taken at booking
+])
+def test_cancelling_refunds_what_the_policy_gives(app, days_before, paid, refund):
     booking = book(make_cohort(starts_in_days=days_before))
     pay(booking)
     quote = services.cancellation_quote(booking)
-    assert quote.refund_cents == refund
+    assert (quote.paid_cents, quote.refund_cents) == (paid, refund)
     services.cancel_booking(booking)
     booking = db.session.get(Booking, booking.id)
     assert booking.status == "cancelled"
-    assert ledger.paid_cents(booking.id) == 99_400 - refund
+    assert ledger.paid_cents(booking.id) == paid - refund
     refunds = [p for p in ledger.payments_of(booking.id) if p.kind == "refund"]
     assert sum(-p.amount_cents for p in refunds) == refund
     with pytest.raises(IllegalTransition):
@@ -176,7 +180,7 @@ def test_staff_override_of_the_refund_is_audited(app, staff_user):
     pay(booking)
     services.cancel_booking(booking, by="applicant", actor=coordinator, refund_override_cents=50_000,
                             reason="bereavement")
-    assert ledger.paid_cents(booking.id) == 99_400 - 50_000
+    assert ledger.paid_cents(booking.id) == 497_000 - 50_000  # within 14 days of the start: the whole price
     entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "booking.refund_override"))
     assert entry.actor_email == coordinator.email and entry.details["refund_cents"] == 50_000
 
@@ -276,7 +280,8 @@ def test_unprintable_characters_are_refused_by_field(app, field, bad):
 def test_tokens_that_cannot_be_ours_are_unknown(app, token):
     cohort = make_cohort()
     with pytest.raises(ValidationFailed) as refused:
-        services.create_booking(cohort_id=cohort.id, screening_token=token, lodging="shared", applicant=APPLICANT)
+        services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=token, lodging="shared",
+                                applicant=APPLICANT)
     assert "screening_token" in refused.value.fields
     with pytest.raises(Exception) as unknown:
         services.booking_by_manage_token(token)

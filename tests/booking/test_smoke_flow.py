@@ -5,7 +5,8 @@ from tests.booking.support import APPLICANT, eligible_token, make_cohort
 
 def test_hold_pay_cancel(app):
     cohort = make_cohort(2)
-    created = services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(), lodging="shared",
+    created = services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=eligible_token(),
+                                      lodging="shared",
                                       applicant=APPLICANT)
     booking = created.booking
     assert booking.status == "held" and booking.total_cents == 497000 and booking.deposit_cents == 99400

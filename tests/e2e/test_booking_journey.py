@@ -1,6 +1,8 @@
 """An applicant's whole journey in real Chromium with the demo provider: an estimate, the pre-screen answered
 through its pages, choosing dates, a refused field, booking, the demo payment, the confirmed booking, its calendar
-file, cancelling with the refund shown before and after. Forms are filled and sent with the keyboard. Screenshots
+file, cancelling with the refund shown before and after. The cancellation policy (booking/policy.py) is shown on the
+program, booking and payment pages, and the booking form asks for it to be accepted (a box left unticked is named in
+the errors). Forms are filled and sent with the keyboard. Screenshots
 land in test-artifacts/screenshots (booking-*.png) for a person to look at.
 
 Expected figures come from domain/pricing.md: IV x4 with EMDR and a shared room is $4,970, the deposit $994
@@ -15,6 +17,7 @@ import sqlalchemy as sa
 from icalendar import Calendar
 from playwright.sync_api import Page, expect
 
+from retreat.booking import policy
 from retreat.booking.models import Booking
 from retreat.extensions import db
 from retreat.screening.models import Screening
@@ -79,6 +82,14 @@ def choose_option(page: Page, group: str, option: str) -> None:
     expect(radio).to_be_checked()
 
 
+def expect_the_policy(page: Page) -> None:
+    """The cancellation and refund policy, every rule of it, in its own region of the page."""
+    region = page.get_by_role("region", name="Cancellation and refunds")
+    expect(region).to_be_visible()
+    for point in policy.policy_points():
+        expect(region).to_contain_text(point)
+
+
 def retype(page: Page, label: str, text: str) -> None:
     """Replace a field's text with the keyboard."""
     field = page.get_by_label(label, exact=True)
@@ -105,6 +116,7 @@ def test_an_applicant_estimates_screens_books_pays_and_cancels_on_a_phone(demo, 
     page.get_by_role("link", name="See dates for this program").click()
     book_path = page.get_by_role("link", name="Book: take the pre-screen first")
     expect(book_path).to_be_visible()
+    expect_the_policy(page)
     assert_page_basics(page)
     screenshots(page, "booking-2-program.png")
     focus_and_press(page, book_path)
@@ -146,6 +158,9 @@ def test_an_applicant_estimates_screens_books_pays_and_cancels_on_a_phone(demo, 
     type_into(page, "Last name", "Abernathy-Quist")
     type_into(page, "Email address", "rosalind.aq@")
     type_into(page, "Phone number", "+1 555 013 4477")
+    expect_the_policy(page)
+    accept = page.get_by_label("I have read the cancellation and refund policy above, and I accept it")
+    expect(accept).not_to_be_checked()
     assert_page_basics(page)
     screenshots(page, "booking-5-form.png")
     press_button(page, "Hold my seat and continue to payment")
@@ -153,6 +168,9 @@ def test_an_applicant_estimates_screens_books_pays_and_cancels_on_a_phone(demo, 
     expect(page).to_have_title(re.compile(r"^There is a problem: "))
     summary = page.get_by_role("alert")
     expect(summary).to_contain_text("Email address: Enter an email address like name@example.com.")
+    expect(summary).to_contain_text("I have read the cancellation and refund policy above, and I accept it: Read "
+                                    "and accept the cancellation and refund policy to book.")
+    expect(accept).to_have_attribute("aria-invalid", "true")
     email = page.get_by_label("Email address", exact=True)
     expect(email).to_have_attribute("aria-invalid", "true")
     expect(email).to_have_accessible_description(re.compile(r"Enter an email address like name@example.com"))
@@ -162,11 +180,14 @@ def test_an_applicant_estimates_screens_books_pays_and_cancels_on_a_phone(demo, 
     assert_page_basics(page)
     screenshots(page, "booking-6-form-error.png")
     retype(page, "Email address", "rosalind.aq@example.org")
+    focus_and_press(page, accept, "Space")
+    expect(accept).to_be_checked()
     press_button(page, "Hold my seat and continue to payment")
 
-    # 5. The demo payment: clearly a test, no script, nothing leaves 127.0.0.1.
+    # 5. The demo payment: clearly a test, no script, nothing leaves 127.0.0.1; the policy is shown again.
     expect(page.get_by_role("heading", level=1)).to_have_text("Pay the deposit: $994")
     expect(page.locator("p.notice")).to_contain_text("no money moves")
+    expect_the_policy(page)
     expect(page.locator("script")).to_have_count(0)
     # The clinic can be reached from the page (phone first), and the hold ends in its zone: the pinned clock is a
     # Monday morning in New York, so 30 minutes from now is a morning time in EST, not 14:30 UTC.
@@ -189,6 +210,7 @@ def test_an_applicant_estimates_screens_books_pays_and_cancels_on_a_phone(demo, 
     screenshots(page, "booking-8-confirmed.png")
     booking = db.session.scalars(sa.select(Booking).where(Booking.applicant_last_name == "Abernathy-Quist")).one()
     assert booking.status == "confirmed" and booking.total_cents == 497000
+    assert booking.policy_version == policy.POLICY_VERSION and booking.policy_accepted_at is not None
     with page.expect_download() as download:
         page.get_by_role("link", name="Add the dates to my calendar (.ics)").click()
     [event] = Calendar.from_ical(download.value.path().read_bytes()).walk("VEVENT")
@@ -214,6 +236,8 @@ def test_an_applicant_estimates_screens_books_pays_and_cancels_on_a_phone(demo, 
     expect(rows.nth(1)).to_contain_text("-$894.00")
     expect(page.get_by_role("link", name="Cancel this booking")).to_have_count(0)
     expect(page.get_by_role("link", name=re.compile(r"^Pay "))).to_have_count(0)
+    expect(page.locator("dl.totals")).to_contain_text(re.compile(r"Still to pay\s*\$0"))
+    expect(page.locator("dl.totals")).not_to_contain_text("Due by")
     assert_page_basics(page)
     assert_stays_local(page, request_log)
     screenshots(page, "booking-10-cancelled.png")
@@ -234,10 +258,11 @@ def test_the_keyboard_reaches_the_booking_form_in_order_and_the_pages_fit_a_desk
     dates = page.get_by_role("group", name="Your dates").get_by_role("radio")
     dates.first.focus()
     order = []
-    for _ in range(6):
+    for _ in range(7):
         page.keyboard.press("Tab")
         order.append(page.evaluate("() => document.activeElement.name || document.activeElement.textContent.trim()"))
-    assert order == ["lodging", "first_name", "last_name", "email", "phone", "Hold my seat and continue to payment"]
+    assert order == ["lodging", "first_name", "last_name", "email", "phone", "policy_accepted",
+                     "Hold my seat and continue to payment"]
     assert_page_basics(page)
     screenshots(page, "booking-form-desktop.png")
 
@@ -245,6 +270,7 @@ def test_the_keyboard_reaches_the_booking_form_in_order_and_the_pages_fit_a_desk
     type_into(page, "Last name", "Byron")
     type_into(page, "Email address", "ada@example.org")
     type_into(page, "Phone number", "555 010 2222")
+    page.get_by_label("I have read the cancellation and refund policy above, and I accept it").check()
     press_button(page, "Hold my seat and continue to payment")
     expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Pay the deposit: \$"))
     screenshots(page, "booking-pay-desktop.png")

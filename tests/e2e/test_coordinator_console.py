@@ -77,9 +77,10 @@ def test_coordinator_adds_dates_and_cannot_lower_seats_below_those_taken(demo, s
     screenshots(page, "staff-cohort-capacity-refused.png")
 
     # Two seats held unpaid: one by an applicant paying by card, one awaiting review whose email is unconfirmed.
-    card = booking_services.create_booking(cohort_id=cohort_id, screening_token=eligible_token(), lodging="shared",
+    card = booking_services.create_booking(policy_accepted=True, cohort_id=cohort_id,
+                                           screening_token=eligible_token(), lodging="shared",
                                            applicant=dict(APPLICANT)).booking
-    review = booking_services.create_booking(
+    review = booking_services.create_booking(policy_accepted=True, 
         cohort_id=cohort_id, screening_token=review_token(), lodging="shared",
         applicant={**APPLICANT, "email": "scripted@example.org", "phone": "+1 555 019 0000"}).booking
     page.goto(f"{live_server.url}/staff/cohorts/{cohort_id}")

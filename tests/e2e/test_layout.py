@@ -26,7 +26,8 @@ LONG_APPLICANT = {"first_name": "Maximiliana-Evangelina", "last_name": "Wolfesch
 
 
 def _booking(cohort: Cohort, lodging: str = "private", token: str | None = None) -> booking_services.Created:
-    return booking_services.create_booking(cohort_id=cohort.id, screening_token=token or eligible_token(),
+    return booking_services.create_booking(policy_accepted=True, cohort_id=cohort.id,
+                                           screening_token=token or eligible_token(),
                                            lodging=lodging, applicant=LONG_APPLICANT)
 
 

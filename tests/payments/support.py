@@ -17,7 +17,7 @@ def book(cohort=None, token=None, **changes) -> Booking:
     values = dict(cohort_id=(cohort or make_cohort()).id, screening_token=token or eligible_token(),
                   lodging="shared", applicant=dict(APPLICANT))
     values.update(changes)
-    return services.create_booking(**values).booking
+    return services.create_booking(policy_accepted=True, **values).booking
 
 
 def deposit_intent(booking: Booking) -> str:

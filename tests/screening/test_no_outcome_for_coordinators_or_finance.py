@@ -50,10 +50,12 @@ def health_side(app, staff_user):
     crisis = services.submit(valid_answers(cssrs=CRISIS_CSSRS), CONTACT)
     urgent = services.submit(urgent_answers())
     early.request_review(urgent.screening, CONTACT)
-    awaiting = booking_services.create_booking(cohort_id=cohort.id, screening_token=urgent.token, lodging="shared",
+    awaiting = booking_services.create_booking(policy_accepted=True, cohort_id=cohort.id,
+                                               screening_token=urgent.token, lodging="shared",
                                                applicant=applicant(1)).booking
     approved = services.submit(review_answers())
-    paid = booking_services.create_booking(cohort_id=cohort.id, screening_token=approved.token, lodging="shared",
+    paid = booking_services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=approved.token,
+                                           lodging="shared",
                                            applicant=applicant(2)).booking
     confirm_email(paid)
     review.decide(approved.screening.id, "approved", "Spoke with her prescriber; dose stable.", clinician)
@@ -61,7 +63,8 @@ def health_side(app, staff_user):
     booking_services.payment_received(paid.reference, kind="deposit", amount_cents=paid.deposit_cents,
                                       provider="demo", provider_reference="demo_health_side")
     declined = services.submit(review_answers(bipolar="stable", family_history_psychosis=True))
-    refused = booking_services.create_booking(cohort_id=cohort.id, screening_token=declined.token, lodging="none",
+    refused = booking_services.create_booking(policy_accepted=True, cohort_id=cohort.id,
+                                              screening_token=declined.token, lodging="none",
                                               applicant=applicant(3)).booking
     confirm_email(refused)
     review.decide(declined.screening.id, "declined", "Bipolar history; not suitable for now.", clinician)

@@ -39,7 +39,7 @@ def book(cohort, *, provider: str | None = None, first: str | None = None, token
     _applicants += 1
     first = first or f"Applicant{_applicants}"
     applicant = APPLICANT | {"first_name": first, "email": f"{first.lower()}@example.org"}
-    return services.create_booking(cohort_id=cohort.id, screening_token=token or eligible_token(),
+    return services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=token or eligible_token(),
                                    lodging="shared", applicant=applicant, payment_provider=provider).booking
 
 

@@ -444,10 +444,10 @@ def test_the_roster_shows_names_contact_and_status_only(client, login_as):
                                            "Fay Declined")]
     assert order == sorted(order), "booked first, then pending, then the rest"
     assert "Awaiting clinician review" in page and "Paid in full" in page
-    # A roster row carries exactly these facts: nothing from screening.
+    # A roster row carries exactly these facts: nothing from screening (money, for what is owed).
     assert [field for field in cohorts.RosterRow.__dataclass_fields__] == [
         "reference", "first_name", "last_name", "email", "phone", "status", "lodging", "created_at",
-        "hold_expires_at"]
+        "hold_expires_at", "total_cents", "received_cents"]
     assert not console_actions().count("cohort.roster_export")
 
 
