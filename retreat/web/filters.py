@@ -1,6 +1,6 @@
 """Jinja filters and globals for money and dates (the areas add their own labels: see create_app)."""
 
-from datetime import date
+from datetime import date, datetime
 
 from flask import Flask
 
@@ -32,11 +32,18 @@ def plural(unit: str, quantity: int) -> str:
     return unit if quantity == 1 else unit + "s"
 
 
+def clinic_time(value: datetime) -> str:
+    """TEMPORARY (staffnext branch): the clinic-time filter lands with another branch at merge; this stand-in
+    keeps the templates rendering until then."""
+    return value.strftime("%-d %b %Y %H:%M UTC")
+
+
 def register(app: Flask) -> None:
     app.jinja_env.filters.update(
         usd=format_usd,
         long_date=long_date,
         weeks=weeks,
         plural=plural,
+        clinic_time=clinic_time,
     )
     app.jinja_env.globals.update(date_range=date_range)

@@ -190,9 +190,13 @@ def test_the_audit_page_lists_entries_newest_first_with_every_column(app, client
     rows = audit_rows(client)
     assert actions(rows) == ["staff.sign_in", "staff.create", "staff.disable", "cohort.close", "cohort.capacity",
                              "staff.create"]
-    assert rows[0] == ["2030-03-01 09:00:00", "reader@clinic.example (admin)", "staff.sign_in",
+    from retreat.web.filters import clinic_time  # times in the clinic's zone, as every page shows them
+
+    assert rows[0] == [clinic_time(datetime(2030, 3, 1, 9, 0, tzinfo=UTC)), "reader@clinic.example (admin)",
+                       "staff.sign_in",
                        f"staff_user:{audit_history.id}", "", ADMIN_ADDRESS]
-    assert rows[4] == ["2030-01-20 12:00:00", "bob@clinic.example (coordinator)", "cohort.capacity",
+    assert rows[4] == [clinic_time(datetime(2030, 1, 20, 12, 0, tzinfo=UTC)), "bob@clinic.example (coordinator)",
+                       "cohort.capacity",
                        "cohort:12", "note: made by the test", "—"]
 
 
