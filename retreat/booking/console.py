@@ -12,7 +12,7 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 
-from retreat.booking import services
+from retreat.booking import services, todos
 from retreat.booking.models import BOOKING_STATUSES, HOLDING_STATUSES, Booking
 from retreat.booking.requests import UNPRINTABLE
 from retreat.booking.states import BOOKING_STATUS_LABELS, CANCELLABLE_STATUSES
@@ -87,9 +87,10 @@ def paid_by_booking():
 
 
 def list_bookings(*, cohort_id: int | None = None, status: str | None = None, provider: str | None = None,
-                  search: str | None = None, page: int = 1) -> tuple[list[BookingRow], bool]:
+                  search: str | None = None, needs: str | None = None, page: int = 1) -> tuple[list[BookingRow], bool]:
     """Bookings newest first, filtered; one page and whether more follow. `search` matches part of the
-    reference, the applicant's name or email. The columns are named one by one, as in the roster."""
+    reference, the applicant's name or email; `needs` is one of booking.todos.NEEDS (what the staff home counts).
+    The columns are named one by one, as in the roster."""
     paid = paid_by_booking()
     query = (
         sa.select(Booking.reference, Booking.applicant_first_name, Booking.applicant_last_name,
@@ -107,6 +108,8 @@ def list_bookings(*, cohort_id: int | None = None, status: str | None = None, pr
         query = query.where(Booking.status == status)
     if provider in PAYMENT_PROVIDERS:
         query = query.where(Booking.payment_provider == provider)
+    if needs in todos.NEEDS:
+        query = query.where(todos.NEEDS[needs].condition())
     words = " ".join((search or "").split())[:SEARCH_MAX_LENGTH]
     words = UNPRINTABLE.sub("", words)
     if words:

@@ -8,7 +8,7 @@ from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringFi
 from wtforms.validators import InputRequired, Length, Optional
 from wtforms.widgets import NumberInput
 
-from retreat.booking import cohorts, console
+from retreat.booking import cohorts, console, todos
 from retreat.booking.models import BOOKING_STATUSES
 from retreat.booking.states import BOOKING_STATUS_LABELS
 from retreat.core.money import decimal_dollars
@@ -87,6 +87,8 @@ class BookingFilterForm(FlaskForm):
         default="")
     provider = SelectField("Payment", choices=options([("", "Any payment"), *console.PROVIDER_LABELS.items()]),
                            default="")
+    needs = SelectField("Needs attention", choices=options(
+        [("", "Any"), *((key, need.label) for key, need in todos.NEEDS.items())]), default="")
     submit = SubmitField("Filter")
 
     def cohort_id(self) -> int | None:

@@ -12,7 +12,7 @@ from datetime import timedelta
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from retreat.booking import cohorts, console, hold_rules
+from retreat.booking import cohorts, console, hold_rules, todos, waitlist  # noqa: F401  (todos: the staff home's lines)
 from retreat.booking import services as booking_services
 from retreat.booking.occupancy import DEFAULT_DAYS, CohortOccupancy, upcoming_occupancy
 from retreat.booking.staff_forms import (
@@ -102,10 +102,14 @@ def dashboard():
     first_day = today()
     rows = [CohortRow(occupancy, bar_segments(occupancy)) for occupancy in upcoming_occupancy(DEFAULT_DAYS)]
     totals = {category: sum(getattr(row.occupancy, category) for row in rows) for category, _ in CATEGORIES}
+    waiting = waitlist.waitlist_counts([row.occupancy.cohort_id for row in rows])
     return render_template(
         "staff/dashboard.html", rows=rows, categories=CATEGORIES, days=DEFAULT_DAYS, first_day=first_day,
         last_day=first_day + timedelta(days=DEFAULT_DAYS), totals=totals,
         cohort_links="staff.cohort" in current_app.view_functions,
+        waitlists=waiting, no_waitlist=waitlist.WaitlistCount(),
+        waitlist_totals=waitlist.WaitlistCount(sum(c.waiting for c in waiting.values()),
+                                               sum(c.offered for c in waiting.values())),
     )
 
 
@@ -159,7 +163,7 @@ def _cohort_page(cohort_id: int, *, dates_form=None, capacity_form=None, refund_
         dates_form=dates_form, capacity_form=capacity_form, confirm=ConfirmForm(),
         to_contact=cohorts.cohort_cancellation_preview(cohort.id).affected if cancelled else (),
         status_labels=BOOKING_STATUS_LABELS, refunds=cohorts.cohort_refunds(cohort.id) if cancelled else None,
-        live_holds=hold_rules.live_holds(cohort.id),
+        live_holds=hold_rules.live_holds(cohort.id), waitlist=waitlist.cohort_waitlist(cohort.id),
         refund_form=refund_form or CancelCohortBookingsForm(formdata=None),
     ), status
 
@@ -340,7 +344,7 @@ def bookings():
     page = min(max(1, request.args.get("page", 1, type=int)), 100_000)
     rows, more = console.list_bookings(
         cohort_id=form.cohort_id(), status=form.status.data or None, provider=form.provider.data or None,
-        search=form.q.data, page=page) if valid else ([], False)
+        search=form.q.data, needs=form.needs.data or None, page=page) if valid else ([], False)
     return render_template("staff/bookings.html", form=form, rows=rows, page=page, more=more), \
         200 if valid else 422
 

@@ -6,10 +6,11 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import joinedload
 
 from retreat.booking import availability, emails, policy
 from retreat.booking.creation import new_booking
-from retreat.booking.models import Booking, WaitlistEntry
+from retreat.booking.models import HOLDING_STATUSES, SEAT_TAKING_STATUSES, Booking, WaitlistEntry
 from retreat.booking.requests import Applicant, ask_for_review, checked_seat_request, initial_status
 from retreat.catalog.models import Cohort
 from retreat.core import audit
@@ -135,3 +136,79 @@ def lapse_waitlist_offer(booking: Booking) -> None:
     entry = db.session.scalar(sa.select(WaitlistEntry).where(WaitlistEntry.booking_id == booking.id))
     if entry is not None and entry.status == "offered":
         entry.status = "lapsed"
+
+
+# --- What coordinators see ---------------------------------------------------------------------------------------
+
+WAITLIST_STATE_LABELS = {
+    "waiting": "Waiting",
+    "offered": "Offered: seat held until they pay",
+    "booked": "Booked",
+    "lapsed": "Offer lapsed",
+    "left": "Taken off (dates cancelled)",
+}
+
+
+@dataclass(frozen=True)
+class WaitlistRow:
+    """One applicant on a cohort's waitlist as the coordinator sees it: who, their place or their offer."""
+
+    entry: WaitlistEntry
+    state: str  # a key of WAITLIST_STATE_LABELS, read from the entry and its offer's booking
+    position: int | None = None  # in line, for those waiting
+
+    @property
+    def state_label(self) -> str:
+        return WAITLIST_STATE_LABELS[self.state]
+
+    @property
+    def offered_until(self):
+        """When the seat offered stops being held (the offer's booking's hold), while the offer is open."""
+        booking = self.entry.booking
+        return booking.hold_expires_at if self.state == "offered" and booking is not None else None
+
+
+def _state(entry: WaitlistEntry) -> str:
+    if entry.status != "offered" or entry.booking is None:
+        return entry.status
+    booking = entry.booking
+    if booking.status in SEAT_TAKING_STATUSES:
+        return "booked"
+    if booking.status in HOLDING_STATUSES and booking.hold_expires_at is not None and booking.hold_expires_at > now():
+        return "offered"
+    return "lapsed"
+
+
+def cohort_waitlist(cohort_id: int) -> list[WaitlistRow]:
+    """Those waiting, in line (position 1 is offered the next seat), then the offers made, the latest first."""
+    entries = db.session.scalars(
+        sa.select(WaitlistEntry).where(WaitlistEntry.cohort_id == cohort_id)
+        .options(joinedload(WaitlistEntry.booking))
+        .order_by(WaitlistEntry.created_at, WaitlistEntry.id)).all()
+    waiting = [entry for entry in entries if entry.status == "waiting"]
+    rows = [WaitlistRow(entry, "waiting", position) for position, entry in enumerate(waiting, start=1)]
+    others = sorted((entry for entry in entries if entry.status != "waiting"),
+                    key=lambda entry: (entry.offered_at or entry.created_at, entry.id), reverse=True)
+    return rows + [WaitlistRow(entry, _state(entry)) for entry in others]
+
+
+@dataclass(frozen=True)
+class WaitlistCount:
+    waiting: int = 0
+    offered: int = 0  # offers still open: the seat held for them, not paid yet
+
+
+def waitlist_counts(cohort_ids: list[int]) -> dict[int, WaitlistCount]:
+    """Per cohort: how many wait, and how many offers are open (for the dashboard), in one query."""
+    if not cohort_ids:
+        return {}
+    open_offer = sa.and_(WaitlistEntry.status == "offered", Booking.status.in_(HOLDING_STATUSES),
+                         Booking.hold_expires_at > now())
+    rows = db.session.execute(
+        sa.select(WaitlistEntry.cohort_id,
+                  sa.func.coalesce(sa.func.sum(sa.case((WaitlistEntry.status == "waiting", 1), else_=0)), 0),
+                  sa.func.coalesce(sa.func.sum(sa.case((open_offer, 1), else_=0)), 0))
+        .outerjoin(Booking, Booking.id == WaitlistEntry.booking_id)
+        .where(WaitlistEntry.cohort_id.in_(cohort_ids), WaitlistEntry.status.in_(("waiting", "offered")))
+        .group_by(WaitlistEntry.cohort_id)).all()
+    return {cohort_id: WaitlistCount(int(waiting), int(offered)) for cohort_id, waiting, offered in rows}

@@ -2,6 +2,8 @@
 each booking's money history; the month close; exports. Pages only read; an export writes one audit entry.
 No health data is read or shown anywhere here."""
 
+from math import ceil
+
 from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
 
@@ -39,14 +41,18 @@ def finance_ledger():
     form = _filter_form()
     valid = form.validate()
     filters = form.filters() if valid else finance.LedgerFilters(date_from=today(), date_to=today())
-    page = min(max(1, request.args.get("page", 1, type=int)), MAX_PAGE)
+    totals = finance.totals(filters) if valid else finance.Totals()
+    # A fixed page size; the totals above the rows count every matching payment, not the page's.
+    pages = max(1, ceil(totals.count / finance.PAGE_SIZE))
+    page = min(max(1, request.args.get("page", 1, type=int)), MAX_PAGE, pages)
     rows, more = finance.ledger_page(filters, page) if valid else ([], False)
     period, buckets = finance.chart(filters, form.by.data or "week") if valid else ("week", [])
     scale = max([b.in_cents for b in buckets] + [-b.refunds_cents for b in buckets] + [1])
     args = _filter_args(filters)
     return render_template(
-        "staff/finance/ledger.html", form=form, filters=filters, rows=rows, more=more, page=page,
-        totals=finance.totals(filters) if valid else finance.Totals(), period=period, buckets=buckets,
+        "staff/finance/ledger.html", form=form, filters=filters, rows=rows, more=more, page=page, pages=pages,
+        first_row=(page - 1) * finance.PAGE_SIZE + 1, page_args={**args, "by": form.by.data or "week"},
+        totals=totals, period=period, buckets=buckets,
         scale=scale, args=args, by=form.by.data or "week", lookup=BookingLookupForm(formdata=None),
         formats=exports.FORMAT_LABELS, labels=_labels(), open_flags=flags.flags(open_only=True),
         refunds_to_send=finance.refunds_to_send(), resolve_form=ResolveFlagForm(formdata=None),

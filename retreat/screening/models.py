@@ -8,7 +8,8 @@ from retreat.core.types import UTCDateTime, one_of
 from retreat.extensions import db
 from retreat.screening.rules import OUTCOMES
 
-REVIEW_STATUSES = ("pending", "approved", "declined", "records_requested")
+# closed: an anonymous crisis a clinician has acknowledged (there is no one to write to), with a note.
+REVIEW_STATUSES = ("pending", "approved", "declined", "records_requested", "closed")
 # Still awaiting a final decision: a clinician may decide again once the records they asked for arrive.
 OPEN_REVIEW_STATUSES = ("pending", "records_requested")
 

@@ -35,6 +35,7 @@ REVIEW_STATUS_LABELS = {
     "approved": "Approved",
     "declined": "Declined",
     "records_requested": "Records requested",
+    "closed": "Acknowledged and closed",
 }
 NOTE_REQUIRED = ("declined", "records_requested")
 # Sent inside a decision's unit of work with the screening, `decision` and `clinician`; booking applies it to the
@@ -69,6 +70,11 @@ class QueueItem:
     created_at: datetime
     review_requested_at: datetime | None
     review_status: str = "pending"
+    reviewed_at: datetime | None = None
+
+    @property
+    def rules_in_words(self) -> tuple[str, ...]:
+        return tuple(rules.rule_title(reason["code"], reason.get("message", "")) for reason in self.reasons)
 
     @property
     def outcome_label(self) -> str:
@@ -79,21 +85,41 @@ class QueueItem:
         return PHQ9_BAND_LABELS.get(self.phq9_severity, self.phq9_severity) if self.phq9_severity else None
 
 
-def review_queue() -> list[QueueItem]:
+# What the queue page lists: awaiting a decision (the default), the urgent ones of those, or the anonymous
+# crises acknowledged and closed (the latest first).
+QUEUE_VIEWS = {"open": "Awaiting a clinician", "urgent": "Urgent", "closed": "Closed"}
+CLOSED_SHOWN = 200
+
+
+def open_reviews() -> tuple[int, int]:
+    """How many screenings await a clinician, and how many of them are urgent (for the staff home)."""
+    total, urgent = db.session.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((Screening.urgent, 1), else_=0)), 0))
+        .where(Screening.review_status.in_(OPEN_REVIEW_STATUSES))).one()
+    return int(total), int(urgent)
+
+
+def review_queue(view: str = "open") -> list[QueueItem]:
     """Screenings awaiting a clinician's decision, for clinicians only: urgent ones first, then the oldest first,
-    with their findings decrypted."""
-    screenings = db.session.scalars(
-        sa.select(Screening)
-        .where(Screening.review_status.in_(OPEN_REVIEW_STATUSES))
-        .order_by(Screening.urgent.desc(), Screening.created_at, Screening.id)
-    ).all()
+    with their findings decrypted. `view` "urgent" keeps the urgent ones; "closed" lists the anonymous crises
+    acknowledged and closed instead, the latest closed first."""
+    query = sa.select(Screening)
+    if view == "closed":
+        query = (query.where(Screening.review_status == "closed")
+                 .order_by(Screening.reviewed_at.desc(), Screening.id.desc()).limit(CLOSED_SHOWN))
+    else:
+        query = query.where(Screening.review_status.in_(OPEN_REVIEW_STATUSES))
+        if view == "urgent":
+            query = query.where(Screening.urgent.is_(True))
+        query = query.order_by(Screening.urgent.desc(), Screening.created_at, Screening.id)
+    screenings = db.session.scalars(query).all()
     items = []
     for screening in screenings:
         findings = screening_services.read_findings(screening)
         items.append(QueueItem(
             screening.id, screening.outcome, screening.urgent, findings.reasons if findings else (),
             findings.phq9_total if findings else None, findings.phq9_severity if findings else None,
-            screening.created_at, screening.review_requested_at, screening.review_status))
+            screening.created_at, screening.review_requested_at, screening.review_status, screening.reviewed_at))
     return items
 
 
@@ -186,7 +212,10 @@ def readable_answers(answers: dict, catalogue: tuple[questions.Question, ...] = 
 # --- The decision ----------------------------------------------------------------------------------------------
 
 def decisions_for(screening: Screening) -> tuple[str, ...]:
-    """The decisions a clinician may take on this screening."""
+    """The decisions a clinician may take on this screening (an anonymous crisis has none: it is acknowledged and
+    closed, see can_close)."""
+    if can_close(screening):
+        return ()
     if screening.outcome in APPROVABLE_OUTCOMES:
         return DECISIONS
     return tuple(decision for decision in DECISIONS if decision != "approved")
@@ -243,6 +272,48 @@ def decide(screening_id: int, decision: str, note: str, clinician) -> Screening:
                                              token=screening_services.new_approval_token(screening))
             subject, body = decision_email(decision, screening, contact, continue_link=continue_link)
             notify.enqueue(f"screening_{decision}", contact["email"], subject, body)
+    return screening
+
+
+# --- Acknowledging an anonymous crisis ----------------------------------------------------------------------------
+
+CLOSE_NOTE_REQUIRED = "Write a note: what you did or checked, for the clinical team (it is never emailed)."
+
+
+def can_close(screening: Screening) -> bool:
+    """An anonymous crisis awaiting a clinician: nobody can be reached, so no decision can be sent; a clinician
+    acknowledges it with a note, which closes it. (A crisis with contact details is declined once reached.)"""
+    return (screening.outcome == "crisis" and screening.contact_encrypted is None
+            and screening.review_status in OPEN_REVIEW_STATUSES)
+
+
+def acknowledge_and_close(screening_id: int, note: str, clinician) -> Screening:
+    """Close an anonymous crisis with the clinician's note (required, stored encrypted), audited without it, in
+    one unit of work. The on-call alert was sent when it arrived; nothing is emailed now (there is no address)."""
+    note = (note or "").strip()
+    if not note:
+        raise ValidationFailed({"close_note": [CLOSE_NOTE_REQUIRED]})
+    if len(note) > NOTE_MAX_LENGTH:
+        raise ValidationFailed({"close_note": [f"Keep the note under {NOTE_MAX_LENGTH} characters."]})
+    if clinician is None or "clinician" not in (clinician.roles or []):
+        raise DomainError("Only a clinician can close a pre-screen.", code="forbidden", status=403)
+    with unit_of_work():
+        screening = db.session.scalar(
+            sa.select(Screening).where(Screening.id == screening_id).with_for_update()
+            .execution_options(populate_existing=True))
+        if screening is None:
+            raise NotFound("There is no such pre-screen.")
+        if screening.review_status not in OPEN_REVIEW_STATUSES:
+            raise DomainError("This pre-screen is not awaiting a clinician; it may have been closed already.",
+                              code="screening_not_pending", status=409)
+        if not can_close(screening):
+            raise DomainError("Only a crisis result left without contact details is closed this way; decide this "
+                              "one below.", code="screening_not_closable", status=409)
+        screening.review_status = "closed"
+        screening.reviewed_by_id = clinician.id
+        screening.reviewed_at = now()
+        screening.review_note_encrypted = crypto.encrypt_json(note)
+        audit.record("screening.close", "screening", screening.id, {"decision": "closed"}, actor=clinician)
     return screening
 
 

@@ -228,6 +228,46 @@ RULE_SETS: dict[int, tuple[Rule, ...]] = {
 }
 CURRENT_RULES_VERSION = max(RULE_SETS)
 
+# Each rule in a clinician's words, for the review queue and the review page (the message above is what the
+# applicant read). Keyed by code, which keeps its meaning in every version; tests hold that every rule has one.
+RULE_TITLES = {
+    "cssrs_intent_or_plan": "C-SSRS: intent or a plan to act on suicidal thoughts, past month",
+    "cssrs_recent_behavior": "C-SSRS: suicidal behaviour within the past 3 months",
+    "cssrs_method": "C-SSRS: has thought about a method",
+    "cssrs_past_behavior": "C-SSRS: suicidal behaviour, more than 3 months ago",
+    "cssrs_ideation": "C-SSRS: wish to be dead or suicidal thoughts",
+    "phq9_self_harm_item": "PHQ-9 item 9: thoughts of being better off dead or of self-harm",
+    "under_18": "Under 18",
+    "vascular_contraindication": "Aneurysm, arteriovenous malformation or bleed in the brain",
+    "ketamine_allergy": "Allergy to ketamine or esketamine",
+    "pregnancy": "Pregnant or breastfeeding",
+    "active_psychosis": "Current psychosis or a schizophrenia-spectrum diagnosis",
+    "mania": "Currently manic",
+    "recent_cardiac_event": "Heart attack, unstable angina or revascularisation within 12 months",
+    "active_substance_use": "Active substance use",
+    "severe_hypertension": "Uncontrolled hypertension, or a reading of 180/110 or more",
+    "elevated_bp": "Raised blood pressure (systolic 140-179 or diastolic 90-109)",
+    "bp_unknown": "No recent blood pressure reading",
+    "past_cardiac_event": "Cardiac event more than 12 months ago",
+    "past_psychosis": "Past psychosis, now stable",
+    "family_psychosis": "Psychosis in a parent or sibling",
+    "bipolar_stable": "Bipolar disorder, stable",
+    "early_recovery": "In recovery from substance use for under 12 months",
+    "neuro_condition": "Stroke or TIA, raised intracranial pressure, glaucoma or a seizure disorder",
+    "medical_condition": "Uncontrolled hyperthyroidism, or severe liver or lung disease",
+    "interacting_medication": "Takes a medicine that interacts with ketamine",
+    "bladder": "Bladder pain or interstitial cystitis",
+    "prior_reaction": "A bad (non-allergic) reaction to ketamine before",
+    "weight_out_of_range": "Weight under 40 kg or over 150 kg",
+    "not_treatment_resistant": "Fewer than 2 adequate antidepressant trials",
+    "low_phq9": "PHQ-9 total under 10",
+}
+
+
+def rule_title(code: str, message: str = "") -> str:
+    """A rule in words: its title, else (a code no version knows any more) the message stored with it."""
+    return RULE_TITLES.get(code) or message or code.replace("_", " ").capitalize()
+
 
 @dataclass(frozen=True)
 class Reason:

@@ -31,7 +31,7 @@ from retreat.screening.questions import ANSWERS, AS_ENTERED
 TOKEN_VALID_DAYS = 30
 PURGE_AFTER_DAYS = 90
 # A review in one of these states is decided: the screening may be purged once past the retention.
-DECIDED_REVIEW_STATUSES = ("approved", "declined")
+DECIDED_REVIEW_STATUSES = ("approved", "declined", "closed")
 CRISIS_RESOURCES = (
     {"name": "988 Suicide & Crisis Lifeline (US): call or text 988, or chat at 988lifeline.org. "
              "Veterans press 1; for Spanish press 2.", "contact": "988"},

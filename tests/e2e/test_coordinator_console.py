@@ -43,8 +43,13 @@ def test_coordinator_adds_dates_and_cannot_lower_seats_below_those_taken(demo, s
     page.get_by_label("Email").fill(coordinator.email)
     page.get_by_label("Password").fill(STAFF_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/staff/dashboard$"))
-    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/staff/$"))  # the to-do of their roles, each line a count and a link
+    todo = page.get_by_role("list", name="To do")
+    for line in ("Holds that lapse within 24 hours", "Holds waiting for the applicant to confirm their email",
+                 "Balances due within 7 days"):
+        expect(todo.get_by_role("link", name=re.compile(line))).to_be_visible()
+    expect(todo).not_to_contain_text("pre-screen")
+    screenshots(page, "staff-home-coordinator.png")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Programs").click()
     page.get_by_role("link", name=program.name).first.click()
@@ -89,6 +94,8 @@ def test_coordinator_adds_dates_and_cannot_lower_seats_below_those_taken(demo, s
     expect(holds.locator("tbody tr").nth(0)).to_contain_text("Card payment")
     expect(holds.locator("tbody tr").nth(1)).to_contain_text("Awaiting a clinician's review")
     expect(holds.locator("tbody tr").nth(1)).to_contain_text("Not confirmed")
+    expect(page.get_by_role("heading", name="Waitlist")).to_be_visible()
+    expect(page.locator('[data-waitlist="summary"]')).to_contain_text("0 waiting, 0 offers open")
     screenshots(page, "staff-cohort-holds.png")
     page.get_by_role("button", name=f"Release the hold {review.reference}").click()
     expect(page.get_by_role("status")).to_contain_text(f"The hold {review.reference} is released")
@@ -97,6 +104,14 @@ def test_coordinator_adds_dates_and_cannot_lower_seats_below_those_taken(demo, s
     assert db.session.get(Booking, review.id).status == "expired"
     assert db.session.get(Booking, card.id).status == "held"
 
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="To do").click()
+    lapsing = page.get_by_role("link", name=re.compile("Holds that lapse within 24 hours"))
+    expect(lapsing.locator(".todo-count")).to_have_attribute("data-count", "1")  # the card hold left
+    lapsing.click()
+    expect(page.get_by_label("Needs attention")).to_have_value("hold_lapsing")
+    expect(page.get_by_role("link", name=card.reference)).to_be_visible()
+
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
     expect(page.get_by_text(program.name).first).to_be_visible()
+    expect(page.locator('[data-waitlist="totals"]')).to_contain_text("0 waiting")
     screenshots(page, "staff-dashboard.png")

@@ -31,9 +31,13 @@ def test_finance_user_reads_the_ledger_closes_the_month_and_exports(app, staff_u
     finance_user = staff_user("finance")
     page = desktop_page
     sign_in(page, live_server.url, finance_user.email)
+    expect(page.get_by_role("list", name="To do").get_by_role("link", name=re.compile("Bank transfers awaited"))
+           ).to_be_visible()
+    screenshots(page, "staff-home-finance.png")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Finance").click()
     expect(page.get_by_role("heading", level=1, name="Payments ledger")).to_be_visible()
+    expect(page.get_by_role("heading", name="A booking's payments")).to_be_in_viewport()  # the lookup on top
     page.get_by_label("From").fill("2027-03-01")
     page.get_by_label("To", exact=True).fill("2027-03-31")
     page.get_by_role("button", name="Show", exact=True).click()

@@ -189,3 +189,36 @@ def test_admins_make_a_token_shown_once_and_revoke_it(app, client, login_as, sta
     assert refused.status_code == 422
     not_finance = client.post("/staff/api-tokens", data={"user": str(admin.id), "name": "Mine"})
     assert not_finance.status_code == 422, "the form offers finance users only"
+
+
+def test_the_ledger_is_paginated_keeping_the_filters_and_the_totals_of_every_row(app, client, login_as):
+    from retreat.finance import services as finance
+    from tests.finance.support import make_booking, make_cohort, make_program, pay, utc
+
+    cohort = make_cohort(make_program())
+    booking = make_booking(cohort, "RT-PAGE22")
+    count = finance.PAGE_SIZE * 2 + 3  # three pages
+    for number in range(count):
+        pay(booking, "deposit", 10_000 + number, "demo", f"demo_page_{number}", utc(2027, 3, 1 + number % 28, 12))
+    pay(booking, "deposit", 1, "stripe", "pi_outside", utc(2027, 3, 5, 12))  # filtered out: another provider
+    db.session.commit()
+    login_as("finance")
+    args = {"date_from": "2027-03-01", "date_to": "2027-03-31", "provider": "demo", "by": "month"}
+    total = sum(10_000 + number for number in range(count))
+
+    first = client.get("/staff/finance", query_string=args).get_data(as_text=True)
+    second = client.get("/staff/finance", query_string={**args, "page": 2}).get_data(as_text=True)
+    last = client.get("/staff/finance", query_string={**args, "page": 99}).get_data(as_text=True)  # the last page
+    for page, rows in ((first, finance.PAGE_SIZE), (second, finance.PAGE_SIZE), (last, 3)):
+        assert page.count('class="ledger-row') == rows
+        assert re.search(r'data-total="count">([^<]+)<', page).group(1) == f"{count:,}", "totals over every row"
+        assert f'data-total="gross"><span class="">${total // 100:,}.{total % 100:02d}<' in page
+    assert f"51–100 of {count}, page 2 of 3." in second
+    links = [link.replace("&amp;", "&") for link in re.findall(r'<a href="(/staff/finance\?[^"]+)"', second)]
+    page_links = [link for link in links if "page=" in link]
+    assert {re.search(r"page=(\d+)", link).group(1) for link in page_links} == {"1", "3"}
+    for link in page_links:
+        for name, value in args.items():
+            assert f"{name}={value}" in link, (link, name)
+    assert 'aria-current="page"><span class="visually-hidden">Page </span>2<' in second
+    assert first.index('id="lookup-heading"') < first.index('id="totals-heading"'), "the booking lookup on top"

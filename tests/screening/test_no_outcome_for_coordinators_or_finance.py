@@ -74,8 +74,10 @@ def health_side(app, staff_user):
     codes = {reason["code"] for f in findings for reason in f.reasons}
     assert {"cssrs_intent_or_plan", "phq9_self_harm_item", "interacting_medication", "bipolar_stable",
             "ketamine_allergy"} <= codes, codes
+    from retreat.screening.rules import RULE_TITLES  # the rules in clinicians' words
+
     forbidden = {*HEALTH_WORDS, *codes, *(reason["message"].lower() for f in findings for reason in f.reasons),
-                 "prescriber", "bipolar"}
+                 *(RULE_TITLES[code].lower() for code in codes), "prescriber", "bipolar"}
     references = {booking.reference: booking_services.booking_by_reference(booking.reference).status
                   for booking in (awaiting, paid, refused)}
     assert sorted(references.values()) == ["confirmed", "declined", "pending_review"]
@@ -177,5 +179,7 @@ def test_no_page_export_or_json_of_coordinators_or_finance_shows_a_screening_out
 def test_clinicians_see_the_health_side(app, staff_user, health_side):
     client, _ = signed_in(app, staff_user, "clinician")
     html = client.get("/staff/screenings").get_data(as_text=True)
-    for word in ("Crisis", "Urgent", "phq9_self_harm_item", "cssrs_intent_or_plan", "PHQ-9"):
+    from retreat.screening.rules import RULE_TITLES  # the rules in words, as the queue shows them
+
+    for word in ("Crisis", "Urgent", RULE_TITLES["phq9_self_harm_item"], RULE_TITLES["cssrs_intent_or_plan"], "PHQ-9"):
         assert word in html, word

@@ -17,7 +17,7 @@ from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
 from retreat.extensions import db
 from retreat.notify.models import OutboxEmail
-from retreat.screening import review, services
+from retreat.screening import review, rules, services
 from retreat.screening.models import Screening
 from retreat.screening.questions import CSSRS_QUESTIONS, PHQ9_ITEMS
 from tests.conftest import STAFF_PASSWORD
@@ -124,7 +124,8 @@ def test_a_clinician_sees_the_queue_with_what_each_screening_found(app, staff_us
     html = response.get_data(as_text=True)
     assert row_ids(html) == [queue["older_urgent"], queue["newer_urgent"], queue["old_review"], queue["new_review"]]
     assert html.count('class="badge badge-urgent"') == 2
-    assert "phq9_self_harm_item" in html and "interacting_medication" in html
+    assert rules.RULE_TITLES["phq9_self_harm_item"] in html and rules.RULE_TITLES["interacting_medication"] in html
+    assert "phq9_self_harm_item" not in html and "interacting_medication" not in html, "rules in words, not codes"
     assert "moderately severe" in html
     for screening_id in row_ids(html):
         assert f'href="/staff/screenings/{screening_id}"' in html
@@ -170,12 +171,14 @@ def test_the_review_page_shows_answers_rules_band_and_contact_and_audits_every_v
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
     html = response.get_data(as_text=True)
-    for text in ("Lamotrigine, MAOI", "150/95 mmHg", "phq9_self_harm_item", "interacting_medication", "elevated_bp",
-                 "cssrs_ideation", "17 of 27, moderately severe", "Marguerite", CONTACT["email"], CONTACT["phone"],
+    for text in ("Lamotrigine, MAOI", "150/95 mmHg", *(rules.RULE_TITLES[code] for code in (
+                     "phq9_self_harm_item", "interacting_medication", "elevated_bp", "cssrs_ideation")),
+                 "17 of 27, moderately severe", "Marguerite", CONTACT["email"], CONTACT["phone"],
                  "1: Several days", "Not asked", "Urgent."):
         assert text in html, text
     assert PHQ9_ITEMS[8] in html
     assert CSSRS_QUESTIONS["wish_dead"] in html
+    assert "cssrs_ideation" not in html and "elevated_bp" not in html, "rules in words, not codes"
     assert 'name="decision"' in html and 'value="records_requested"' in html
 
     assert client.get(url).status_code == 200
@@ -295,7 +298,7 @@ CRISIS_CSSRS = {"wish_dead": True, "suicidal_thoughts": True, "method": True, "i
 
 def test_a_crisis_result_cannot_be_approved_for_booking_but_can_be_closed(app, staff_user):
     client, clinician = signed_in(app, staff_user, "clinician")
-    crisis = make_screening(valid_answers(cssrs=CRISIS_CSSRS))
+    crisis = make_screening(valid_answers(cssrs=CRISIS_CSSRS), contact=CONTACT)  # reachable: decided, not closed
     assert (crisis.outcome, crisis.review_status) == ("crisis", "pending")
     html = client.get(f"/staff/screenings/{crisis.id}").get_data(as_text=True)
     assert 'value="approved"' not in html and 'value="declined"' in html
@@ -324,4 +327,5 @@ def test_a_crisis_exit_screening_shows_the_safety_answers_it_has(app, staff_user
     html = response.get_data(as_text=True)
     assert "Health questions not asked" in html
     assert "Recent blood pressure reading" not in html
-    assert "27 of 27, severe" in html and CSSRS_QUESTIONS["intent"] in html and "cssrs_intent_or_plan" in html
+    assert "27 of 27, severe" in html and CSSRS_QUESTIONS["intent"] in html
+    assert rules.RULE_TITLES["cssrs_intent_or_plan"] in html and "cssrs_intent_or_plan" not in html

@@ -318,3 +318,25 @@ def test_postgresql_refuses_bulk_statements_that_skip_the_orms_check(postgresql_
     db.session.rollback()
     kept = db.session.get(AuditEntry, entry_id)
     assert (kept.action, kept.at) == ("staff.create", entry_at)
+
+
+@pytest.mark.parametrize(("details", "shown"), [
+    ({"amount_cents": 123450}, [("amount", "$1,234.50")]),
+    ({"refund_cents": -99400, "policy_refund_cents": 0}, [("refund", "-$994.00"), ("policy_refund", "$0.00")]),
+    ({"total_cents": 5}, [("total", "$0.05")]),
+    ({"amount_cents": None, "cents": 12, "to": "held"}, [("amount_cents", "—"), ("cents", "12"), ("to", "held")]),
+    ({"flag_cents": True}, [("flag_cents", "True")]),
+    ({}, []),
+])
+def test_audit_details_show_amounts_in_cents_as_dollars(details, shown):
+    from retreat.staff.views.audit_log import readable_details
+    assert readable_details(details) == shown
+
+
+def test_the_audit_page_shows_money_in_dollars(app, client, audit_history):
+    audit.record("booking.cancelled", "booking", "RT-MONEY1", {"refund_cents": 397_600, "to": "cancelled"},
+                 actor=BOB)
+    db.session.commit()
+    [row] = [row for row in audit_rows(client, target="booking:RT-MONEY1")]
+    assert row[4] == "refund: $3,976.00; to: cancelled"
+    assert "397600" not in client.get("/staff/audit").get_data(as_text=True)

@@ -240,7 +240,9 @@ def test_anonymous_visitors_are_sent_to_sign_in(client):
     assert response.status_code == 302 and "/staff/login" in response.headers["Location"]
 
 
-def test_coordinators_land_on_the_dashboard(client, login_as):
+def test_coordinators_land_on_their_to_do_with_the_dashboard_in_the_menu(client, login_as):
     login_as("coordinator")
     response = client.get("/staff/")
-    assert response.status_code == 302 and response.headers["Location"].endswith("/staff/dashboard")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert 'data-todo="hold_lapsing"' in html and 'href="/staff/dashboard"' in html

@@ -3,20 +3,12 @@ from flask_login import current_user, login_user, logout_user
 
 from retreat.core.errors import ValidationFailed
 from retreat.extensions import limiter
-from retreat.staff import services
+from retreat.staff import services, todo
 from retreat.staff.access import ANY_STAFF, roles_required
 from retreat.staff.blueprint import staff_bp
 from retreat.staff.forms import ChangePasswordForm, ConfirmForm, LoginForm
 from retreat.web.forms import attach_errors
 from retreat.web.safe_redirect import safe_next
-
-# Where a role lands after sign-in, first match wins; others see the staff home page.
-LANDING_BY_ROLE = (
-    ("coordinator", "staff.dashboard"),
-    ("clinician", "staff.screenings"),
-    ("finance", "staff.finance_ledger"),
-    ("admin", "staff.users"),
-)
 
 
 @staff_bp.route("/login", methods=["GET", "POST"])
@@ -70,7 +62,6 @@ def change_password():
 @staff_bp.get("/")
 @roles_required(*ANY_STAFF)
 def home():
-    for role, endpoint in LANDING_BY_ROLE:
-        if role in current_user.roles:
-            return redirect(url_for(endpoint))
-    return render_template("staff/home.html")
+    """Where every staff user lands after sign-in: what their roles have to do next, each line a count and a link
+    (the areas register the lines: retreat.staff.todo)."""
+    return render_template("staff/home.html", todos=todo.todos_for(current_user))
