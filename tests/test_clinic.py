@@ -210,8 +210,8 @@ def test_the_foot_of_every_email_names_the_clinic_and_how_to_reach_it(app):
 def test_the_seat_held_email_gives_the_hold_in_the_clinic_zone_and_the_full_foot(app):
     with time_machine.travel(datetime(2027, 1, 15, 19, 5, tzinfo=UTC), tick=False):
         cohort = make_cohort(3)
-        booking_services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(), lodging="shared",
-                                        applicant=dict(APPLICANT))
+        booking_services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=eligible_token(),
+                                        lodging="shared", applicant=dict(APPLICANT))
     [held] = db.session.scalars(sa.select(OutboxEmail).where(OutboxEmail.kind == "booking_held")).all()
     assert "until Fri 15 Jan 2027, 2:35 PM EST while you pay" in held.body
     assert f"{NAME}\n{ADDRESS}\nPhone: {PHONE}\nEmail: {EMAIL}" in held.body

@@ -32,8 +32,8 @@ def submitted(answers=None):
 
 
 def book(cohort, token):
-    return booking_services.create_booking(cohort_id=cohort.id, screening_token=token, lodging="shared",
-                                           applicant=dict(APPLICANT)).booking
+    return booking_services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=token,
+                                           lodging="shared", applicant=dict(APPLICANT)).booking
 
 
 def screening_of(token) -> Screening:
