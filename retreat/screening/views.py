@@ -1,6 +1,6 @@
 """The applicant's pre-screen: an intro, six short steps, and a result page per outcome (domain/screening.md).
 
-    GET  /screening/                       what the pre-screen is, and a Start button
+    GET  /screening/                       what the pre-screen is, and a Start button (?program=: the one to book)
     GET  /screening/questions              step 1
     POST /screening/questions              the answers of the step shown; the next step, or the result
     GET  /screening/result/<token>         the result, by outcome (the applicant's pre-screen token only)
@@ -22,6 +22,7 @@ referrer anywhere.
 
 from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
 
+from retreat.catalog import chosen
 from retreat.core.errors import ValidationFailed
 from retreat.core.transactions import unit_of_work
 from retreat.screening import early, rules, services
@@ -64,7 +65,10 @@ def _no_referrer_on_result_pages(response):
 
 @screening_bp.get("/")
 def intro():
-    return render_template("screening/intro.html", steps=STEPS)
+    """With ?program=<slug> (the program page's "Book"), that published program is remembered in the session (its
+    slug only) so that the dates page opens on it; without, any earlier choice is forgotten."""
+    program = chosen.remember(request.args.get("program"))
+    return render_template("screening/intro.html", steps=STEPS, program=program)
 
 
 def _show(step, progress: Progress, form=None, status: int = 200):
