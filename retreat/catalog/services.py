@@ -152,6 +152,14 @@ def find_published_program(slug: object) -> ProgramView | None:
     return next((program for program in published_programs() if program.slug == slug), None)
 
 
+def programs_like(configuration: Configuration) -> tuple[ProgramView, ...]:
+    """Published programs with a configuration's ketamine route, therapy modality and length (their sessions and
+    lodging may differ): where a custom estimate leads."""
+    return tuple(program for program in published_programs()
+                 if (program.ketamine_route, program.therapy_modality, program.duration_days)
+                 == (configuration.ketamine_route, configuration.therapy_modality, configuration.duration_days))
+
+
 def published_program(slug: str) -> ProgramView:
     """One published program by its slug, or NotFound."""
     program = find_published_program(slug)
