@@ -178,7 +178,7 @@ def _clean_program(values: Mapping[str, object], program: Program | None) -> dic
     else:
         clean.update({field: getattr(configuration, field) for field in CONFIGURATION_FIELDS})
         if (program is not None and configuration.duration_days != program.duration_days
-                and (reason := _length_fixed_by(program))):
+                and (reason := length_fixed_by(program))):
             refuse("duration_days", reason)
 
     lodging = values.get("lodging_options")
@@ -197,7 +197,7 @@ def _clean_program(values: Mapping[str, object], program: Program | None) -> dic
     return clean
 
 
-def _length_fixed_by(program: Program) -> str | None:
+def length_fixed_by(program: Program) -> str | None:
     """Why the program's length cannot change now, or None: each cohort lasts its program's length and a booking
     is priced by it, so the length changes only while no dates lie ahead (not ended, not cancelled)."""
     ahead = [cohort for cohort in program.cohorts if cohort.status != "cancelled" and cohort.end_date >= today()]

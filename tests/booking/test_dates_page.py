@@ -2,6 +2,7 @@
 ("Book" leads through the pre-screen, which remembers the program, not health data); and the nights a booking is
 charged, which are its cohort's (cohorts last their program's length: tests/staff/test_cohorts_console.py)."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -55,7 +56,7 @@ def test_without_a_chosen_program_every_program_is_a_closed_card(client):
     assert [name_of(s) for s in sections] == ["Seven days, no lodging", "Seven days, shared room",
                                               "Seven days, private room"]
     assert not any(is_open(s) for s in sections)
-    assert sections[0].find("p", class_="offer-summary").text().endswith("· from $4,250")
+    assert sections[0].find("span", class_="offer-summary").text().endswith("· from $4,250")
 
 
 @pytest.mark.parametrize("slug", ["seven-shared", "seven-private"])
@@ -124,19 +125,28 @@ def test_each_cohort_is_a_row_with_its_dates_seats_price_and_a_button_naming_the
     assert first.find("p", class_="cohort-facts").text() == "4 seats left from $4,250"
     [choose] = first.find_all("a")
     assert choose["href"] == f"/bookings/new/{token}?cohort={cohort.id}"
-    assert choose.text() == f"Choose {dates} , Seven-day IV ketamine with EMDR"
+    assert choose.text() == f"Choose {dates}"
+    assert choose["aria-label"] == f"Choose {dates}, Seven-day IV ketamine with EMDR"
     [wait] = second.find_all("a")
     assert "Full" in second.text()
-    assert wait.text().startswith("Join the waitlist for ")
+    assert wait["aria-label"].startswith("Join the waitlist for ")
     assert wait["href"] == f"/bookings/new/{token}?cohort={full.id}"
 
 
 def test_button_names_are_distinct_on_the_demo_dates_page(app, client):
     seed_demo_data()
     page = dates_page(client)
-    names = [a.text() for a in page.find_all("a") if "?cohort=" in a.attrs.get("href", "")]
+    buttons = [a for a in page.find_all("a") if "?cohort=" in a.attrs.get("href", "")]
+    names = [a["aria-label"] for a in buttons]
     assert len(names) >= 19
     assert len(set(names)) == len(names)
+    for button in buttons:  # the words shown name the dates, and are where the accessible name starts
+        assert re.fullmatch(r"(Choose|Join the waitlist for) \d{1,2}( [A-Z][a-z]{2})?( \d{4})? ?– ?"
+                            r"\d{1,2} [A-Z][a-z]{2} \d{4}", button.text()), button.text()
+        assert button["aria-label"].startswith(button.text() + ", ")
+    for section in offers_of(page):
+        shown = [a.text() for a in section.find_all("a")]
+        assert len(set(shown)) == len(shown)
 
 
 # --- Nights: a booking is charged its cohort's nights -----------------------------------------------------------

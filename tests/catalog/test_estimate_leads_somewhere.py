@@ -58,6 +58,7 @@ def test_a_custom_estimate_no_program_matches_leads_to_the_pre_screen_and_the_ca
                                                                                         modality, days, words):
     seed_demo_data()
     section = next_step(custom_estimate_page(client, route, modality, days))
+    assert section.find("h2").text() == "What next"
     assert f"None of our programs has {words} just now" in section.text()
     assert section.find("ul") is None
     assert hrefs(section) == ["/screening/", "/"]

@@ -455,6 +455,9 @@ def test_a_refused_length_is_explained_next_to_its_field(client, login_as):
     assert response.status_code == 422
     assert_error_at(response, "duration_days", "The length cannot change while they do")
     assert not audit_entries("program.update")
+    assert "Fixed while the program has dates ahead" in text_of(client.get(f"/staff/programs/{program.id}"))
+    assert "Fixed while the program has dates ahead" not in text_of(
+        client.get(f"/staff/programs/{make_program(slug='no-dates-yet').id}"))
 
 
 def test_the_web_address_name_is_fixed_while_published(app):
