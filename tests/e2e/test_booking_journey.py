@@ -146,8 +146,9 @@ def test_an_applicant_estimates_screens_books_pays_and_cancels_on_a_phone(demo, 
     assert height < 3500, f"the dates page is {height}px tall on a phone"
     assert_page_basics(page)
     screenshots(page, "booking-4-choose-dates.png")
-    first_open = choices.first
-    dates = offer.locator("li.cohort-row").filter(has=first_open).locator(".cohort-dates").inner_text()
+    row = offer.locator("li.cohort-row").filter(has=page.get_by_role("link", name=re.compile(r"^Choose \d"))).first
+    dates = row.locator(".cohort-dates").inner_text()
+    first_open = row.get_by_role("link")
     focus_and_press(page, first_open)
 
     # 4. The booking form: price, deposit, balance and due date before anything is held; a refused email.
