@@ -38,14 +38,12 @@ from retreat.core.transactions import after_commit, unit_of_work
 from retreat.extensions import db
 from retreat.payments import ledger
 from retreat.pricing.rules import Bounds
+from retreat.web.filters import long_date
 
 CAPACITY = Bounds(1, 200)
 
 
 START_HORIZON_DAYS = 3 * 365
-
-
-MAX_COHORT_DAYS = 31
 
 
 ACTIVE_BOOKING_STATUSES = SEAT_TAKING_STATUSES + HOLDING_STATUSES
@@ -188,8 +186,15 @@ def export_roster(cohort_id: int) -> tuple[str, bytes]:
     return filename, content
 
 
-def default_end_date(start_date: date, duration_days: int) -> date:
-    return start_date + timedelta(days=duration_days - 1)
+def end_date_for(start_date: date, duration_days: int) -> date:
+    """The last day of a cohort of a program of `duration_days` starting on `start_date`: a cohort lasts exactly
+    its program's length (the price counts that program's nights)."""
+    return catalog.last_day_of(start_date, duration_days)
+
+
+def fits_program(cohort: Cohort) -> bool:
+    """Whether a cohort's dates last its program's length (a cohort saved before the rule may not)."""
+    return catalog.lasts_its_program(cohort, cohort.program.duration_days)
 
 
 def _check_capacity(capacity: object, errors: dict[str, list[str]]) -> int | None:
@@ -207,8 +212,8 @@ def _check_capacity(capacity: object, errors: dict[str, list[str]]) -> int | Non
 
 def _check_dates(start_date: object, end_date: object, duration_days: int, *, keep_start: date | None = None,
                  errors: dict[str, list[str]]) -> tuple[date, date] | None:
-    """Start from today on (unless it is the cohort's current start), end on or after start. An empty end date
-    means start + duration - 1."""
+    """Start from today on (unless it is the cohort's current start). The last day follows from the program's
+    length: None means start + duration - 1, and any other last day is refused by name."""
 
     def refuse(field: str, reason: str) -> None:
         errors.setdefault(field, []).append(reason)
@@ -228,18 +233,15 @@ def _check_dates(start_date: object, end_date: object, duration_days: int, *, ke
             refuse("start_date", "Choose a first day from today on.")
         elif start_date > first_day + timedelta(days=START_HORIZON_DAYS):
             refuse("start_date", f"Choose a first day within the next {START_HORIZON_DAYS // 365} years.")
-    if end_date is None:
-        end_date = default_end_date(start_date, duration_days)
-    elif not is_date(end_date):
+    last_day = end_date_for(start_date, duration_days)
+    if end_date is not None and not is_date(end_date):
         refuse("end_date", "Give a date, or leave it empty.")
-        return None
-    if end_date < start_date:
-        refuse("end_date", "The last day cannot come before the first day.")
-    elif (end_date - start_date).days + 1 > MAX_COHORT_DAYS:
-        refuse("end_date", f"A cohort lasts at most {MAX_COHORT_DAYS} days; check the last day.")
+    elif end_date is not None and end_date != last_day:
+        refuse("end_date", f"The program lasts {duration_days} days, so dates starting {long_date(start_date)} "
+                           f"end on {long_date(last_day)}. Leave the last day empty to have it set for you.")
     if errors.get("start_date") or errors.get("end_date"):
         return None
-    return start_date, end_date
+    return start_date, last_day
 
 
 def cohort_problems(program_id: int, start_date: object, end_date: object,
@@ -252,7 +254,8 @@ def cohort_problems(program_id: int, start_date: object, end_date: object,
 
 
 def create_cohort(program_id: int, start_date: object, end_date: object, capacity: object) -> Cohort:
-    """A new cohort of a program, open to bookings. An empty end date means start + duration - 1."""
+    """A new cohort of a program, open to bookings, lasting the program's length: an empty end date means
+    start + duration - 1, and any other end date is refused."""
     program = programs.get_program(program_id)
     errors: dict[str, list[str]] = {}
     dates = _check_dates(start_date, end_date, program.duration_days, errors=errors)
@@ -283,8 +286,9 @@ def _active_bookings(cohort_id: int) -> int:
     )
 
 
-def update_cohort(cohort_id: int, start_date: object, end_date: object) -> dict[str, dict]:
-    """Change a cohort's dates; returns what changed ({} when nothing did).
+def update_cohort(cohort_id: int, start_date: object, end_date: object = None) -> dict[str, dict]:
+    """Change a cohort's dates; returns what changed ({} when nothing did). The last day follows from the
+    program's length (a cohort saved before that rule is brought to it by saving its first day).
 
     Refused while applicants are booked (held, awaiting review, confirmed or paid): their plans and balance
     due dates depend on the dates, and moving them is the booking workflow's job.

@@ -10,6 +10,7 @@ from retreat.booking import hold_rules
 from retreat.booking.access import manage_token, manage_token_hash
 from retreat.booking.models import Booking, new_booking_reference
 from retreat.booking.requests import Applicant
+from retreat.catalog import services as catalog
 from retreat.catalog.models import Cohort
 from retreat.core import clinic
 from retreat.core.clock import now, today
@@ -22,7 +23,12 @@ from retreat.screening.models import Screening
 
 
 def price_of(cohort: Cohort, lodging: str) -> estimator.Estimate:
+    """The price of the cohort's program with a lodging, its nights the program's length less one. A cohort whose
+    dates do not last that length (saved before the rule) is refused rather than priced for other nights."""
     program = cohort.program
+    if not catalog.lasts_its_program(cohort, program.duration_days):
+        raise DomainError("These dates cannot be booked online. Please contact the clinic.",
+                          code="cohort_not_bookable", status=409)
     configuration = estimator.Configuration(
         program.duration_days, program.ketamine_route, program.dosing_sessions, program.therapy_modality,
         program.integration_sessions, program.intensive_sessions, lodging)

@@ -30,6 +30,11 @@ class ProgramOffer:
         return "shared" if self.price("shared") else self.prices[0].configuration.lodging
 
     @property
+    def price_from_cents(self) -> int:
+        """The lowest price of its lodging options."""
+        return min(price.total_cents for price in self.prices)
+
+    @property
     def open_cohorts(self) -> tuple[CohortView, ...]:
         return tuple(cohort for cohort in self.cohorts if cohort.status == "open")
 
@@ -65,6 +70,11 @@ def offers() -> list[ProgramOffer]:
         if cohorts and prices:
             offers.append(ProgramOffer(program, prices, cohorts))
     return offers
+
+
+def chosen_first(offers: list[ProgramOffer], slug: str | None) -> list[ProgramOffer]:
+    """The offers with the chosen program's first (if it is one of them), the others in their order."""
+    return sorted(offers, key=lambda offer: offer.program.slug != slug)
 
 
 def find_cohort(offers: list[ProgramOffer], cohort_id: object) -> tuple[ProgramOffer, CohortView] | None:

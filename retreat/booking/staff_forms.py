@@ -20,8 +20,9 @@ def _range_text(bounds) -> str:
 
 
 class CohortForm(FlaskForm):
+    """The last day is not asked: it follows from the program's length (booking.cohorts.end_date_for)."""
+
     start_date = LocalDateField("First day", validators=[InputRequired(message="Give the first day.")])
-    end_date = LocalDateField("Last day", validators=[Optional()])
     capacity = WholeNumberField(
         "Seats", widget=NumberInput(min=cohorts.CAPACITY.low, max=cohorts.CAPACITY.high),
         description=f"{_range_text(cohorts.CAPACITY)} applicants.",
@@ -31,8 +32,6 @@ class CohortForm(FlaskForm):
 
 class CohortDatesForm(FlaskForm):
     start_date = LocalDateField("First day", validators=[InputRequired(message="Give the first day.")])
-    end_date = LocalDateField("Last day", validators=[Optional()],
-                              description="Leave empty for the program's length from the first day.")
     submit = SubmitField("Save dates")
 
 

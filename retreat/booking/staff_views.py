@@ -119,8 +119,10 @@ def _cohort_url(cohort_id: int) -> str:
     return url_for("staff.cohort", cohort_id=cohort_id)
 
 
-def _end_date_hint(form, duration_days: int) -> None:
-    form.end_date.description = f"Leave empty for the program's {duration_days} days from the first day."
+def _last_day_hint(form, duration_days: int) -> None:
+    """The dates last the program's length: the form asks only the first day and says when the last one is."""
+    form.start_date.description = (f"The program lasts {duration_days} days, so the last day is set for you: "
+                                   f"{duration_days - 1} days after the first.")
 
 
 def _cohort_name(cohort) -> str:
@@ -132,20 +134,20 @@ def _cohort_name(cohort) -> str:
 def cohort_new(program_id: int):
     program = catalog_programs.get_program(program_id)
     form = CohortForm()
-    _end_date_hint(form, program.duration_days)
+    _last_day_hint(form, program.duration_days)
 
     def again():
         return render_template("staff/cohorts/new.html", program=program, form=form), 422
 
     if form.validate_on_submit():
         return perform(
-            lambda: cohorts.create_cohort(program.id, form.start_date.data, form.end_date.data, form.capacity.data),
+            lambda: cohorts.create_cohort(program.id, form.start_date.data, None, form.capacity.data),
             form=form, again=again, to=url_for("staff.program_edit", program_id=program.id),
             to_result=lambda cohort: _cohort_url(cohort.id),
             done=lambda cohort: (f"Dates added: {_cohort_name(cohort)}, {cohort.capacity} seats, open to bookings"
                                  + ("." if program.published else " once the program is published.")))
     if form.is_submitted():
-        add_other_problems(form, cohorts.cohort_problems(program.id, form.start_date.data, form.end_date.data,
+        add_other_problems(form, cohorts.cohort_problems(program.id, form.start_date.data, None,
                                                          form.capacity.data))
         return again()
     return render_template("staff/cohorts/new.html", program=program, form=form)
@@ -156,7 +158,7 @@ def _cohort_page(cohort_id: int, *, dates_form=None, capacity_form=None, refund_
     cohort = detail.cohort
     dates_form = dates_form or CohortDatesForm(formdata=None, obj=cohort)
     capacity_form = capacity_form or CapacityForm(formdata=None, obj=cohort)
-    _end_date_hint(dates_form, cohort.program.duration_days)
+    _last_day_hint(dates_form, cohort.program.duration_days)
     cancelled = cohort.status == "cancelled"
     return render_template(
         "staff/cohorts/detail.html", detail=detail, cohort=cohort, program=cohort.program,
@@ -164,6 +166,7 @@ def _cohort_page(cohort_id: int, *, dates_form=None, capacity_form=None, refund_
         to_contact=cohorts.cohort_cancellation_preview(cohort.id).affected if cancelled else (),
         status_labels=BOOKING_STATUS_LABELS, refunds=cohorts.cohort_refunds(cohort.id) if cancelled else None,
         live_holds=hold_rules.live_holds(cohort.id), waitlist=waitlist.cohort_waitlist(cohort.id),
+        fits_program=cohorts.fits_program(cohort),
         refund_form=refund_form or CancelCohortBookingsForm(formdata=None),
     ), status
 
@@ -181,7 +184,7 @@ def cohort_dates(cohort_id: int):
     form = CohortDatesForm()
     if not form.validate_on_submit():
         return _cohort_page(cohort_id, dates_form=form, status=422)
-    return perform(lambda: cohorts.update_cohort(cohort_id, form.start_date.data, form.end_date.data),
+    return perform(lambda: cohorts.update_cohort(cohort_id, form.start_date.data),
                    form=form, again=lambda: _cohort_page(cohort_id, dates_form=form, status=422),
                    to=_cohort_url(cohort_id),
                    done=lambda changes: "Dates saved." if changes else "The dates had not changed; nothing was saved.")

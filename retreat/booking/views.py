@@ -1,6 +1,7 @@
 """The applicant's booking pages: book from a pre-screen, pay, cancel, and the private manage page.
 
-    GET  /bookings/new/<screening token>              the dates to choose from; with ?cohort= the booking form
+    GET  /bookings/new/<screening token>              the dates to choose from, by program (the one chosen on its
+                                                      page first and open); with ?cohort= the booking form
     POST /bookings/new/<screening token>              hold a seat, then the payment page (or the manage page)
     POST /bookings/new/<screening token>/waitlist     join a full cohort's waitlist, then its position
     GET  /bookings/confirm/<reference>/<secret>       the emailed link that confirms the applicant's address
@@ -38,6 +39,8 @@ from retreat.booking.forms import PROVIDER_LABELS, BookingForm, CancelForm, Paym
 from retreat.booking.models import HOLDING_STATUSES, Booking
 from retreat.booking.policy import HOLD_FOR_BANK_TRANSFER
 from retreat.booking.states import CANCELLABLE_STATUSES
+from retreat.catalog import chosen as program_choice
+from retreat.catalog import services as catalog
 from retreat.catalog.services import CohortView
 from retreat.core import clinic as the_clinic
 from retreat.core.clock import now
@@ -176,7 +179,9 @@ def new(token: str):
         if cohort.status == "full":
             return _render_waitlist_form(token, offer, cohort, _waitlist_form(offer, cohort))
         return _render_booking_form(token, screening, offer, _booking_form(offer, cohort))
-    return render_template("booking/choose.html", token=token, offers=available,
+    slug = program_choice.chosen_slug()
+    return render_template("booking/choose.html", token=token, offers=offers.chosen_first(available, slug),
+                           chosen_slug=slug, chosen_program=catalog.find_published_program(slug),
                            awaits_review=_awaits_review(screening),
                            not_bookable="cohort" in request.args)
 

@@ -52,4 +52,6 @@ def show_estimate(estimate_id: str):
     program = None
     if issued.program_slug:
         program = catalog.find_published_program(issued.program_slug)
-    return render_template("catalog/estimate.html", issued=issued, estimate=issued.estimate, program=program)
+    like = () if program else catalog.programs_like(issued.estimate.configuration)
+    return render_template("catalog/estimate.html", issued=issued, estimate=issued.estimate, program=program,
+                           programs_like=like)

@@ -23,6 +23,7 @@ from retreat.core.transactions import after_commit, unit_of_work
 from retreat.extensions import db
 from retreat.pricing.estimator import validate_configuration
 from retreat.pricing.rules import LODGING_KINDS
+from retreat.web.filters import date_range
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,9 @@ def _clean_program(values: Mapping[str, object], program: Program | None) -> dic
                 refuse(field, reason)
     else:
         clean.update({field: getattr(configuration, field) for field in CONFIGURATION_FIELDS})
+        if (program is not None and configuration.duration_days != program.duration_days
+                and (reason := length_fixed_by(program))):
+            refuse("duration_days", reason)
 
     lodging = values.get("lodging_options")
     if isinstance(lodging, str) or not isinstance(lodging, list | tuple | set | frozenset):
@@ -191,6 +195,19 @@ def _clean_program(values: Mapping[str, object], program: Program | None) -> dic
     if errors:
         raise ValidationFailed(errors)
     return clean
+
+
+def length_fixed_by(program: Program) -> str | None:
+    """Why the program's length cannot change now, or None: each cohort lasts its program's length and a booking
+    is priced by it, so the length changes only while no dates lie ahead (not ended, not cancelled)."""
+    ahead = [cohort for cohort in program.cohorts if cohort.status != "cancelled" and cohort.end_date >= today()]
+    if not ahead:
+        return None
+    first = ahead[0]
+    return (f"{plural(len(ahead), 'group of dates lies', 'groups of dates lie')} ahead, each of "
+            f"{program.duration_days} days (the first {date_range(first.start_date, first.end_date)}). The length "
+            "cannot change while they do: applicants book and are priced by it. Cancel those dates first, or "
+            "create a new program with the new length.")
 
 
 def program_problems(values: Mapping[str, object], program_id: int | None = None) -> dict[str, list[str]]:
@@ -237,8 +254,9 @@ def update_program(program_id: int, values: Mapping[str, object]) -> dict[str, o
     """Save a program's fields; returns what changed ({} when nothing did: no write, no audit entry). One unit of
     work, from reading the program to the audit entry.
 
-    Bookings already made keep their price and lodging, and cohort dates do not move: a new duration applies
-    to cohorts created afterwards.
+    Bookings already made keep their price and lodging. The length (duration_days) changes only while the
+    program has no dates ahead: each cohort lasts its program's length (booking.cohorts), so a new length would
+    leave them wrong.
     """
     slug = values.get("slug") if isinstance(values.get("slug"), str) else ""
     with _slug_refused_when_taken(slug.strip(), program_id), unit_of_work():

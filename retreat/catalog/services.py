@@ -6,7 +6,7 @@ the catalog shows seats left without reading bookings itself.
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
@@ -91,6 +91,16 @@ def free_seats(capacity: int, taken: int) -> int:
     return max(0, capacity - taken)
 
 
+def last_day_of(start_date: date, duration_days: int) -> date:
+    """The last day of a cohort starting on `start_date` of a program of `duration_days`: a cohort lasts exactly
+    its program's length, as its price counts that program's nights (booking.cohorts keeps to it)."""
+    return start_date + timedelta(days=duration_days - 1)
+
+
+def lasts_its_program(cohort: Cohort, duration_days: int) -> bool:
+    return cohort.end_date == last_day_of(cohort.start_date, duration_days)
+
+
 def _public_status(cohort: Cohort, left: int) -> str:
     if cohort.status != "open":
         return "closed"
@@ -100,8 +110,9 @@ def _public_status(cohort: Cohort, left: int) -> str:
 def _program_views(programs: list[Program]) -> list[ProgramView]:
     """Build the public view of programs in two queries: their upcoming cohorts, and the seats taken."""
     first_day = today()
-    upcoming = {
-        program.id: [c for c in program.cohorts if c.start_date >= first_day and c.status != "cancelled"]
+    upcoming = {  # a cohort saved before its dates had to last the program's length is not shown (nor booked)
+        program.id: [c for c in program.cohorts if c.start_date >= first_day and c.status != "cancelled"
+                     and lasts_its_program(c, program.duration_days)]
         for program in programs
     }
     taken = seats_taken([cohort.id for cohorts in upcoming.values() for cohort in cohorts])
@@ -139,6 +150,14 @@ def published_programs() -> tuple[ProgramView, ...]:
 
 def find_published_program(slug: object) -> ProgramView | None:
     return next((program for program in published_programs() if program.slug == slug), None)
+
+
+def programs_like(configuration: Configuration) -> tuple[ProgramView, ...]:
+    """Published programs with a configuration's ketamine route, therapy modality and length (their sessions and
+    lodging may differ): where a custom estimate leads."""
+    return tuple(program for program in published_programs()
+                 if (program.ketamine_route, program.therapy_modality, program.duration_days)
+                 == (configuration.ketamine_route, configuration.therapy_modality, configuration.duration_days))
 
 
 def published_program(slug: str) -> ProgramView:

@@ -47,6 +47,9 @@ def program_edit(program_id: int):
     if program.published:
         form.slug.description = ("Fixed while the program is published, since links and estimates already shared "
                                  "use it. Unpublish the program to change it.")
+    if catalog_programs.length_fixed_by(program):
+        form.duration_days.description = ("Fixed while the program has dates ahead: each lasts the program's "
+                                          "length. Cancel them, or create a new program, to change it.")
     if form.validate_on_submit():
         try:
             changes = catalog_programs.update_program(program.id, form.values())

@@ -1,6 +1,6 @@
 """The applicant's pre-screen: an intro, six short steps, and a result page per outcome (domain/screening.md).
 
-    GET  /screening/                       what the pre-screen is, and a Start button
+    GET  /screening/                       what the pre-screen is, and a Start button (?program=: the one to book)
     GET  /screening/questions              start (again): a new draft, on to page 1
     GET  /screening/questions/<n>          page n (each step's page; a step's follow-ups, only after a yes)
     POST /screening/questions/<n>          its answers: saved, then a redirect to the next page, or the result
@@ -27,6 +27,7 @@ referrer anywhere.
 
 from flask import Blueprint, current_app, g, make_response, redirect, render_template, request, url_for
 
+from retreat.catalog import chosen
 from retreat.core.errors import ValidationFailed
 from retreat.core.transactions import unit_of_work
 from retreat.notify import services as notify
@@ -76,7 +77,10 @@ def _no_referrer_on_result_pages(response):
 
 @screening_bp.get("/")
 def intro():
-    return render_template("screening/intro.html", steps=STEPS)
+    """With ?program=<slug> (the program page's "Book"), that published program is remembered in the session (its
+    slug only) so that the dates page opens on it; without, any earlier choice is forgotten."""
+    program = chosen.remember(request.args.get("program"))
+    return render_template("screening/intro.html", steps=STEPS, program=program)
 
 
 def _carried() -> dict:

@@ -56,7 +56,7 @@ def assert_page_basics(page: Page) -> None:
         "() => { const seen = {}; for (const el of document.querySelectorAll('[id]')) seen[el.id] = (seen[el.id]"
         " || 0) + 1; return Object.keys(seen).filter(id => seen[id] > 1); }")
     assert duplicates == [], duplicates
-    links = page.locator("a[href]")
+    links = page.locator("a[href]:visible")  # a folded <details> hides its links from everyone alike
     for index in range(links.count()):
         expect(links.nth(index)).to_have_accessible_name(re.compile(r"\S"))
     if page.get_by_role("main").locator("input:not([type=hidden]):not([type=submit]), select, textarea").count():
@@ -132,17 +132,35 @@ def test_an_applicant_estimates_screens_books_pays_and_cancels_on_a_phone(demo, 
     expect(page.get_by_role("heading", level=1)).to_have_text("Nothing in your answers rules out this treatment")
     screenshots(page, "booking-3-eligible.png")
 
-    # 3. Choosing dates: the program's full group offers its waitlist, an open one is chosen.
+    # 3. Choosing dates: the page opens on the program whose Book was pressed, first and unfolded, the others
+    # folded away; its full group offers its waitlist, an open one is chosen by a button naming its dates.
     focus_and_press(page, page.get_by_role("link", name="Choose your dates"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Choose your dates")
     expect(page).to_have_url(SECRET_PATH)
+    offers = page.locator("section.offer")
+    expect(offers.first.get_by_role("heading", level=2)).to_have_text(PROGRAM_NAME)
+    assert offers.count() > 3
+    expect(page.locator("section.offer details[open]")).to_have_count(1)
     offer = page.get_by_role("region", name=PROGRAM_NAME, exact=True)
-    expect(offer.get_by_role("link", name=re.compile(r"^Join the waitlist: "))).to_have_count(1)
+    expect(offer.locator("details")).to_have_attribute("open", "")
+    expect(offer.get_by_role("link", name=re.compile(r"^Join the waitlist for "))).to_have_count(1)
     expect(offer.locator("dl.lodging-prices")).to_contain_text("$4,970")
+    choices = offer.get_by_role("link", name=re.compile(r"^Choose \d"))
+    expect(choices).to_have_count(2)
+    names = [choices.nth(i).get_attribute("aria-label") for i in range(2)]
+    assert len(set(names)) == 2, names
+    expect(choices.first).to_contain_text(names[0].removesuffix(f", {PROGRAM_NAME}"))  # the label is in the name
+    # Compact on a phone: each folded program a short card, the whole page far from the 5,400px of one button per
+    # date that it was.
+    heights = offers.evaluate_all("sections => sections.map(s => s.getBoundingClientRect().height)")
+    assert max(heights[1:]) < 280, heights
+    height = page.evaluate("() => document.documentElement.scrollHeight")
+    assert height < 3500, f"the dates page is {height}px tall on a phone"
     assert_page_basics(page)
     screenshots(page, "booking-4-choose-dates.png")
-    first_open = offer.get_by_role("link", name=re.compile(r"^Choose these dates: ")).first
-    dates = first_open.get_attribute("aria-label").removeprefix("Choose these dates: ").split(",")[0]
+    row = offer.locator("li.cohort-row").filter(has=page.get_by_role("link", name=re.compile(r"^Choose \d"))).first
+    dates = row.locator(".cohort-dates").inner_text()
+    first_open = row.get_by_role("link")
     focus_and_press(page, first_open)
 
     # 4. The booking form: price, deposit, balance and due date before anything is held; a refused email.
@@ -252,7 +270,10 @@ def test_the_keyboard_reaches_the_booking_form_in_order_and_the_pages_fit_a_desk
     page.goto(f"{live_server.url}/bookings/new/{token}")
     assert_page_basics(page)
     screenshots(page, "booking-choose-dates-desktop.png")
-    page.get_by_role("link", name=re.compile(r"^Choose these dates: .*IV Ketamine with EMDR")).first.click()
+    # Without a program chosen, every program's dates are folded away until asked for.
+    expect(page.locator("section.offer details[open]")).to_have_count(0)
+    page.get_by_role("region", name=PROGRAM_NAME, exact=True).locator("summary").click()
+    page.get_by_role("link", name=re.compile(rf"^Choose \d.*{re.escape(PROGRAM_NAME)}")).first.click()
 
     # Tab from the first date: dates, lodging, then the details in reading order, then the button.
     dates = page.get_by_role("group", name="Your dates").get_by_role("radio")
@@ -286,7 +307,8 @@ def test_a_full_group_takes_a_waitlist_and_a_crisis_pre_screen_leads_to_help_onl
     page = phone_page
     page.goto(f"{live_server.url}/bookings/new/{eligible_token()}")
     offer = page.get_by_role("region", name=PROGRAM_NAME, exact=True)
-    focus_and_press(page, offer.get_by_role("link", name=re.compile(r"^Join the waitlist: ")))
+    focus_and_press(page, offer.locator("summary"))  # unfold its dates with the keyboard
+    focus_and_press(page, offer.get_by_role("link", name=re.compile(r"^Join the waitlist for ")))
     expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(rf"^Join the waitlist: {PROGRAM_NAME}, "))
     choose_option(page, "Where would you stay?", "Private room")
     type_into(page, "First name", "Sam")

@@ -52,13 +52,14 @@ def public_pages(longest_program) -> dict[str, str]:
         "program": f"/programs/{longest_program.slug}",
         "estimate-form": "/estimate",
         "estimate": f"/estimates/{estimate.id}",
-        "screening-intro": "/screening/",
+        # Book on the longest program's page: the intro names it, and the dates page opens on it.
+        "screening-intro": f"/screening/?program={longest_program.slug}",
         "screening-step": "/screening/questions",
         "result-eligible": f"/screening/result/{eligible}",
         "result-review": f"/screening/result/{review_token()}",
         "result-ineligible": f"/screening/result/{ineligible_token()}",
         "result-crisis": f"/screening/result/{crisis}",
-        "choose-dates": f"/bookings/new/{eligible}",
+        "choose-dates": f"/bookings/new/{eligible}",  # the longest program's dates unfolded (see the intro)
         "booking-form": f"/bookings/new/{eligible}?cohort={cohort.id}",
         "manage-held": f"/bookings/manage/{held.manage_token}",
         "pay": f"/bookings/manage/{held.manage_token}/pay",
@@ -99,3 +100,9 @@ def test_the_longest_strings_are_on_the_pages_they_test(longest_program, live_se
     expect(page.get_by_role("heading", level=1)).to_have_text(LONGEST_PROGRAM_NAME)
     expect(page.get_by_role("table").locator("td.dates")).to_have_text("28 Dec 2027 – 10 Jan 2028")
     expect(page.locator(".price-range")).to_contain_text(LONGEST_PRICE)
+    page.get_by_role("link", name="Book: take the pre-screen first").click()
+    page.goto(f"{live_server.url}/bookings/new/{eligible_token()}")
+    offer = page.get_by_role("region", name=LONGEST_PROGRAM_NAME, exact=True)
+    expect(offer.get_by_role("link", name=f"Choose 28 Dec 2027 – 10 Jan 2028, {LONGEST_PROGRAM_NAME}",
+                             exact=True)).to_be_visible()
+    expect(offer.locator("dl.lodging-prices")).to_contain_text(LONGEST_PRICE)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from retreat.booking import cohorts
 from retreat.booking.models import Booking
 from retreat.catalog import programs as catalog_programs
+from retreat.catalog import services as catalog
 from retreat.catalog.models import Cohort
 from retreat.core import spreadsheets
 from retreat.core.clock import today
@@ -109,15 +110,15 @@ def test_an_unknown_cohort_is_not_found(client, login_as):
 
 # --- Creating ---------------------------------------------------------------------------------------------------
 
-def test_creating_a_cohort_defaults_its_end_to_the_program_length(client, login_as):
+def test_creating_a_cohort_sets_its_end_from_the_program_length(client, login_as):
     program = make_program(duration_days=10, dosing_sessions=5, integration_sessions=5)
     user = login_as("coordinator")
     response = client.post(f"/staff/programs/{program.id}/cohorts/new",
-                           data={"start_date": iso(30), "end_date": "", "capacity": "9"})
+                           data={"start_date": iso(30), "end_date": iso(55), "capacity": "9"})
     assert response.status_code == 303
     cohort = db.session.scalar(sa.select(Cohort))
     assert response.headers["Location"] == f"/staff/cohorts/{cohort.id}"
-    assert cohort.end_date - cohort.start_date == timedelta(days=9)
+    assert cohort.end_date - cohort.start_date == timedelta(days=9)  # a posted last day is not the form's
     assert (cohort.capacity, cohort.status) == (9, "open")
     [entry] = audit_entries("cohort.create")
     assert (entry.actor_email, entry.target_type, entry.target_id) == (user.email, "cohort", str(cohort.id))
@@ -125,10 +126,80 @@ def test_creating_a_cohort_defaults_its_end_to_the_program_length(client, login_
     assert "Dates added" in text_of(client.get(response.headers["Location"]))
 
 
-def test_a_cohort_may_end_on_another_day(app):
-    program = make_program()
-    cohort = cohorts.create_cohort(program.id, today() + timedelta(days=30), today() + timedelta(days=33), 5)
-    assert (cohort.end_date - cohort.start_date).days == 3
+def test_the_cohort_forms_ask_only_the_first_day_and_say_how_long_the_dates_last(client, login_as):
+    """A form does not offer a field it would refuse: the last day follows from the program's length."""
+    program = make_program(duration_days=14, dosing_sessions=6, integration_sessions=6)
+    cohort = make_cohort(program)
+    login_as("coordinator")
+    for url in (f"/staff/programs/{program.id}/cohorts/new", f"/staff/cohorts/{cohort.id}"):
+        html = client.get(url).get_data(as_text=True)
+        assert 'name="start_date"' in html, url
+        assert 'name="end_date"' not in html, url
+        assert "The program lasts 14 days, so the last day is set for you: 13 days after the first." in \
+            text_of(client.get(url)), url
+
+
+# Program length x the last day asked for: None sets it, the right day is accepted, any other is refused by name.
+LENGTH_CASES = [
+    (7, None, 6), (7, 6, 6), (10, None, 9), (10, 9, 9), (14, None, 13), (14, 13, 13),
+    (14, 2, "refused"),    # a 3-day cohort of a two-week program
+    (14, 25, "refused"),   # a 26-day one
+    (14, 12, "refused"), (14, 14, "refused"), (7, 13, "refused"), (7, -1, "refused"),
+]
+
+
+@pytest.mark.parametrize(("days", "last_after", "expected"), LENGTH_CASES)
+def test_a_new_cohort_lasts_its_program_length(app, days, last_after, expected):
+    program = make_program(duration_days=days, dosing_sessions=4, integration_sessions=4)
+    start = today() + timedelta(days=30)
+    end = None if last_after is None else start + timedelta(days=last_after)
+    if expected == "refused":
+        assert cohorts.cohort_problems(program.id, start, end, 8).keys() == {"end_date"}
+        with pytest.raises(ValidationFailed) as refusal:
+            cohorts.create_cohort(program.id, start, end, 8)
+        [reason] = refusal.value.fields["end_date"]
+        assert reason.startswith(f"The program lasts {days} days, so dates starting ")
+        assert count(Cohort) == 0
+    else:
+        cohort = cohorts.create_cohort(program.id, start, end, 8)
+        assert (cohort.end_date - cohort.start_date).days == expected
+        assert cohorts.fits_program(cohort)
+
+
+@pytest.mark.parametrize(("days", "last_after", "expected"), LENGTH_CASES)
+def test_changed_dates_last_the_program_length(app, days, last_after, expected):
+    program = make_program(duration_days=days, dosing_sessions=4, integration_sessions=4)
+    cohort = make_cohort(program, days_ahead=30)
+    start = today() + timedelta(days=40)
+    end = None if last_after is None else start + timedelta(days=last_after)
+    if expected == "refused":
+        with pytest.raises(ValidationFailed) as refusal:
+            cohorts.update_cohort(cohort.id, start, end)
+        assert refusal.value.fields.keys() == {"end_date"}
+        assert fresh(cohort).start_date == today() + timedelta(days=30)
+    else:
+        cohorts.update_cohort(cohort.id, start, end)
+        assert (fresh(cohort).start_date, (fresh(cohort).end_date - start).days) == (start, expected)
+
+
+def test_dates_saved_before_the_rule_are_shown_and_fixed_by_saving_the_first_day(client, login_as):
+    """A 26-day cohort of a two-week program (made before the rule): the public does not see it, nobody can book
+    it at a price of other nights, the coordinator is told, and saving its first day sets the right last day."""
+    program = make_program(duration_days=14, dosing_sessions=6, integration_sessions=6)
+    catalog_programs.set_published(program.id, True)
+    cohort = make_cohort(program, days_ahead=30)
+    cohort.end_date = cohort.start_date + timedelta(days=25)
+    db.session.commit()
+    catalog.forget_cached_catalog()
+    assert catalog.published_program(program.slug).cohorts == ()
+    login_as("coordinator")
+    page = text_of(client.get(f"/staff/cohorts/{cohort.id}"))
+    assert "These dates last 26 days, but the program lasts 14" in page
+    response = client.post(f"/staff/cohorts/{cohort.id}/dates", data={"start_date": iso(30)})
+    assert response.status_code == 303
+    assert (fresh(cohort).end_date - fresh(cohort).start_date).days == 13
+    assert "These dates last" not in text_of(client.get(f"/staff/cohorts/{cohort.id}"))
+    assert [c.id for c in catalog.published_program(program.slug).cohorts] == [cohort.id]
 
 
 @pytest.mark.parametrize(("data", "field", "message"), [
@@ -136,9 +207,6 @@ def test_a_cohort_may_end_on_another_day(app):
     ({"start_date": "next monday", "capacity": "8"}, "start_date", "Give a date as year-month-day"),
     ({"start_date": iso(-1), "capacity": "8"}, "start_date", "Choose a first day from today on."),
     ({"start_date": iso(4000), "capacity": "8"}, "start_date", "within the next 3 years"),
-    ({"start_date": iso(30), "end_date": iso(29), "capacity": "8"}, "end_date",
-     "The last day cannot come before the first day."),
-    ({"start_date": iso(30), "end_date": iso(90), "capacity": "8"}, "end_date", "at most 31 days"),
     ({"start_date": iso(30), "capacity": ""}, "capacity", "Give the number of seats."),
     ({"start_date": iso(30), "capacity": "eight"}, "capacity", "Give a whole number."),
     ({"start_date": iso(30), "capacity": "0"}, "capacity", "A cohort has 1 to 200 seats."),
@@ -160,7 +228,7 @@ def test_every_problem_shows_at_once(client, login_as):
     program = make_program()
     login_as("coordinator")
     response = client.post(f"/staff/programs/{program.id}/cohorts/new",
-                           data={"start_date": "soon", "end_date": "", "capacity": "0"})
+                           data={"start_date": "soon", "capacity": "0"})
     assert response.status_code == 422
     assert_error_at(response, "start_date", "Give a date as year-month-day")
     assert_error_at(response, "capacity", "A cohort has 1 to 200 seats.")
@@ -194,7 +262,7 @@ def test_the_cohort_page_shows_seats_and_bookings(client, login_as):
 def test_changing_dates_is_saved_and_audited(client, login_as):
     cohort = make_cohort(days_ahead=30)
     login_as("coordinator")
-    response = client.post(f"/staff/cohorts/{cohort.id}/dates", data={"start_date": iso(37), "end_date": ""})
+    response = client.post(f"/staff/cohorts/{cohort.id}/dates", data={"start_date": iso(37)})
     assert response.status_code == 303
     cohort = fresh(cohort)
     assert (cohort.start_date.isoformat(), cohort.end_date.isoformat()) == (iso(37), iso(43))
@@ -206,10 +274,9 @@ def test_changing_dates_is_saved_and_audited(client, login_as):
 def test_invalid_dates_are_refused_next_to_the_field(client, login_as):
     cohort = make_cohort(days_ahead=30)
     login_as("coordinator")
-    response = client.post(f"/staff/cohorts/{cohort.id}/dates",
-                           data={"start_date": iso(30), "end_date": iso(20)})
+    response = client.post(f"/staff/cohorts/{cohort.id}/dates", data={"start_date": iso(-2)})
     assert response.status_code == 422
-    assert_error_at(response, "end_date", "The last day cannot come before the first day.")
+    assert_error_at(response, "start_date", "Choose a first day from today on.")
     assert fresh(cohort).end_date.isoformat() == iso(36)
     assert not audit_entries("cohort.update")
 
@@ -219,7 +286,7 @@ def test_dates_cannot_move_under_booked_applicants(client, login_as):
     add_booking(cohort, "pending_review")
     add_booking(cohort, "cancelled")
     login_as("coordinator")
-    response = client.post(f"/staff/cohorts/{cohort.id}/dates", data={"start_date": iso(31), "end_date": ""})
+    response = client.post(f"/staff/cohorts/{cohort.id}/dates", data={"start_date": iso(31)})
     assert response.status_code == 422
     assert_error_at(response, "start_date", "1 applicant is booked on these dates")
     assert fresh(cohort).start_date.isoformat() == iso(30)
@@ -228,15 +295,14 @@ def test_dates_cannot_move_under_booked_applicants(client, login_as):
     assert cohorts.update_cohort(cohort.id, fresh(cohort).start_date, None) == {}
 
 
-def test_a_started_cohort_keeps_its_start_while_its_end_changes(app, time_machine):
+def test_a_started_cohort_keeps_its_start(app, time_machine):
     cohort = make_cohort(days_ahead=2)
-    start, end = cohort.start_date, cohort.end_date
+    start = cohort.start_date
     time_machine.move_to(today() + timedelta(days=4))
-    later = end + timedelta(days=1)
-    assert cohorts.update_cohort(cohort.id, start, later) == {
-        "end_date": {"from": end.isoformat(), "to": later.isoformat()}}
-    with pytest.raises(ValidationFailed, match="Some fields"):
-        cohorts.update_cohort(cohort.id, start + timedelta(days=1), None)  # a new start must not be in the past
+    assert cohorts.update_cohort(cohort.id, start) == {}
+    with pytest.raises(ValidationFailed) as refusal:
+        cohorts.update_cohort(cohort.id, start + timedelta(days=1))  # a new start must not be in the past
+    assert refusal.value.fields == {"start_date": ["Choose a first day from today on."]}
 
 
 def test_closing_and_reopening(client, login_as):

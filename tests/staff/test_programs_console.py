@@ -412,6 +412,54 @@ def test_the_edit_page_shows_the_saved_values(client, login_as):
     assert not re.search(r'id="lodging_options-0"[^>]*checked|checked[^>]*id="lodging_options-0"', html)
 
 
+@pytest.mark.parametrize(("cohort_state", "refused"), [
+    ("none", False),
+    ("ahead", True),
+    ("under_way", True),    # started, not ended: its applicants are there
+    ("closed", True),       # closed to new bookings, but its bookings stand
+    ("cancelled", False),
+    ("ended", False),
+])
+def test_the_length_changes_only_while_no_dates_lie_ahead(app, time_machine, cohort_state, refused):
+    """Each cohort lasts its program's length and bookings are priced by it: a new length would leave dates ahead
+    wrong, so it is refused by name; dates cancelled or ended do not hold it back. Other fields still save."""
+    program = make_program()
+    if cohort_state != "none":
+        cohort = make_cohort(program, days_ahead=3)
+        if cohort_state == "closed":
+            cohorts.close_cohort(cohort.id)
+        elif cohort_state == "cancelled":
+            cohorts.cancel_cohort(cohort.id)
+        elif cohort_state in ("under_way", "ended"):
+            time_machine.move_to(today() + timedelta(days=5 if cohort_state == "under_way" else 12))
+    longer = VALID_PROGRAM | {"duration_days": 14, "dosing_sessions": 6, "integration_sessions": 6}
+    if refused:
+        assert "duration_days" in catalog_programs.program_problems(longer, program.id)
+        with pytest.raises(ValidationFailed) as refusal:
+            catalog_programs.update_program(program.id, longer)
+        [reason] = refusal.value.fields["duration_days"]
+        assert reason.startswith("1 group of dates lies ahead, each of 7 days (the first ")
+        db.session.expire_all()
+        assert db.session.get(Program, program.id).duration_days == 7
+        assert catalog_programs.update_program(program.id, VALID_PROGRAM | {"name": "Renamed"})
+    else:
+        assert catalog_programs.update_program(program.id, longer)["duration_days"] == {"from": 7, "to": 14}
+
+
+def test_a_refused_length_is_explained_next_to_its_field(client, login_as):
+    program = make_program()
+    make_cohort(program)
+    login_as("coordinator")
+    response = client.post(f"/staff/programs/{program.id}", data=form_data(
+        VALID_PROGRAM | {"duration_days": "10", "dosing_sessions": "5", "integration_sessions": "5"}))
+    assert response.status_code == 422
+    assert_error_at(response, "duration_days", "The length cannot change while they do")
+    assert not audit_entries("program.update")
+    assert "Fixed while the program has dates ahead" in text_of(client.get(f"/staff/programs/{program.id}"))
+    assert "Fixed while the program has dates ahead" not in text_of(
+        client.get(f"/staff/programs/{make_program(slug='no-dates-yet').id}"))
+
+
 def test_the_web_address_name_is_fixed_while_published(app):
     program = make_program()
     catalog_programs.set_published(program.id, True)
