@@ -47,6 +47,8 @@ HEIGHT = 900
 ROLES = ("clinician", "coordinator", "finance", "admin")
 # GET routes that are not pages: files, machine interfaces, health checks.
 NOT_PAGES = re.compile(r"^/(static|api|webhooks|healthz)\b|\.(ics|csv)$|/export/")
+# What shows that a page is in an error state ("... with errors", "... refused"): a summary or a field's error.
+ERROR_SHOWN = "[role=alert], .field-errors, .form-errors, [aria-invalid=true]"
 BANK_DETAILS = "Transfer to Retreat Clinic LLC, account 000123456, routing 021000021; put your booking reference."
 
 
@@ -398,6 +400,8 @@ def test_every_page_in_every_state_has_no_accessibility_violations(demo, staff_u
             visit.setup(page, world)
         if visit.role and route_of(demo, page.url) == "/staff/login":
             failures.append(f"{visit.route} [{visit.state}]: signed out")
+        if re.search(r"errors|refused", visit.state) and not page.locator(ERROR_SHOWN).count():
+            failures.append(f"{visit.route} [{visit.state}]: no error is shown")
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": HEIGHT})
             found = violations(page)
