@@ -4,12 +4,14 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 # localstripe (a stand-in for Stripe's API, for the payment tests) pins an old aiohttp: it gets a venv of its own.
 LOCALSTRIPE_VENV ?= .localstripe-venv
+# axe-core (the accessibility checker the browser tests inject into pages), pinned by its package-lock.json.
+AXE_DIR := tests/e2e/axe
 # The tests run on both cores (pytest-xdist); each worker starts its own PostgreSQL server and localstripe.
 TEST_WORKERS ?= 2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export FLASK_APP := wsgi
 
-.PHONY: install localstripe run test bench lint migrate seed system-deps clean
+.PHONY: install localstripe axe run test bench lint migrate seed system-deps clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +30,13 @@ $(LOCALSTRIPE_VENV)/.installed:
 # The tests start it themselves (tests/support/localstripe.py); this only installs it.
 localstripe: $(LOCALSTRIPE_VENV)/.installed
 
+$(AXE_DIR)/node_modules/.installed: $(AXE_DIR)/package.json $(AXE_DIR)/package-lock.json
+	npm ci --prefix $(AXE_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+# tests/e2e/test_accessibility.py injects $(AXE_DIR)/node_modules/axe-core/axe.min.js; this only installs it.
+axe: $(AXE_DIR)/node_modules/.installed
+
 migrate: install
 	$(BIN)/flask db upgrade
 
@@ -37,7 +46,7 @@ seed: migrate
 run: seed
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
-test: install localstripe
+test: install localstripe axe
 	$(BIN)/pytest -n $(TEST_WORKERS)
 
 bench: install
@@ -46,10 +55,13 @@ bench: install
 lint: install
 	$(BIN)/ruff check .
 
-# What the PostgreSQL, browser and load tests need from the system (Debian packages).
+# What the PostgreSQL, browser, load and accessibility tests need from the system (Debian packages). npm (to
+# install axe-core) comes with Debian's nodejs and npm unless a Node.js that brings its own npm is there already
+# (NodeSource's nodejs conflicts with Debian's npm).
 system-deps:
 	$(SUDO) apt-get update -q
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql chromium chromium-driver wrk sqlite3
+	command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nodejs npm
 
 clean:
-	rm -rf $(VENV) $(LOCALSTRIPE_VENV) instance test-artifacts .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LOCALSTRIPE_VENV) $(AXE_DIR)/node_modules instance test-artifacts .pytest_cache .hypothesis

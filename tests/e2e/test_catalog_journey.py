@@ -28,7 +28,7 @@ SEATS = re.compile(r"\d+ seats? left")
 def _field(label: str):
     """The value of a row of the estimate's totals, by its term."""
     return lambda page: page.locator("dl.totals > div").filter(
-        has=page.locator("dt", has_text=re.compile(rf"^{re.escape(label)}$"))).locator("dd")
+        has=page.locator("dt", has_text=re.compile(rf"^{re.escape(label)}$"))).locator("dd:not(.row-note)")
 
 
 total_of, deposit_of, balance_of, hsa_fsa_of = (

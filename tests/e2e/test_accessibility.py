@@ -1,0 +1,420 @@
+"""Accessibility, proven: axe-core (tests/support/axe.py) on every page of the app, public and staff, at 390 and
+1280 px, in the states people meet: a form sent with mistakes, each pre-screen outcome, each booking status on
+the manage page with its pay and cancel pages, the waitlist, and each staff page for the role that uses it.
+Not one violation, of any impact, is allowed.
+
+The states are made through the services and the database (`build_world`), not by clicking through the
+journeys; one browser page walks them all, each loaded once and checked at both widths. `WALK` is the table of
+what is visited: (route, state, role, setup). A GET route of the app that no entry visits fails
+`test_every_page_is_checked`: a new page is added to WALK with the states its users see.
+"""
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+from flask import current_app
+from playwright.sync_api import Page
+from werkzeug.exceptions import HTTPException
+
+from retreat.booking import hold_rules
+from retreat.booking import services as booking_services
+from retreat.booking.availability import seats_left
+from retreat.booking.models import Booking
+from retreat.catalog.models import Cohort, Program
+from retreat.catalog.services import estimate_for_program
+from retreat.core.clock import now
+from retreat.extensions import db
+from retreat.screening import services as screening_services
+from retreat.screening.forms import STEPS, Progress
+from retreat.screening.models import Screening
+from tests.booking.support import APPLICANT, eligible_token, ineligible_token, review_token
+from tests.conftest import STAFF_PASSWORD
+from tests.e2e.conftest import LONGEST_PROGRAM_SLUG
+from tests.finance.support import make_ledger
+from tests.screening.test_review_queue import CRISIS_CSSRS, make_screening, review_answers, valid_answers
+from tests.support.axe import describe, require_axe, violations
+
+pytestmark = pytest.mark.browser
+
+WIDTHS = (390, 1280)
+HEIGHT = 900
+ROLES = ("clinician", "coordinator", "finance", "admin")
+# GET routes that are not pages: files, machine interfaces, health checks.
+NOT_PAGES = re.compile(r"^/(static|api|webhooks|healthz)\b|\.(ics|csv)$|/export/")
+# What shows that a page is in an error state ("... with errors", "... refused"): a summary or a field's error.
+ERROR_SHOWN = "[role=alert], .field-errors, .form-errors, [aria-invalid=true]"
+BANK_DETAILS = "Transfer to Retreat Clinic LLC, account 000123456, routing 021000021; put your booking reference."
+
+
+# --- Doing what a person does on a page ------------------------------------------------------------------------
+
+def send(page: Page, button: str, fields: dict[str, str] | None = None, *, nth: int = 0) -> None:
+    """Type into fields (by label) and press a form's button, with the browser's own checks off, so the app's
+    error messages show (a person whose browser does not check, or who typed what passes its checks)."""
+    submit = page.get_by_role("button", name=button, exact=True).nth(nth)
+    submit.evaluate("button => { if (button.form) button.form.noValidate = true; }")
+    form = submit.locator("xpath=ancestor::form")
+    for label, value in (fields or {}).items():
+        form.get_by_label(label, exact=True).fill(value)
+    with page.expect_navigation():
+        submit.click()
+
+
+def post_step(page: Page, progress: Progress, *, back: bool = False) -> None:
+    """Send the pre-screen's form as if from the step `progress` names (its answers carried, this step's blank),
+    or with `back`, ask for the step before it, filled from what was carried."""
+    with page.expect_navigation():
+        page.evaluate("""([token, back]) => {
+            const form = document.querySelector("form.questionnaire");
+            form.noValidate = true;
+            for (const input of form.querySelectorAll("input[type=radio], input[type=checkbox]")) input.checked = false;
+            for (const input of form.querySelectorAll("input[type=text], input[type=number], input:not([type])"))
+                input.value = "";
+            form.querySelector("input[name=progress]").value = token;
+            if (back) {
+                const action = document.createElement("input");
+                Object.assign(action, {type: "hidden", name: "action", value: "back"});
+                form.append(action);
+            }
+            form.submit();
+        }""", [progress.token(), back])
+
+
+def step_page(number: int, *, errors: bool = False) -> Callable[[Page, SimpleNamespace], None]:
+    """Step `number` of the pre-screen: sent blank (its errors shown), or as a person sees it coming back to it."""
+    def show(page: Page, world: SimpleNamespace) -> None:
+        answers = valid_answers()
+        if errors:
+            kept = {k: v for k, v in answers.items() if all(k not in s.keys for s in STEPS[number - 1:])}
+            post_step(page, Progress(number, kept))
+        elif number < len(STEPS):
+            post_step(page, Progress(number + 1, answers), back=True)
+        else:
+            post_step(page, Progress(number, answers), back=True)  # step 5, filled
+            send(page, "Continue")
+    return show
+
+
+# --- The states, made once through the services ----------------------------------------------------------------
+
+def _booking(cohort: Cohort, token: str | None = None, *, provider: str = "demo", lodging: str = "shared"):
+    return booking_services.create_booking(cohort_id=cohort.id, screening_token=token or eligible_token(),
+                                           lodging=lodging, applicant=dict(APPLICANT), payment_provider=provider)
+
+
+def _set_status(created, status: str) -> str:
+    booking = db.session.get(Booking, created.booking.id)
+    booking.status = status
+    db.session.commit()
+    return created.manage_token
+
+
+def _pay(created, kind: str) -> None:
+    booking = db.session.get(Booking, created.booking.id)
+    cents = booking.deposit_cents if kind == "deposit" else booking.balance_cents
+    booking_services.payment_received(booking.reference, kind=kind, amount_cents=cents, provider="demo",
+                                      provider_reference=f"demo_{booking.reference}_{kind}", actor="test")
+
+
+def build_world(staff_user) -> SimpleNamespace:
+    """Every record the walk's pages need, from the demo data (tests/e2e/conftest.py) and the finance ledger."""
+    current_app.config["BANK_TRANSFER_INSTRUCTIONS"] = BANK_DETAILS  # the booking form offers a choice of payment
+    current_app.config["ONCALL_CLINICIAN_EMAIL"] = "oncall@clinic.example"
+    w = SimpleNamespace()
+    w.users = {role: staff_user(role) for role in ROLES}
+    make_ledger()
+    w.program = db.session.scalars(sa.select(Program).where(Program.slug == LONGEST_PROGRAM_SLUG)).one()
+    [w.cohort] = w.program.cohorts
+    w.full = next(c for c in db.session.scalars(sa.select(Cohort).order_by(Cohort.start_date))
+                  if seats_left(c) == 0)
+    w.estimate = estimate_for_program(w.program.slug, "private").id
+
+    w.eligible, w.review_token, w.ineligible = eligible_token(), review_token(), ineligible_token()
+    w.crisis = screening_services.submit(valid_answers(cssrs=CRISIS_CSSRS)).token
+    w.review_approved = review_token(approved=True)
+    requested = screening_services.submit(review_answers(), {"first_name": "Alex", "last_name": "Rivera",
+                                                             "email": "alex@example.org", "phone": "+1 555 0199"})
+    w.review_requested = requested.token
+    screening = db.session.get(Screening, requested.screening.id)
+    screening.review_status = "pending"
+    screening.review_requested_at = now()
+    db.session.commit()
+    approved = db.session.scalars(sa.select(Screening).where(Screening.review_status == "approved")).one()
+    w.approval = screening_services.new_approval_token(approved)
+    db.session.commit()
+    purged = screening_services.submit(valid_answers(age=17))
+    db.session.get(Screening, purged.screening.id).findings_encrypted = None
+    db.session.commit()
+    w.purged = purged.token
+    w.used = eligible_token()
+    db.session.commit()
+
+    held = _booking(w.cohort, w.used)
+    w.held = held.manage_token
+    w.held_reference = held.booking.reference
+    w.offline = _booking(w.cohort, provider="offline").manage_token
+    unconfirmed = _booking(w.cohort, review_token(), lodging="private")
+    w.review = unconfirmed.manage_token
+    w.confirm_path = (f"/bookings/confirm/{unconfirmed.booking.reference}/"
+                      f"{hold_rules.email_confirmation_token(unconfirmed.booking)}")
+    confirmed = _booking(w.cohort)
+    _pay(confirmed, "deposit")
+    w.confirmed = confirmed.manage_token
+    w.confirmed_reference = confirmed.booking.reference
+    paid = _booking(w.cohort)
+    _pay(paid, "deposit")
+    _pay(paid, "balance")
+    w.paid_in_full = paid.manage_token
+    cancelled = _booking(w.cohort)
+    _pay(cancelled, "deposit")
+    booking_services.cancel_booking(db.session.get(Booking, cancelled.booking.id))
+    w.cancelled = cancelled.manage_token
+    w.declined = _set_status(_booking(w.cohort, review_token()), "declined")
+    w.expired = _set_status(_booking(w.cohort), "expired")
+    lapsed = _booking(w.cohort)
+    db.session.get(Booking, lapsed.booking.id).hold_expires_at = now() - timedelta(minutes=1)
+    db.session.commit()
+    w.lapsed = lapsed.manage_token
+
+    w.queue_review = make_screening(review_answers(), pending=True).id
+    w.queue_crisis = db.session.scalars(sa.select(Screening.id).where(Screening.outcome == "crisis")).first()
+    w.demo_program = db.session.scalars(sa.select(Program).where(Program.slug == "iv-emdr-one-week")).one().id
+    w.admin_id = w.users["admin"].id
+    return w
+
+
+# --- The walk: (route, state, role, setup) ----------------------------------------------------------------------
+
+Setup = Callable[[Page, SimpleNamespace], None]
+
+
+@dataclass(frozen=True)
+class Visit:
+    route: str  # the app's URL rule it covers (test_every_page_is_checked)
+    state: str  # what a person sees; with the route, the name in a failure
+    path: Callable[[SimpleNamespace], str]  # where the page is opened, from the world
+    setup: Setup | None = None  # what the person then does on it (sends a form with mistakes, say)
+    role: str | None = None  # the staff role signed in; None: an applicant, signed out
+
+
+def v(route: str, state: str, path, setup: Setup | None = None, role: str | None = None) -> Visit:
+    return Visit(route, state, path if callable(path) else (lambda w, p=path: p), setup, role)
+
+
+def pay_of(status: str):
+    return lambda w: f"/bookings/manage/{getattr(w, status)}/pay"
+
+
+def cancel_of(status: str):
+    return lambda w: f"/bookings/manage/{getattr(w, status)}/cancel"
+
+
+def manage_of(status: str):
+    return lambda w: f"/bookings/manage/{getattr(w, status)}"
+
+
+def send_with(button: str, fields: dict[str, str] | None = None, nth: int = 0) -> Setup:
+    return lambda page, w: send(page, button, fields, nth=nth)
+
+
+def unchecked_then(button: str, nth: int = 0) -> Setup:
+    """Every choice of the button's form left unchosen, then sent."""
+    def setup(page: Page, w) -> None:
+        page.get_by_role("button", name=button, exact=True).nth(nth).evaluate(
+            "b => b.form.querySelectorAll('input[type=radio], input[type=checkbox]').forEach(i => i.checked = false)")
+        send(page, button, nth=nth)
+    return setup
+
+
+MANAGE = "/bookings/manage/<token>"
+STATUSES = ("held", "review", "confirmed", "paid_in_full", "cancelled", "declined", "expired", "lapsed", "offline")
+
+PUBLIC = [
+    v("/", "catalog", "/"),
+    v("/programs/<slug>", "program", lambda w: f"/programs/{w.program.slug}"),
+    v("/estimate", "form", "/estimate"),
+    v("/estimate", "program estimate with errors", "/estimate", unchecked_then("See my estimate")),
+    v("/estimate", "custom estimate with errors", "/estimate",
+      send_with("See my estimate", {"Dosing sessions": "9", "Integration therapy sessions": "1"}, nth=1)),
+    v("/estimates/<estimate_id>", "estimate", lambda w: f"/estimates/{w.estimate}"),
+    v("/screening/", "intro", "/screening/"),
+    v("/screening/questions", "step 1", "/screening/questions"),
+    *[v("/screening/questions", f"step {n}", "/screening/questions", step_page(n)) for n in range(2, 7)],
+    *[v("/screening/questions", f"step {n} with errors", "/screening/questions", step_page(n, errors=True))
+      for n in range(1, 7)],
+    v("/screening/questions", "start again (unreadable progress)", "/screening/questions",
+      lambda page, w: post_step(page, Progress(2, {"bogus": 1}))),
+    v("/screening/result/<token>", "eligible", lambda w: f"/screening/result/{w.eligible}"),
+    v("/screening/result/<token>", "review", lambda w: f"/screening/result/{w.review_token}"),
+    v("/screening/result/<token>", "review request with errors", lambda w: f"/screening/result/{w.review_token}",
+      send_with("Send my request")),
+    v("/screening/result/<token>", "review requested", lambda w: f"/screening/result/{w.review_requested}"),
+    v("/screening/result/<token>", "review approved", lambda w: f"/screening/result/{w.review_approved}"),
+    v("/screening/result/<token>", "ineligible", lambda w: f"/screening/result/{w.ineligible}"),
+    v("/screening/result/<token>", "crisis", lambda w: f"/screening/result/{w.crisis}"),
+    v("/screening/result/<token>", "purged", lambda w: f"/screening/result/{w.purged}"),
+    v("/screening/approved/<token>", "approved by a clinician", lambda w: f"/screening/approved/{w.approval}"),
+    v("/bookings/new/<token>", "choose dates", lambda w: f"/bookings/new/{w.eligible}"),
+    v("/bookings/new/<token>", "choose dates awaiting review", lambda w: f"/bookings/new/{w.review_approved}"),
+    v("/bookings/new/<token>", "booking form", lambda w: f"/bookings/new/{w.eligible}?cohort={w.cohort.id}"),
+    v("/bookings/new/<token>", "booking form with errors", lambda w: f"/bookings/new/{w.eligible}?cohort={w.cohort.id}",
+      send_with("Hold my seat and continue to payment", {"Email address": "rosalind@"})),
+    v("/bookings/new/<token>", "waitlist form", lambda w: f"/bookings/new/{w.eligible}?cohort={w.full.id}"),
+    v("/bookings/new/<token>", "waitlist form with errors", lambda w: f"/bookings/new/{w.eligible}?cohort={w.full.id}",
+      send_with("Join the waitlist")),
+    v("/bookings/new/<token>", "waitlist joined", lambda w: f"/bookings/new/{w.eligible}?cohort={w.full.id}",
+      send_with("Join the waitlist", {"First name": "Sam", "Last name": "Okafor", "Email address": "sam@example.org",
+                                      "Phone number": "555 010 3333"})),
+    v("/bookings/new/<token>", "review not yet requested", lambda w: f"/bookings/new/{w.review_token}"),
+    v("/bookings/new/<token>", "not eligible", lambda w: f"/bookings/new/{w.ineligible}"),
+    v("/bookings/new/<token>", "crisis", lambda w: f"/bookings/new/{w.crisis}"),
+    v("/bookings/new/<token>", "pre-screen used already", lambda w: f"/bookings/new/{w.used}"),
+    *[v(MANAGE, status, manage_of(status)) for status in STATUSES],
+    *[v(MANAGE + "/pay", status, pay_of(status)) for status in STATUSES],
+    *[v(MANAGE + "/cancel", status, cancel_of(status)) for status in STATUSES],
+    v(MANAGE + "/paid", "back from the card form", lambda w: f"/bookings/manage/{w.confirmed}/paid"),
+    v("/bookings/confirm/<reference>/<token>", "email confirmed", lambda w: w.confirm_path),
+    v("/programs/<slug>", "not found", "/programs/no-such-program"),
+    v("/staff/login", "sign in", "/staff/login"),
+    v("/staff/login", "sign in refused", "/staff/login",
+      send_with("Sign in", {"Email": "nobody@clinic.example", "Password": "not the password"})),
+    v("/staff/login", "sign in with errors", "/staff/login", send_with("Sign in")),
+]
+STAFF = [
+    v("/staff/", "home", "/staff/", role="clinician"),
+    v("/staff/screenings", "review queue", "/staff/screenings", role="clinician"),
+    v("/staff/screenings/<int:screening_id>", "review", lambda w: f"/staff/screenings/{w.queue_review}",
+      role="clinician"),
+    v("/staff/screenings/<int:screening_id>", "review with errors", lambda w: f"/staff/screenings/{w.queue_review}",
+      send_with("Record decision"), role="clinician"),
+    v("/staff/screenings/<int:screening_id>", "crisis", lambda w: f"/staff/screenings/{w.queue_crisis}",
+      role="clinician"),
+    v("/staff/password", "change password", "/staff/password", role="clinician"),
+    v("/staff/password", "change password with errors", "/staff/password", send_with("Change password"),
+      role="clinician"),
+    v("/staff/dashboard", "dashboard", "/staff/dashboard", role="coordinator"),
+    v("/staff/programs", "programs", "/staff/programs", role="coordinator"),
+    v("/staff/programs/new", "new program", "/staff/programs/new", role="coordinator"),
+    v("/staff/programs/new", "new program with errors", "/staff/programs/new", send_with("Save as draft"),
+      role="coordinator"),
+    v("/staff/programs/<int:program_id>", "edit program", lambda w: f"/staff/programs/{w.demo_program}",
+      role="coordinator"),
+    v("/staff/programs/<int:program_id>/cohorts/new", "new cohort",
+      lambda w: f"/staff/programs/{w.demo_program}/cohorts/new", role="coordinator"),
+    v("/staff/programs/<int:program_id>/cohorts/new", "new cohort with errors",
+      lambda w: f"/staff/programs/{w.demo_program}/cohorts/new", send_with("Add these dates"), role="coordinator"),
+    v("/staff/cohorts/<int:cohort_id>", "cohort with holds", lambda w: f"/staff/cohorts/{w.cohort.id}",
+      role="coordinator"),
+    v("/staff/cohorts/<int:cohort_id>", "full cohort with a waitlist", lambda w: f"/staff/cohorts/{w.full.id}",
+      role="coordinator"),
+    v("/staff/cohorts/<int:cohort_id>", "seats refused", lambda w: f"/staff/cohorts/{w.cohort.id}",
+      send_with("Save seats", {"Seats": "1"}), role="coordinator"),
+    v("/staff/cohorts/<int:cohort_id>/cancel", "cancel a cohort", lambda w: f"/staff/cohorts/{w.cohort.id}/cancel",
+      role="coordinator"),
+    v("/staff/cohorts/<int:cohort_id>/roster", "roster", lambda w: f"/staff/cohorts/{w.cohort.id}/roster",
+      role="coordinator"),
+    v("/staff/bookings", "bookings", "/staff/bookings", role="coordinator"),
+    v("/staff/bookings/<reference>", "held booking", lambda w: f"/staff/bookings/{w.held_reference}",
+      role="coordinator"),
+    v("/staff/bookings/<reference>", "confirmed booking", lambda w: f"/staff/bookings/{w.confirmed_reference}",
+      role="coordinator"),
+    v("/staff/prices", "price lists", "/staff/prices", role="coordinator"),
+    v("/staff/prices/<int:version>", "price list", "/staff/prices/1", role="coordinator"),
+    v("/staff/finance", "ledger", "/staff/finance?date_from=2027-03-01&date_to=2027-03-31", role="finance"),
+    v("/staff/finance", "ledger with errors", "/staff/finance?date_from=2027-03-40", role="finance"),
+    v("/staff/finance/close", "month close", "/staff/finance/close?month=2027-03", role="finance"),
+    v("/staff/finance/close", "month close with errors", "/staff/finance/close?month=March", role="finance"),
+    v("/staff/finance/bookings/<reference>", "booking money", "/staff/finance/bookings/RT-CCCC44", role="finance"),
+    v("/staff/finance/bookings", "booking lookup", "/staff/finance/bookings?reference=rt-aaaa22", role="finance"),
+    v("/staff/users", "users", "/staff/users", role="admin"),
+    v("/staff/users", "new user with errors", "/staff/users", send_with("Add staff user"), role="admin"),
+    v("/staff/users/<int:user_id>", "user", lambda w: f"/staff/users/{w.users['clinician'].id}", role="admin"),
+    v("/staff/prices/new", "new price list", "/staff/prices/new", role="admin"),
+    v("/staff/prices/new", "new price list with errors", "/staff/prices/new",
+      send_with("Save as a new version"), role="admin"),
+    v("/staff/api-tokens", "api tokens", "/staff/api-tokens", role="admin"),
+    v("/staff/api-tokens", "api token with errors", "/staff/api-tokens", send_with("Make token"), role="admin"),
+    v("/staff/audit", "audit log", "/staff/audit", role="admin"),
+]
+
+WALK = PUBLIC + STAFF
+
+
+# --- Running it -----------------------------------------------------------------------------------------------
+
+def page_routes(app) -> set[str]:
+    """The app's GET routes that are pages a person opens."""
+    return {rule.rule for rule in app.url_map.iter_rules()
+            if "GET" in rule.methods and not NOT_PAGES.search(rule.rule)}
+
+
+def route_of(app, url: str) -> str | None:
+    path = re.sub(r"^https?://[^/]+", "", url).split("?")[0].split("#")[0]
+    try:
+        rule, _ = app.url_map.bind("localhost").match(path, method="GET", return_rule=True)
+    except HTTPException:
+        return None
+    return rule.rule
+
+
+def sign_in(page: Page, base: str, user) -> None:
+    page.context.clear_cookies()
+    page.goto(f"{base}/staff/login")
+    send(page, "Sign in", {"Email": user.email, "Password": STAFF_PASSWORD})
+    assert "/staff/login" not in page.url, f"{user.email} could not sign in"
+
+
+@pytest.fixture
+def axe_page(new_context) -> Page:
+    require_axe()
+    context = new_context(bypass_csp=True, viewport={"width": WIDTHS[0], "height": HEIGHT}, device_scale_factor=1)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    return page
+
+
+@pytest.mark.parametrize("who", ["applicant", "staff"])
+def test_every_page_in_every_state_has_no_accessibility_violations(demo, staff_user, live_server, axe_page, who):
+    """The applicants' pages and the staff's, as two tests that run side by side under pytest-xdist."""
+    started = time.monotonic()
+    world = build_world(staff_user)
+    walk = [visit for visit in WALK if (visit.role is None) == (who == "applicant")]
+    page = axe_page
+    base = live_server.url
+    failures, signed_in = [], None
+    for visit in sorted(walk, key=lambda each: ROLES.index(each.role) if each.role else 0):
+        if visit.role != signed_in:
+            sign_in(page, base, world.users[visit.role])
+            signed_in = visit.role
+        page.set_viewport_size({"width": WIDTHS[0], "height": HEIGHT})
+        address = visit.path(world)
+        if route_of(demo, address) != visit.route:
+            failures.append(f"{visit.route} [{visit.state}]: {address} is not this route")
+        page.goto(base + address)
+        if visit.setup:
+            visit.setup(page, world)
+        if visit.role and route_of(demo, page.url) == "/staff/login":
+            failures.append(f"{visit.route} [{visit.state}]: signed out")
+        if re.search(r"errors|refused", visit.state) and not page.locator(ERROR_SHOWN).count():
+            failures.append(f"{visit.route} [{visit.state}]: no error is shown")
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": HEIGHT})
+            found = violations(page)
+            if found:
+                failures.append(describe(found, f"{visit.route} [{visit.state}] at {width}px: "))
+    seconds = time.monotonic() - started
+    print(f"axe: {len(walk)} {who} page states at {len(WIDTHS)} widths in {seconds:.1f} s")
+    assert not failures, "axe found violations:\n" + "\n".join(failures)
+
+
+def test_every_page_is_checked(app):
+    """A GET page that the walk does not open fails here: add it to WALK, with the states its users meet."""
+    walked = {visit.route for visit in WALK}
+    assert page_routes(app) - walked == set(), "pages the accessibility walk does not check"
+    assert walked - page_routes(app) == set(), "walk entries for routes the app no longer has"
