@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -30,8 +31,9 @@ from retreat.catalog.models import Cohort, Program
 from retreat.catalog.services import estimate_for_program
 from retreat.core.clock import now
 from retreat.extensions import db
+from retreat.screening import forms as screening_forms
 from retreat.screening import services as screening_services
-from retreat.screening.forms import STEPS, Progress
+from retreat.screening.forms import DRAFT_COOKIE, PAGES, Draft
 from retreat.screening.models import Screening
 from tests.booking.support import APPLICANT, eligible_token, ineligible_token, review_token
 from tests.conftest import STAFF_PASSWORD
@@ -66,46 +68,58 @@ def send(page: Page, button: str, fields: dict[str, str] | None = None, *, nth: 
         submit.click()
 
 
-def post_step(page: Page, progress: Progress, *, back: bool = False) -> None:
-    """Send the pre-screen's form as if from the step `progress` names (its answers carried, this step's blank),
-    or with `back`, ask for the step before it, filled from what was carried."""
-    with page.expect_navigation():
-        page.evaluate("""([token, back]) => {
-            const form = document.querySelector("form.questionnaire");
-            form.noValidate = true;
-            for (const input of form.querySelectorAll("input[type=radio], input[type=checkbox]")) input.checked = false;
-            for (const input of form.querySelectorAll("input[type=text], input[type=number], input:not([type])"))
-                input.value = "";
-            form.querySelector("input[name=progress]").value = token;
-            if (back) {
-                const action = document.createElement("input");
-                Object.assign(action, {type: "hidden", name: "action", value: "back"});
-                form.append(action);
-            }
-            form.submit();
-        }""", [progress.token(), back])
+def draft_answers(**changes) -> dict:
+    """Complete answers as the questionnaire's draft keeps them (the weight with the unit it was typed in)."""
+    answers = valid_answers(**changes)
+    answers["as_entered"] = {"weight_kg": {"value": answers["weight_kg"], "unit": "kg"}}
+    return answers
 
 
-def step_page(number: int, *, errors: bool = False) -> Callable[[Page, SimpleNamespace], None]:
-    """Step `number` of the pre-screen: sent blank (its errors shown), or as a person sees it coming back to it."""
+def hold_draft(page: Page, token: str) -> str:
+    """The browser holds this questionnaire draft (its cookie, as the pages set it); returns the site's origin."""
+    origin = re.match(r"https?://[^/]+", page.url).group(0)
+    page.context.add_cookies([{"name": DRAFT_COOKIE, "value": token, "domain": urlsplit(origin).hostname,
+                               "path": "/screening/questions"}])
+    return origin
+
+
+def step_page(index: int, *, errors: bool = False, **changes) -> Callable[[Page, SimpleNamespace], None]:
+    """Page `index` of the pre-screen as a person comes back to it (filled from the draft), or reached with the
+    pages before it answered and sent blank (its errors shown)."""
     def show(page: Page, world: SimpleNamespace) -> None:
-        answers = valid_answers()
+        answers = draft_answers(**changes)
         if errors:
-            kept = {k: v for k, v in answers.items() if all(k not in s.keys for s in STEPS[number - 1:])}
-            post_step(page, Progress(number, kept))
-        elif number < len(STEPS):
-            post_step(page, Progress(number + 1, answers), back=True)
-        else:
-            post_step(page, Progress(number, answers), back=True)  # step 5, filled
-            send(page, "Continue")
+            for each in PAGES:
+                if each.index >= index:
+                    for question in each.questions():
+                        screening_forms._remove(answers, question)
+            answers = {key: value for key, value in answers.items() if value != {}}
+        origin = hold_draft(page, Draft(answers).token())
+        page.goto(f"{origin}/screening/questions/{index}")
+        assert page.url.endswith(f"/screening/questions/{index}"), page.url
+        if errors:
+            page.evaluate("""() => {
+                const form = document.querySelector("form.questionnaire");
+                for (const input of form.querySelectorAll("input[type=radio], input[type=checkbox]"))
+                    input.checked = false;
+                for (const input of form.querySelectorAll("input[type=text], input[type=number], input:not([type])"))
+                    input.value = "";
+            }""")
+            send(page, "See my result" if index == len(PAGES) else "Continue")
     return show
+
+
+def unreadable_draft(page: Page, world: SimpleNamespace) -> None:
+    origin = hold_draft(page, "not-a-draft")
+    page.goto(f"{origin}/screening/questions/2")
 
 
 # --- The states, made once through the services ----------------------------------------------------------------
 
 def _booking(cohort: Cohort, token: str | None = None, *, provider: str = "demo", lodging: str = "shared"):
     return booking_services.create_booking(cohort_id=cohort.id, screening_token=token or eligible_token(),
-                                           lodging=lodging, applicant=dict(APPLICANT), payment_provider=provider)
+                                           lodging=lodging, applicant=dict(APPLICANT), payment_provider=provider,
+                                           policy_accepted=True)
 
 
 def _set_status(created, status: str) -> str:
@@ -233,24 +247,34 @@ def unchecked_then(button: str, nth: int = 0) -> Setup:
 
 
 MANAGE = "/bookings/manage/<token>"
+STEP = "/screening/questions/<int:index>"
+THOUGHTS = {"wish_dead": True, "suicidal_thoughts": True, "behavior": False}  # a yes that asks the follow-ups
 STATUSES = ("held", "review", "confirmed", "paid_in_full", "cancelled", "declined", "expired", "lapsed", "offline")
 
 PUBLIC = [
     v("/", "catalog", "/"),
     v("/programs/<slug>", "program", lambda w: f"/programs/{w.program.slug}"),
+    v("/contact", "contact", "/contact"),
     v("/estimate", "form", "/estimate"),
     v("/estimate", "program estimate with errors", "/estimate", unchecked_then("See my estimate")),
     v("/estimate", "custom estimate with errors", "/estimate",
       send_with("See my estimate", {"Dosing sessions": "9", "Integration therapy sessions": "1"}, nth=1)),
     v("/estimates/<estimate_id>", "estimate", lambda w: f"/estimates/{w.estimate}"),
     v("/screening/", "intro", "/screening/"),
-    v("/screening/questions", "step 1", "/screening/questions"),
-    *[v("/screening/questions", f"step {n}", "/screening/questions", step_page(n)) for n in range(2, 7)],
-    *[v("/screening/questions", f"step {n} with errors", "/screening/questions", step_page(n, errors=True))
-      for n in range(1, 7)],
-    v("/screening/questions", "start again (unreadable progress)", "/screening/questions",
-      lambda page, w: post_step(page, Progress(2, {"bogus": 1}))),
+    v("/screening/questions", "start", "/screening/questions"),
+    *[v(STEP, f"page {n}", "/screening/questions/1", step_page(n)) for n in (1, 2, 4, 5, 6, 7)],
+    v(STEP, "page 3: safety follow-ups", "/screening/questions/1", step_page(3, cssrs=THOUGHTS)),
+    *[v(STEP, f"page {n} with errors", "/screening/questions/1", step_page(n, errors=True))
+      for n in (1, 2, 4, 5, 6, 7)],
+    v(STEP, "page 3: safety follow-ups with errors", "/screening/questions/1",
+      step_page(3, errors=True, cssrs=THOUGHTS)),
+    v(STEP, "start again (unreadable draft)", "/screening/questions/1", unreadable_draft),
     v("/screening/result/<token>", "eligible", lambda w: f"/screening/result/{w.eligible}"),
+    v("/screening/result/<token>", "eligible, its link emailed", lambda w: f"/screening/result/{w.eligible}",
+      send_with("Email me the link", {"Your email address": "rosalind@example.org"})),
+    v("/screening/result/<token>", "eligible, email with errors", lambda w: f"/screening/result/{w.eligible}",
+      send_with("Email me the link", {"Your email address": "rosalind@"})),
+    v("/screening/result/<token>", "used for a booking", lambda w: f"/screening/result/{w.used}"),
     v("/screening/result/<token>", "review", lambda w: f"/screening/result/{w.review_token}"),
     v("/screening/result/<token>", "review request with errors", lambda w: f"/screening/result/{w.review_token}",
       send_with("Send my request")),
@@ -289,6 +313,10 @@ PUBLIC = [
 STAFF = [
     v("/staff/", "home", "/staff/", role="clinician"),
     v("/staff/screenings", "review queue", "/staff/screenings", role="clinician"),
+    v("/staff/screenings", "closed items", "/staff/screenings?show=closed", role="clinician"),
+    v("/staff/", "coordinator's to-do", "/staff/", role="coordinator"),
+    v("/staff/", "finance's to-do", "/staff/", role="finance"),
+    v("/staff/", "admin's to-do", "/staff/", role="admin"),
     v("/staff/screenings/<int:screening_id>", "review", lambda w: f"/staff/screenings/{w.queue_review}",
       role="clinician"),
     v("/staff/screenings/<int:screening_id>", "review with errors", lambda w: f"/staff/screenings/{w.queue_review}",
@@ -379,6 +407,9 @@ def axe_page(new_context) -> Page:
     return page
 
 
+# The pages' markup does not depend on the database, and this walk is the suite's costliest test: it runs on
+# SQLite only (the journeys, which do depend on it, run on both).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("who", ["applicant", "staff"])
 def test_every_page_in_every_state_has_no_accessibility_violations(demo, staff_user, live_server, axe_page, who):
     """The applicants' pages and the staff's, as two tests that run side by side under pytest-xdist."""
