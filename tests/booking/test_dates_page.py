@@ -112,7 +112,7 @@ def test_each_cohort_is_a_row_with_its_dates_seats_price_and_a_button_naming_the
     start = today() + timedelta(days=45)
     cohort = make_cohort(4, starts_in_days=45, program=program)
     full = make_cohort(1, starts_in_days=75, program=program)
-    services.create_booking(cohort_id=full.id, screening_token=eligible_token(), lodging="shared",
+    services.create_booking(policy_accepted=True, cohort_id=full.id, screening_token=eligible_token(), lodging="shared",
                             applicant=APPLICANT)
     token = eligible_token()
     [section] = offers_of(dates_page(client, token))
@@ -159,9 +159,11 @@ def test_a_booking_pays_for_the_nights_of_its_dates(app, days, lodging, night_ce
     cohort = make_cohort(program=program)
     nights = (cohort.end_date - cohort.start_date).days
     assert nights == days - 1
-    with_lodging = services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(),
-                                           lodging=lodging, applicant=APPLICANT).booking
-    without = services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(), lodging="none",
+    with_lodging = services.create_booking(policy_accepted=True, cohort_id=cohort.id,
+                                           screening_token=eligible_token(), lodging=lodging,
+                                           applicant=APPLICANT).booking
+    without = services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=eligible_token(),
+                                      lodging="none",
                                       applicant={**APPLICANT, "email": "b@example.org", "phone": "+1 555 000 1111"}
                                       ).booking
     assert with_lodging.total_cents - without.total_cents == nights * night_cents
@@ -174,8 +176,8 @@ def test_dates_that_do_not_last_their_program_are_not_booked_at_another_length(a
     cohort.end_date = cohort.start_date + timedelta(days=25)
     db.session.commit()
     with pytest.raises(DomainError) as refusal:
-        services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(), lodging="shared",
-                                applicant=APPLICANT)
+        services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=eligible_token(),
+                                lodging="shared", applicant=APPLICANT)
     assert refusal.value.code in ("cohort_not_bookable", "cohort_not_open")
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Booking)) == 0
 

@@ -148,7 +148,7 @@ def test_the_whole_price_booking_is_paid_in_full_and_never_reminded_or_charged_a
 
     booking, token = booked(client, cohort)
     pay_page = parse(client.get(f"/bookings/manage/{token}/pay"))
-    assert pay_page.find("h1").text() == "Pay the deposit: $4,970"
+    assert pay_page.find("h1").text() == "Pay the whole price: $4,970"
     totals = pay_page.find("dl", class_="totals").text()
     assert "Balance None Your dates start soon, so the whole price is paid now." in totals
     assert "Due by" not in pay_page.text()
