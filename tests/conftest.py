@@ -9,6 +9,8 @@ import os
 import threading
 from pathlib import Path
 
+import jinja2
+import jinja2.bccache
 import pytest
 import sqlalchemy as sa
 import time_machine
@@ -106,9 +108,29 @@ def forget_signed_in_user_per_request(app) -> None:
         g.pop("csp_extra", None)
 
 
+class CompiledTemplates(jinja2.BytecodeCache):
+    """Templates compiled once per test process rather than once per test's app (compiling them was a third of
+    a page test's time). Jinja keys each entry by the template's name and checks its source, so an edited
+    template is compiled again."""
+
+    def __init__(self):
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = CompiledTemplates()
+
+
 @pytest.fixture
 def app(database_url):
     app = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url)
+    app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
     forget_signed_in_user_per_request(app)
     with app.app_context():
         _empty_all_tables()
