@@ -11,6 +11,9 @@ from retreat.core.types import UTCDateTime, one_of
 from retreat.extensions import db
 from retreat.pricing.rules import LODGING_KINDS
 
+# How the applicant pays (API.md "payment_plan"): the deposit now and the balance when due, the whole price now, or
+# the deposit now and the balance in monthly parts charged to the card saved with consent.
+PAYMENT_PLANS = ("deposit", "full", "installments")
 BOOKING_STATUSES = ("held", "pending_review", "confirmed", "paid_in_full", "cancelled", "declined", "expired")
 # A seat is taken by these outright, and by HOLDING_STATUSES until their hold expires.
 SEAT_TAKING_STATUSES = ("confirmed", "paid_in_full")
@@ -28,6 +31,8 @@ class Booking(db.Model):
         sa.CheckConstraint(one_of("status", BOOKING_STATUSES), name="status"),
         sa.CheckConstraint(one_of("lodging", LODGING_KINDS), name="lodging"),
         sa.CheckConstraint("total_cents >= 0 AND deposit_cents >= 0 AND balance_cents >= 0", name="money"),
+        sa.CheckConstraint("discount_cents >= 0 AND reduction_cents >= 0", name="price_off"),
+        sa.CheckConstraint(one_of("payment_plan", PAYMENT_PLANS), name="payment_plan"),
         sa.Index("ix_booking_cohort_status", "cohort_id", "status"),
         sa.Index("ix_booking_applicant_email_key", "applicant_email_key"),
         sa.Index("ix_booking_applicant_phone_key", "applicant_phone_key"),
@@ -50,7 +55,13 @@ class Booking(db.Model):
     # When the applicant opened the link emailed to them: only then is a long hold (bank transfer, review) kept.
     email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     price_list_version: Mapped[int]
+    # What is to be paid: the list price of the program less `discount_cents` (a discount code, frozen with its
+    # code as typed) and less `reduction_cents` (a reduced fee granted by staff on request).
     total_cents: Mapped[int]
+    discount_cents: Mapped[int] = mapped_column(default=0, server_default="0")
+    discount_code: Mapped[str | None] = mapped_column(sa.String(40))
+    reduction_cents: Mapped[int] = mapped_column(default=0, server_default="0")
+    payment_plan: Mapped[str] = mapped_column(sa.String(12), default="deposit", server_default="deposit")
     deposit_cents: Mapped[int]
     balance_cents: Mapped[int]
     # None when there is no balance: a cohort close to its start takes the whole price at booking.
@@ -77,6 +88,11 @@ class Booking(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)
 
     cohort: Mapped[Cohort] = relationship()
+
+    @property
+    def list_price_cents(self) -> int:
+        """The program's price from the frozen price list, before any discount or reduction."""
+        return self.total_cents + self.discount_cents + self.reduction_cents
 
     @property
     def applicant_name(self) -> str:
