@@ -7,6 +7,10 @@ Pages open on `live_server.url`; pytest-base-url's `base_url` is not used.
 Every browser test runs on the same calendar, whatever day it runs (`pinned_clock`), and its demo data holds the
 longest strings a real catalog shows (`longest_strings`): a program name of 95 characters, dates that span a new
 year with two-digit days on both sides, and a five-digit price.
+
+Browser tests run on SQLite only, except those marked `both_databases`: what a browser sees does not depend on the
+database, and every rule behind a page is tested on both databases by the fast tests. The main booking journey runs
+on PostgreSQL too, to prove the whole path from a phone to a paid seat on the production database.
 """
 
 from datetime import UTC, date, datetime, timedelta
@@ -44,6 +48,16 @@ LONGEST_PROGRAM_SLUG = "iv-ifs-two-weeks-with-intensives"
 # Under the price list `longest_strings` saves ($815 an IFS intensive): 300 + 6 x 600 + 10 x 200 + 2 x 815 +
 # 13 x 190 for a private room.
 LONGEST_PRICE = "$10,000"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc):
+    """Each browser test runs on SQLite alone unless marked `both_databases` (or parametrized itself)."""
+    if ("database_url" in metafunc.fixturenames and not metafunc.definition.get_closest_marker("both_databases")
+            and not any("database_url" in marker.args[0].split(",")
+                        for marker in metafunc.definition.iter_markers("parametrize"))):
+        # As a marker, so that pytest's own parametrizing (from markers, then from fixture params) sees it.
+        metafunc.definition.add_marker(pytest.mark.parametrize("database_url", ["sqlite"], indirect=True))
 
 
 @pytest.fixture(autouse=True)

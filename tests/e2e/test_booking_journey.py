@@ -99,6 +99,7 @@ def retype(page: Page, label: str, text: str) -> None:
     expect(field).to_have_value(text)
 
 
+@pytest.mark.both_databases
 def test_an_applicant_estimates_screens_books_pays_and_cancels_on_a_phone(demo, live_server, phone_page,
                                                                          request_log, screenshots):
     page = phone_page
@@ -298,8 +299,30 @@ def test_the_keyboard_reaches_the_booking_form_in_order_and_the_pages_fit_a_desk
     page.get_by_role("link", name=re.compile(r"^Your booking RT-")).click()
     expect(page.get_by_role("heading", level=2, name="Your seat is held")).to_be_visible()
     assert_page_basics(page)
-    assert_stays_local(page, request_log)
     screenshots(page, "booking-held-desktop.png")
+
+    # Cancelled before paying, the booking frees its pre-screen: the result page offers the dates again, and the
+    # same pre-screen holds a seat again.
+    page.get_by_role("link", name="Cancel this booking").click()
+    page.get_by_role("button", name="Cancel my booking").click()
+    expect(page.get_by_role("heading", level=2, name="This booking is cancelled")).to_be_visible()
+    page.goto(f"{live_server.url}/screening/result/{token}")
+    expect(page.locator("[data-state=freed]")).to_contain_text("Your earlier booking with this pre-screen ended")
+    screenshots(page, "screening-result-freed-desktop.png")
+    page.get_by_role("link", name="Choose your dates").first.click()
+    page.get_by_role("region", name=PROGRAM_NAME, exact=True).locator("summary").click()
+    page.get_by_role("link", name=re.compile(rf"^Choose \d.*{re.escape(PROGRAM_NAME)}")).first.click()
+    page.get_by_label("First name").fill("Ada")
+    page.get_by_label("Last name").fill("Byron")
+    page.get_by_label("Email address").fill("ada@example.org")
+    page.get_by_label("Phone number").fill("555 010 2222")
+    page.get_by_label("I have read the cancellation and refund policy above, and I accept it").check()
+    page.get_by_role("button", name="Hold my seat and continue to payment").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Pay the deposit: \$"))
+    db.session.rollback()
+    assert [b.status for b in db.session.scalars(sa.select(Booking).order_by(Booking.id))
+            if b.applicant_last_name == "Byron"] == ["cancelled", "held"]
+    assert_stays_local(page, request_log)
 
 
 def test_a_full_group_takes_a_waitlist_and_a_crisis_pre_screen_leads_to_help_only(demo, live_server, phone_page,

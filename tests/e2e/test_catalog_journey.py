@@ -153,7 +153,7 @@ def test_a_refused_custom_configuration_is_explained_next_to_its_field_on_a_phon
     custom.get_by_label("Esketamine (Spravato)", exact=True).check()
     dosing = custom.get_by_label("Dosing sessions", exact=True)
     dosing.fill("6")
-    custom.get_by_label("EMDR (Eye Movement Desensitization and Reprocessing)").check()
+    custom.get_by_label("IFS (Internal Family Systems)").check()
     custom.get_by_label("Integration therapy sessions").fill("4")
     custom.get_by_label("One", exact=True).check()
     custom.get_by_label("Shared room", exact=True).check()
@@ -183,11 +183,19 @@ def test_a_refused_custom_configuration_is_explained_next_to_its_field_on_a_phon
     dosing.fill("4")
     custom.get_by_role("button", name="See my estimate").click()
     expect(page).to_have_url(re.compile(rf"^{re.escape(live_server.url)}/estimates/[^/]+$"))
-    # 300 + 4 x 900 + 4 x 200 + 750 + 6 x 120
-    expect(page.get_by_test_id("estimate-total")).to_have_text("$6,170")
-    expect(deposit_of(page)).to_have_text("$1,234")
-    expect(hsa_fsa_of(page)).to_have_text("$5,450")
+    # 300 + 4 x 900 + 4 x 200 + 815 (an IFS intensive in the browser tests' price list) + 6 x 120
+    expect(page.get_by_test_id("estimate-total")).to_have_text("$6,235")
+    expect(deposit_of(page)).to_have_text("$1,247")
+    expect(hsa_fsa_of(page)).to_have_text("$5,515")
     assert_stays_local(page, request_log)
+
+    # The custom estimate leads to the program with its route, therapy and length, where booking starts.
+    like = page.get_by_role("region", name="Programs like this one")
+    expect(like).to_contain_text("1 of our programs has")
+    like.get_by_role("link", name="Esketamine (Spravato) with IFS, One Week").click()
+    expect(page).to_have_url(f"{live_server.url}/programs/esketamine-ifs-one-week")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Esketamine (Spravato) with IFS, One Week")
+    assert_no_horizontal_overflow(page)
 
 
 def test_keyboard_reaches_the_skip_link_first_then_the_main_navigation(demo, live_server, phone_page,

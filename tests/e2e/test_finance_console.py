@@ -10,8 +10,10 @@ import openpyxl
 import pytest
 from playwright.sync_api import expect
 
+from retreat.extensions import db
+from retreat.payments.ledger import record_payment
 from tests.conftest import STAFF_PASSWORD
-from tests.finance.support import ledger_sums, make_ledger
+from tests.finance.support import ledger_sums, make_ledger, pay, utc
 
 pytestmark = pytest.mark.browser
 
@@ -89,7 +91,12 @@ def test_finance_user_reads_the_ledger_closes_the_month_and_exports(app, staff_u
 
 def test_the_finance_pages_read_well_on_a_phone(app, staff_user, live_server, phone_page, screenshots,
                                                 request_log):
-    make_ledger()
+    ledger = make_ledger()
+    # 55 payments on one June day: more than one ledger page (50 rows a page).
+    for number in range(55):
+        pay(ledger.bookings["jane"], "deposit", 10_000 + number, "demo", f"demo_june_{number:02d}",
+            utc(2027, 6, 1, 12, 0, number))
+    db.session.commit()
     finance_user = staff_user("finance")
     page = phone_page
     sign_in(page, live_server.url, finance_user.email)
@@ -105,14 +112,46 @@ def test_the_finance_pages_read_well_on_a_phone(app, staff_user, live_server, ph
     page.goto(f"{live_server.url}/staff/finance/bookings/RT-AAAA22")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshots(page, "finance-booking-phone.png")
+
+    # The ledger of June in pages: the totals count all 55, the rows come 50 then 5.
+    page.goto(f"{live_server.url}/staff/finance?date_from=2027-06-01&date_to=2027-06-30")
+    expect(page.locator('[data-total="count"]')).to_have_text("55")
+    expect(page.locator("tr.ledger-row")).to_have_count(50)
+    pages = page.get_by_role("navigation", name=re.compile("[Pp]ages"))
+    expect(pages.locator("[aria-current=page]")).to_have_text("Page 1")
+    pages.get_by_role("link", name="Next page").click()
+    expect(page).to_have_url(re.compile(r"page=2"))
+    expect(page.locator("tr.ledger-row")).to_have_count(5)
+    expect(page.locator('[data-total="count"]')).to_have_text("55")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshots(page, "finance-ledger-page-2-phone.png")
+
+    # A page of another role's work: the staff 403 page says why, and leads home.
+    page.goto(f"{live_server.url}/staff/screenings")
+    expect(page.get_by_role("heading", level=1)).to_have_text("This page is not open to you.")
+    expect(page.get_by_role("main")).to_contain_text("ask an administrator")
+    page.get_by_role("link", name="Go to your staff home").click()
+    expect(page).to_have_url(f"{live_server.url}/staff/")
     assert not request_log.foreign(), request_log.foreign()
 
 
 def test_admin_makes_an_api_token_in_the_console(app, staff_user, live_server, desktop_page, screenshots):
     staff_user("finance", email="books@clinic.example")
     admin = staff_user("admin")
+    ledger = make_ledger()
+    record_payment(ledger.bookings["signs"], kind="balance", amount_cents=123_450, provider="offline",
+                   provider_reference="bank-0412", actor="finance import")
+    db.session.commit()
     page = desktop_page
     sign_in(page, live_server.url, admin.email)
+
+    # The audit log shows the amount in dollars, never in cents.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
+    entry = page.locator("tr", has_text="bank-0412")
+    expect(entry).to_contain_text("$1,234.50")
+    expect(entry).not_to_contain_text("123450")
+    screenshots(page, "staff-audit-log.png")
+
     page.goto(f"{live_server.url}/staff/api-tokens")
     page.get_by_label("Finance user").select_option(label="Test finance (books@clinic.example)")
     page.get_by_label("What it is for").fill("Nightly accounting sync")

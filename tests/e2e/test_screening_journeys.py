@@ -16,6 +16,7 @@ from retreat.extensions import db
 from retreat.notify.models import OutboxEmail
 from retreat.screening.models import Screening
 from retreat.screening.questions import CSSRS_QUESTIONS, PHQ9_ITEMS, PHQ9_STEM
+from tests.conftest import STAFF_PASSWORD
 from tests.e2e.test_catalog_journey import (
     assert_every_control_labelled,
     assert_no_horizontal_overflow,
@@ -103,10 +104,10 @@ def answer_safety_all_no(page: Page) -> None:
     expect_step(page, 3, "About you")
 
 
-def answer_about(page: Page) -> None:
+def answer_about(page: Page, weight: tuple[str, str] = ("71.5", "kg")) -> None:
     type_into(page, "Your age", "42")
-    type_into(page, "Your weight", "71.5")
-    choose(page, "Unit of your weight", "kg")
+    type_into(page, "Your weight", weight[0])
+    choose(page, "Unit of your weight", weight[1])
     choose(page, "Are you pregnant or breastfeeding?", "No")
     press_button(page, "Continue")
     expect_step(page, 4, "Heart and blood pressure")
@@ -170,7 +171,7 @@ def test_an_eligible_applicant_answers_with_the_keyboard_and_is_led_to_choose_da
     answer_feeling(page)
     screenshots(page, "screening-step-2.png")
     answer_safety_all_no(page)
-    answer_about(page)
+    answer_about(page, ("157.5", "lb"))
 
     # The browser's Back: the step before, from the draft, with its answers, and no form sent again (a
     # resubmission would show Chromium's "Confirm form resubmission" page instead); Forward comes back.
@@ -179,8 +180,8 @@ def test_an_eligible_applicant_answers_with_the_keyboard_and_is_led_to_choose_da
     page.go_back()
     expect_step(page, 3, "About you")
     expect(page.get_by_label("Your age", exact=True)).to_have_value("42")
-    expect(page.get_by_label("Your weight", exact=True)).to_have_value("71.5")
-    expect(group(page, "Unit of your weight").get_by_label("kg", exact=True)).to_be_checked()
+    expect(page.get_by_label("Your weight", exact=True)).to_have_value("157.5")
+    expect(group(page, "Unit of your weight").get_by_label("lb", exact=True)).to_be_checked()
     expect(group(page, "Are you pregnant or breastfeeding?").get_by_label("No", exact=True)).to_be_checked()
     page.go_back()
     expect_step(page, 2, "Your safety")
@@ -221,6 +222,25 @@ def test_an_eligible_applicant_answers_with_the_keyboard_and_is_led_to_choose_da
 
     screening = db.session.scalars(sa.select(Screening)).one()
     assert screening.outcome == "eligible"
+    # The weight typed in pounds is kept as entered beside the kilograms the rules read.
+    stored = crypto.decrypt_json(screening.answers_encrypted)
+    assert stored["weight_kg"] == pytest.approx(71.44, abs=0.01)
+    assert stored["as_entered"] == {"weight_kg": {"value": 157.5, "unit": "lb"}}
+
+    # The applicant asks for the page's link by email: a wrong address is explained at its field, then it is sent.
+    result_url = page.url
+    type_into(page, "Your email address", "ada@example")
+    press_button(page, "Email me the link")
+    expect(page.get_by_role("alert")).to_contain_text("Your email address")
+    expect(page.get_by_label("Your email address", exact=True)).to_have_value("ada@example")  # kept, to correct
+    page.get_by_label("Your email address", exact=True).fill("ada.q@example.org")
+    press_button(page, "Email me the link")
+    expect(page.get_by_role("status")).to_contain_text("We have emailed you the link to this page")
+    assert_no_horizontal_overflow(page)
+    screenshots(page, "screening-eligible-link-emailed.png")
+    db.session.rollback()
+    sent = db.session.scalars(sa.select(OutboxEmail).where(OutboxEmail.kind == "screening_result_link")).one()
+    assert sent.to_address == "ada.q@example.org" and result_url in sent.body
 
 
 def test_a_refused_answer_is_explained_next_to_its_question(demo, live_server, phone_page, request_log,
@@ -332,7 +352,8 @@ def test_an_ineligible_applicant_reads_why_and_what_to_do_next(demo, live_server
 
 
 def test_an_applicant_in_crisis_sees_the_crisis_lines_first_and_nothing_to_book(demo, live_server, phone_page,
-                                                                                request_log, screenshots):
+                                                                                request_log, screenshots, staff_user,
+                                                                                desktop_page):
     page = phone_page
     start(page, live_server)
     answer_feeling(page, item9="More than half the days")
@@ -381,3 +402,27 @@ def test_an_applicant_in_crisis_sees_the_crisis_lines_first_and_nothing_to_book(
     assert screening.outcome == "crisis" and screening.urgent
     [alert] = db.session.scalars(sa.select(OutboxEmail)).all()
     assert alert.to_address == ONCALL
+
+    # A clinician acknowledges the anonymous crisis item (nobody to write to) and closes it with a note.
+    clinician = staff_user("clinician")
+    staff = desktop_page
+    staff.goto(f"{live_server.url}/staff/login")
+    staff.get_by_label("Email").fill(clinician.email)
+    staff.get_by_label("Password").fill(STAFF_PASSWORD)
+    staff.get_by_role("button", name="Sign in").click()
+    staff.get_by_role("navigation", name="Main").get_by_role("link", name="Screenings").click()
+    item = staff.get_by_role("link", name=f"Pre-screen {screening.id}", exact=True)
+    expect(item.locator("xpath=..")).to_contain_text("Urgent")
+    item.click()
+    staff.get_by_role("button", name="Acknowledge and close").click()
+    expect(staff.get_by_role("alert")).to_contain_text("What you did or checked")  # the note is required
+    staff.get_by_label("What you did or checked").fill("On-call alert received and reviewed; no contact details.")
+    staff.get_by_role("button", name="Acknowledge and close").click()
+    staff.get_by_role("navigation", name="Main").get_by_role("link", name="Screenings").click()
+    expect(staff.get_by_role("link", name=f"Pre-screen {screening.id}", exact=True)).to_have_count(0)
+    staff.get_by_role("navigation", name="Which screenings").get_by_role("link", name="Closed").click()
+    closed = staff.get_by_role("link", name=f"Pre-screen {screening.id}", exact=True)
+    expect(closed.locator("xpath=..")).to_contain_text("Closed")
+    screenshots(staff, "staff-screenings-closed.png")
+    db.session.rollback()
+    assert db.session.get(Screening, screening.id).review_status == "closed"
