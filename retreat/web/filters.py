@@ -8,6 +8,7 @@ from flask import Flask
 from markupsafe import Markup
 
 from retreat.core import clinic as clinic_zone_time
+from retreat.core import clock
 from retreat.core.money import format_usd
 
 
@@ -78,4 +79,6 @@ def register(app: Flask) -> None:
         clinic_iso=clinic_zone_time.clinic_iso,
         tel_href=tel_href,
     )
-    app.jinja_env.globals.update(date_range=date_range, clinic_zone_name=clinic_zone_time.zone_name)
+    # `today()`: the day a booking's money rules count from (core.clock.today), for pages that apply them.
+    app.jinja_env.globals.update(date_range=date_range, clinic_zone_name=clinic_zone_time.zone_name,
+                                 today=clock.today)

@@ -405,6 +405,17 @@ def test_the_manage_page_says_the_status_in_words_and_offers_what_it_allows(clie
         assert f"{shown} (in about 30 minutes)" in page.text(), "the hold's end in the clinic's zone"
 
 
+def test_a_booking_close_to_its_start_is_paid_whole_and_its_pages_say_so(client):
+    booking, token = booked(client, make_cohort(starts_in_days=10))
+    assert (booking.deposit_cents, booking.balance_cents) == (booking.total_cents, 0)
+    manage = parse(client.get(f"/bookings/manage/{token}"))
+    [pay_link] = [a.text() for a in manage.find("p", class_="actions").find_all("a") if a.text().startswith("Pay ")]
+    assert pay_link == f"Pay the whole price ({TOTAL})"
+    assert "The whole price was due at booking." in manage.text()
+    pay = parse(client.get(f"/bookings/manage/{token}/pay"))
+    assert pay.find("h1").text() == f"Pay the whole price: {TOTAL}"
+
+
 # --- Paying ----------------------------------------------------------------------------------------------------
 
 def test_a_demo_payment_confirms_the_booking_once(client):

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from retreat.catalog import services as catalog
-from retreat.catalog.models import Program
+from retreat.catalog.models import Cohort, Program
 from retreat.core.clock import today
 from retreat.demo import DEMO_PROGRAMS
 from retreat.extensions import db
@@ -289,6 +289,21 @@ def test_program_estimate_redirects_to_a_page_with_the_figures(client, demo):
     assert f"for the group starting {long_date(cohort.start_date)}".lower() in balance_note
     assert "custom quote" not in page.text()
     assert len(estimate_id) > 20
+
+
+def test_a_program_whose_next_dates_start_within_14_days_says_its_whole_price_is_paid_at_booking(client, demo):
+    program = db.session.scalar(sa.select(Program).where(Program.slug == "iv-emdr-one-week"))
+    start = today() + timedelta(days=10)
+    db.session.add(Cohort(program_id=program.id, start_date=start, end_date=start + timedelta(days=6), capacity=4))
+    db.session.commit()
+    catalog.forget_cached_catalog()
+    assert catalog.published_program("iv-emdr-one-week").next_open_cohort.start_date == start
+
+    _, page = post_estimate(client, program_form("iv-emdr-one-week", "shared"))
+    balance_note = figures_text(page)
+    assert f"The group starting {long_date(start)} begins sooner, so its whole price is paid at booking" \
+        in balance_note
+    assert long_date(start - timedelta(days=14)) not in balance_note, "no due date in the past"
 
 
 def figures_text(page) -> str:
