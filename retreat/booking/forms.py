@@ -73,6 +73,15 @@ class WaitlistForm(ApplicantForm):
     submit = SubmitField("Join the waitlist")
 
 
+class PolicyForm(FlaskForm):
+    """Accepting the cancellation and refund policy before paying, for a booking made without it (a waitlist
+    offer)."""
+
+    policy_accepted = BooleanField("I have read the cancellation and refund policy above, and I accept it",
+                                   render_kw={"required": True})
+    submit = SubmitField("Accept and continue to payment")
+
+
 class PaymentForm(FlaskForm):
     """The demo test payment. The reference is made when the page is shown, so that a second press of the button
     (or a resent form) records nothing twice; kind and amount tell a stale page from the payment due now."""

@@ -24,6 +24,7 @@ from retreat.booking.waitlist import lapse_waitlist_offer, offer_freed_seats
 from retreat.core import audit
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
+from retreat.core.transactions import unit_of_work
 from retreat.extensions import db
 from retreat.notify import services as notify
 from retreat.screening.models import Screening
@@ -75,6 +76,21 @@ def create_booking(*, cohort_id: object, screening_token: object, lodging: objec
                      {"to": status, "cohort_id": cohort.id, "total_cents": booking.total_cents}, actor="applicant")
         notify.enqueue(*emails.booking_held(booking, token, confirm=confirm))
     return Created(booking, token)
+
+
+def accept_policy(booking: Booking, accepted: object) -> Booking:
+    """The applicant accepts the cancellation and refund policy before paying, where the booking was made without
+    it (a seat offered from the waitlist): the booking records the version and when, once. In its own unit of
+    work; accepting again changes nothing."""
+    version = check_policy_accepted(accepted)
+    with unit_of_work():
+        booking = fresh(booking)
+        if booking.policy_version is None:
+            booking.policy_version = version
+            booking.policy_accepted_at = now()
+            audit.record("booking.policy_accepted", "booking", booking.reference, {"version": version},
+                         actor="applicant")
+    return booking
 
 
 def confirm_email(reference: object, token: object) -> Booking:

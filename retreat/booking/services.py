@@ -38,7 +38,7 @@ from retreat.booking.cancellation import (
     cancellation_quote,
 )
 from retreat.booking.creation import balance_due_date, payment_split
-from retreat.booking.holds import CohortFull, Created, confirm_email, create_booking, release_hold
+from retreat.booking.holds import CohortFull, Created, accept_policy, confirm_email, create_booking, release_hold
 from retreat.booking.jobs import charge_due_balances, expire_lapsed_holds, send_balance_reminders
 from retreat.booking.models import ACTIVE_STATUSES, PAID_STATUSES
 from retreat.booking.payments import (
@@ -66,7 +66,7 @@ from retreat.booking.waitlist import Waiting, join_waitlist, offer_seats_of, rel
 __all__ = [
     "ACTIVE_STATUSES", "APPLICANT_FIELDS", "OWING_STATUSES", "PAID_STATUSES", "UNPRINTABLE",
     "Applicant", "CancellationQuote", "CohortFull", "Created", "PaymentOutcome", "PaymentPage", "ScreeningNotEligible",
-    "Unauthorized", "Waiting",
+    "Unauthorized", "Waiting", "accept_policy",
     "balance_due_date", "booking_by_manage_token", "booking_by_reference", "booking_for_applicant",
     "cancel_booking", "cancel_when_refunded_in_full", "cancellation_quote", "charge_due_balances",
     "check_applicant", "check_screening_allows_booking", "confirm_email", "create_booking",

@@ -10,6 +10,7 @@
     GET  /bookings/manage/<token>/pay                 the payment due now, by the booking's provider
     POST /bookings/manage/<token>/pay                 the demo provider's test payment
     GET  /bookings/manage/<token>/paid                where Stripe sends the applicant back after paying
+    POST /bookings/manage/<token>/policy              accept the cancellation policy first (a waitlist offer)
     GET  /bookings/manage/<token>/cancel              the refund the policy gives, before confirming
     POST /bookings/manage/<token>/cancel              cancel and refund
 
@@ -35,7 +36,14 @@ from flask import (
 from retreat.booking import hold_rules as holds
 from retreat.booking import offers, services
 from retreat.booking.calendar import booking_calendar
-from retreat.booking.forms import PROVIDER_LABELS, BookingForm, CancelForm, PaymentForm, WaitlistForm
+from retreat.booking.forms import (
+    PROVIDER_LABELS,
+    BookingForm,
+    CancelForm,
+    PaymentForm,
+    PolicyForm,
+    WaitlistForm,
+)
 from retreat.booking.models import HOLDING_STATUSES, Booking
 from retreat.booking.policy import HOLD_FOR_BANK_TRANSFER
 from retreat.booking.states import CANCELLABLE_STATUSES
@@ -329,6 +337,8 @@ def pay(token: str):
     """The payment due now, by the booking's provider: the page shows the provider's part (its fields), and loads
     from elsewhere only what the provider names (Stripe.js, on this page alone)."""
     booking = services.booking_by_manage_token(token)
+    if booking.policy_version is None and services.next_payment(booking) is not None:
+        return _accept_policy_page(token, booking, PolicyForm(formdata=None))
     page = services.payment_page(booking)
     if page is None:
         return _nothing_due(token, booking)
@@ -343,10 +353,28 @@ def pay(token: str):
         minutes_left=_minutes_left(booking))
 
 
+def _accept_policy_page(token: str, booking: Booking, form: PolicyForm, status: int = 200):
+    """Before any money, a booking made without the policy (a waitlist offer) asks for it to be accepted."""
+    return render_template("booking/accept_policy.html", token=token, booking=booking, cohort=booking.cohort,
+                           program=booking.cohort.program, form=form), status
+
+
+@booking_bp.post("/manage/<token>/policy")
+@public_write_limit
+def accept_policy(token: str):
+    booking = services.booking_by_manage_token(token)
+    form = PolicyForm()
+    return perform(lambda: services.accept_policy(booking, form.policy_accepted.data is True),
+                   to=url_for("booking.pay", token=token), done="", form=form,
+                   again=lambda: _accept_policy_page(token, booking, form, 422))
+
+
 @booking_bp.post("/manage/<token>/pay")
 @public_write_limit
 def pay_demo(token: str):
     booking = services.booking_by_manage_token(token)
+    if booking.policy_version is None:
+        return redirect(url_for("booking.pay", token=token), code=303)
     if booking.payment_provider != "demo":
         raise DomainError("This booking is paid through its payment page, not a test payment.",
                           code="not_a_demo_booking", status=409)

@@ -15,8 +15,9 @@ import pytest
 import sqlalchemy as sa
 from icalendar import Calendar
 
-from retreat.booking import services
+from retreat.booking import policy, services
 from retreat.booking.models import Booking, WaitlistEntry
+from retreat.catalog.models import Cohort
 from retreat.core.clock import now, today
 from retreat.extensions import db
 from retreat.payment_events import stripe as stripe_events
@@ -414,6 +415,45 @@ def test_a_booking_close_to_its_start_is_paid_whole_and_its_pages_say_so(client)
     assert "The whole price was due at booking." in manage.text()
     pay = parse(client.get(f"/bookings/manage/{token}/pay"))
     assert pay.find("h1").text() == f"Pay the whole price: {TOTAL}"
+
+
+def test_a_seat_offered_from_the_waitlist_asks_for_the_policy_before_any_payment(app, client):
+    cohort = make_cohort(capacity=1)
+    booked(client, cohort)
+    services.join_waitlist(cohort_id=cohort.id, screening_token=eligible_token(),
+                           applicant=APPLICANT | {"email": "waiting@example.org"})
+    db.session.get(Cohort, cohort.id).capacity = 2
+    db.session.commit()
+    assert app.test_cli_runner().invoke(args=["bookings", "offer-seats", "--cohort", str(cohort.id)]).exit_code == 0
+    db.session.rollback()
+    offered = db.session.scalar(sa.select(Booking).where(Booking.applicant_email == "waiting@example.org"))
+    assert offered.status == "held" and offered.policy_version is None
+    token = services.manage_token(offered)
+
+    page = parse(client.get(f"/bookings/manage/{token}/pay"))
+    assert page.find("h1").text() == "Before you pay: the cancellation policy"
+    assert page.by_id("cancellation-policy") is not None
+    assert page.find("form")["action"] == f"/bookings/manage/{token}/policy"
+    assert "Test payment" not in page.text(), "no way to pay before the policy is accepted"
+    skipped = client.post(f"/bookings/manage/{token}/pay", data={"reference": "demo_" + "a" * 24})
+    assert skipped.status_code == 303 and skipped.headers["Location"].endswith(f"/bookings/manage/{token}/pay")
+
+    refused = client.post(f"/bookings/manage/{token}/policy", data={})
+    assert refused.status_code == 422
+    refused_page = parse(refused)
+    assert refused_page.find("input", name="policy_accepted")["aria-invalid"] == "true"
+    assert "Read and accept the cancellation and refund policy to book." in refused_page.text()
+    db.session.expire_all()
+    assert db.session.get(Booking, offered.id).policy_version is None and not ledger.payments_of(offered.id)
+
+    accepted = client.post(f"/bookings/manage/{token}/policy", data={"policy_accepted": "y"})
+    assert accepted.status_code == 303 and accepted.headers["Location"].endswith(f"/bookings/manage/{token}/pay")
+    db.session.expire_all()
+    offered = db.session.get(Booking, offered.id)
+    assert offered.policy_version == policy.POLICY_VERSION and offered.policy_accepted_at is not None
+    pay_page = parse(client.get(f"/bookings/manage/{token}/pay"))
+    assert pay_page.find("h1").text() == f"Pay the deposit: ${offered.deposit_cents // 100:,}"
+    assert "Test payment" in pay_page.text()
 
 
 # --- Paying ----------------------------------------------------------------------------------------------------

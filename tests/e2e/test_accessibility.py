@@ -195,6 +195,10 @@ def build_world(staff_user) -> SimpleNamespace:
     db.session.get(Booking, lapsed.booking.id).hold_expires_at = now() - timedelta(minutes=1)
     db.session.commit()
     w.lapsed = lapsed.manage_token
+    offered = _booking(w.cohort)  # as a waitlist offer is made: without the policy asked for
+    db.session.get(Booking, offered.booking.id).policy_version = None
+    db.session.commit()
+    w.offered = offered.manage_token
 
     w.queue_review = make_screening(review_answers(), pending=True).id
     w.queue_crisis = db.session.scalars(sa.select(Screening.id).where(Screening.outcome == "crisis")).first()
@@ -302,6 +306,9 @@ PUBLIC = [
     *[v(MANAGE, status, manage_of(status)) for status in STATUSES],
     *[v(MANAGE + "/pay", status, pay_of(status)) for status in STATUSES],
     *[v(MANAGE + "/cancel", status, cancel_of(status)) for status in STATUSES],
+    v(MANAGE + "/pay", "waitlist offer: the policy first", pay_of("offered")),
+    v(MANAGE + "/pay", "waitlist offer: the policy not ticked", pay_of("offered"),
+      unchecked_then("Accept and continue to payment")),
     v(MANAGE + "/paid", "back from the card form", lambda w: f"/bookings/manage/{w.confirmed}/paid"),
     v("/bookings/confirm/<reference>/<token>", "email confirmed", lambda w: w.confirm_path),
     v("/programs/<slug>", "not found", "/programs/no-such-program"),
