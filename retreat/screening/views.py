@@ -266,8 +266,10 @@ def result(token: str):
 @screening_bp.get("/approved/<token>")
 def continue_to_booking(token: str):
     """Where a clinician's approval email leads: the next step, and nothing about the applicant's health."""
-    services.by_approval_token(token)
-    return _private(render_template("screening/approved.html"), no_referrer=True)
+    screening = services.by_approval_token(token)
+    return _private(render_template("screening/approved.html", token=token,
+                                    booking_state=services.booking_state(screening),
+                                    valid_days=services.TOKEN_VALID_DAYS), no_referrer=True)
 
 
 @screening_bp.post("/result/<token>/review")

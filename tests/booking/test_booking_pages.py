@@ -736,6 +736,13 @@ def test_results_and_the_approval_page_lead_to_the_booking_page(client):
     assert f"/bookings/new/{approval}" in links(page)
     assert client.get(f"/bookings/new/{approval}").status_code == 200
 
+    # Once a booking is made with it, the approval page says so and offers no second booking.
+    booked(client, token=approval)
+    page = parse(client.get(f"/screening/approved/{approval}"))
+    assert f"/bookings/new/{approval}" not in links(page)
+    assert "You have a booking made with this pre-screen." in page.text()
+    assert "You can now choose your dates" not in page.text()
+
 
 def test_the_program_page_explains_that_booking_starts_with_the_pre_screen(client):
     cohort = make_cohort()
