@@ -59,7 +59,8 @@ PUBLIC_ASK = "If this keeps happening, contact the clinic: we are glad to help b
 def _error_page(status: int, message: str, explanation: str | None = None):
     staff = request.path == "/staff" or request.path.startswith("/staff/")
     return render_template(
-        "errors/error.html", status=status, message=message,
+        # The staff layout reads the signed-in user; a server-side failure (the database away) gets the plain one.
+        "errors/staff_error.html" if staff and status < 500 else "errors/error.html", status=status, message=message,
         explanation=explanation if explanation is not None else EXPLANATIONS.get(status, ""),
         ask=STAFF_ASK.get(status, STAFF_ASK_DEFAULT) if staff else PUBLIC_ASK,
         staff=staff, home_url=url_for("staff.home") if staff else url_for("catalog.home"))

@@ -24,6 +24,9 @@ def test_a_staff_page_a_role_may_not_see_gives_the_apps_403(client, login_as):
     assert "Your account&#39;s roles do not open this page" in html
     assert "ask an administrator of the staff accounts to add the role" in html
     assert 'href="/staff/">Go to your staff home</a>' in html
+    # In the staff console's layout: its navigation for the finance role, who is signed in, its footer.
+    assert "Signed in as" in html and 'href="/staff/finance"' in html and "/estimate" not in html
+    assert "Retreat staff console." in html
     no_werkzeug_words(html)
 
 
