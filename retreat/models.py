@@ -10,4 +10,5 @@ from retreat.screening.models import Screening
 from retreat.staff.models import LoginAttempt, StaffApiToken, StaffUser
 
 __all__ = ["AuditEntry", "Booking", "Cohort", "DiscountCode", "DiscountUse", "LoginAttempt", "OutboxEmail", "Payment",
-           "PriceList", "PriceListItem", "ProcessedStripeEvent", "Program", "Screening", "StaffApiToken", "StaffUser", "WaitlistEntry"]
+           "PriceList", "PriceListItem", "ProcessedStripeEvent", "Program", "Screening", "StaffApiToken", "StaffUser",
+           "WaitlistEntry"]
