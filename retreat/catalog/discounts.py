@@ -73,8 +73,9 @@ def _as_discount(row: DiscountCode) -> Discount:
     return Discount(row.id, row.code, row.percent_off, row.amount_off_cents)
 
 
-def check_code(raw: object, program_id: int | None) -> Discount:
-    """The discount an applicant's code gives on a program today, or ValidationFailed naming `promo_code`: an
+def check_code(raw: object, program: int | str) -> Discount:
+    """The discount an applicant's code gives on a program (its id, or its slug) today, or ValidationFailed
+    naming `promo_code`: an
     unknown or inactive code (alike, so a guess learns nothing of codes switched off), one not valid yet or
     expired, used up, or not for this program. Reads only."""
     code = canonical(raw)
@@ -90,7 +91,7 @@ def check_code(raw: object, program_id: int | None) -> Discount:
         raise _refuse("This code has expired.")
     if row.max_uses is not None and row.uses >= row.max_uses:
         raise _refuse("This code has been used as many times as it allows.")
-    if row.programs and program_id not in {program.id for program in row.programs}:
+    if row.programs and program not in {p.slug if isinstance(program, str) else p.id for p in row.programs}:
         raise _refuse("This code is not for this program.")
     return _as_discount(row)
 
@@ -258,6 +259,12 @@ def get_code(code_id: int) -> DiscountCode:
     if row is None:
         raise NotFound("There is no such discount code.")
     return row
+
+
+def program_choices() -> list[tuple[int, str]]:
+    """Every program a code may be limited to, published first, by name: (id, name)."""
+    return [(row.id, row.name) for row in db.session.execute(
+        sa.select(Program.id, Program.name).order_by(Program.published.desc(), Program.name, Program.id))]
 
 
 def list_codes() -> list[DiscountCode]:
