@@ -22,6 +22,9 @@ from retreat.pricing import services as pricing
 from retreat.screening import services as screening_services
 from retreat.screening.models import Screening
 
+# The least a booking made with a discount code may cost: a payment provider takes no smaller payment.
+MIN_PAYABLE_CENTS = 100
+
 
 def price_of(cohort: Cohort, lodging: str, discount: discounts.Discount | None = None) -> estimator.Estimate:
     """The price of the cohort's program with a lodging, its nights the program's length less one, less a discount
@@ -41,6 +44,10 @@ def price_of(cohort: Cohort, lodging: str, discount: discounts.Discount | None =
                           code="custom_quote_required", status=409)
     if discount is not None:  # a line of the frozen price: the deposit rule applies to the discounted total
         estimate = estimator.discounted(estimate, discount.cents_off(estimate.total_cents), prices)
+        if estimate.total_cents < MIN_PAYABLE_CENTS:  # no card payment is that small: the clinic arranges it
+            raise ValidationFailed({discounts.FIELD: [
+                f"This code leaves almost nothing to pay, which cannot be booked online. Please "
+                f"{clinic.contact_words()} to book with it."]})
     return estimate
 
 

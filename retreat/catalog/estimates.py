@@ -87,6 +87,6 @@ def estimate_with_code(estimate_id: str):
             attach_errors(form, refusal)
         else:
             return _render_estimate(estimate_id, form, discount)
-    if form.csrf_token.errors:
+    if "csrf_token" in form and form.csrf_token.errors:
         form.promo_code.errors = ["This form has expired. Please enter the code again."]
     return _render_estimate(estimate_id, form), 422
