@@ -22,6 +22,7 @@ from retreat.booking.requests import (
 from retreat.booking.states import transition
 from retreat.booking.waitlist import lapse_waitlist_offer, offer_freed_seats
 from retreat.catalog import discounts
+from retreat.catalog.models import Cohort
 from retreat.core import audit
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
@@ -57,8 +58,12 @@ def create_booking(*, cohort_id: object, screening_token: object, lodging: objec
     provider_name = collect(errors, check_provider, payment_provider)
     policy_version = collect(errors, check_policy_accepted, policy_accepted)
     discount = None
-    if seat is not None and promo_code is not None and (not isinstance(promo_code, str) or promo_code.strip()):
-        discount = collect(errors, discounts.check_code, promo_code, seat.cohort.program_id)
+    if promo_code is not None and (not isinstance(promo_code, str) or promo_code.strip()):
+        # Named with the other fields' mistakes, once the dates (and so the program) are known.
+        cohort = seat.cohort if seat is not None else None if "cohort_id" in errors else \
+            db.session.get(Cohort, cohort_id)
+        if cohort is not None:
+            discount = collect(errors, discounts.check_code, promo_code, cohort.program_id)
     if errors:
         raise ValidationFailed(errors)
     with availability.changing_cohort(seat.cohort.id) as cohort:

@@ -54,8 +54,10 @@ class DiscountCodeForm(FlaskForm):
     kind = RadioField("What it takes off", choices=options(KINDS), default="percent")
     percent_off = WholeNumberField("Percentage off", validators=[Optional()], widget=NumberInput(min=1, max=100),
                                    description="A whole number from 1 to 100.")
-    amount_off_cents = DollarsField("Amount off, in dollars",
-                                    description="Never more than the price: a booking costing less pays nothing.")
+    amount_off_cents = DollarsField(
+        "Amount off, in dollars",
+        description="Never more than the price. A booking it would leave with under $1 to pay cannot be made "
+                    "online: the clinic arranges it.")
     programs = CheckboxesField("Programs", coerce=int, validate_choice=False,
                                description="Tick none for every program.")
     valid_from = LocalDateField("First day (optional)", validators=[Optional()],

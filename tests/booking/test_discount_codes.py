@@ -361,3 +361,11 @@ def test_guessing_codes_on_the_estimate_page_is_rate_limited(app, database_url):
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def test_a_bad_code_is_named_with_the_other_mistakes(client):
+    cohort = make_cohort(3)
+    response = client.post("/api/v1/bookings", json=booking_body(
+        cohort, eligible_token(), promo_code="GUESSME", applicant=dict(APPLICANT, email="nope")))
+    assert response.status_code == 422
+    assert set(response.get_json()["error"]["fields"]) == {"applicant.email", "promo_code"}
