@@ -161,3 +161,13 @@ def test_the_command_refuses_clearly(runner, args, words):
     assert result.exit_code == 2, result.output
     assert words in result.output
     assert [code.code for code in codes()] == ["DUP"]
+
+
+def test_the_staff_booking_page_names_the_code(client, login_as):
+    login_as("coordinator")
+    discounts.create_code({"code": "STAFFSEE", "percent_off": 10, "amount_off_cents": None}, actor="test")
+    cohort = make_cohort(3)
+    booking = services.create_booking(policy_accepted=True, cohort_id=cohort.id, screening_token=eligible_token(),
+                                      lodging="shared", applicant=dict(APPLICANT), promo_code="staffsee").booking
+    page = client.get(f"/staff/bookings/{booking.reference}").get_data(as_text=True)
+    assert "STAFFSEE: −$497.00 off the list price of $4,970.00" in page
