@@ -15,7 +15,7 @@ CODES = st.one_of(st.builds(lambda p: {"percent": p}, st.integers(1, 100)),
                   st.builds(lambda a: {"amount_cents": a}, st.integers(1, MAX_AMOUNT_CENTS)))
 
 
-@settings(max_examples=200)
+@settings(max_examples=100)
 @given(valid_values(), CODES)
 @example({"duration_days": 7, "ketamine_route": "iv", "dosing_sessions": 4, "therapy_modality": "emdr",
           "integration_sessions": 4, "intensive_sessions": 1, "lodging": "shared"}, {"percent": 100})
