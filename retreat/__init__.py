@@ -13,7 +13,9 @@ from retreat.booking import policy as booking_policy
 from retreat.booking import staff_views as booking_staff_views  # noqa: F401  (routes of staff_bp)
 from retreat.booking.cli import bookings_cli
 from retreat.booking.views import booking_bp
+from retreat.catalog import discount_staff_views  # noqa: F401  (routes of staff_bp)
 from retreat.catalog import staff_views as catalog_staff_views  # noqa: F401  (routes of staff_bp)
+from retreat.catalog.cli import discounts_cli
 from retreat.catalog.estimates import estimates_bp
 from retreat.catalog.views import catalog_bp
 from retreat.cli import register_cli
@@ -108,4 +110,5 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
     app.cli.add_command(payments_cli)
     app.cli.add_command(finance_cli)
     app.cli.add_command(bookings_cli)
+    app.cli.add_command(discounts_cli)
     return app

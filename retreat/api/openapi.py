@@ -180,7 +180,10 @@ def _booking_paths(spec: APISpec) -> None:
             "current price list; a cohort that starts within the price list's balance due days (14 by default) "
             "takes the whole price at booking (`deposit_cents` = `total_cents`, `balance_cents` 0). The applicant "
             "must accept the cancellation and refund policy (`policy_accepted`: true; the response's "
-            "`cancellation_policy`); without it, a 422 naming `policy_accepted` and nothing is held. Keep "
+            "`cancellation_policy`); without it, a 422 naming `policy_accepted` and nothing is held. A discount "
+            "code (`promo_code`) comes off the price (`discount_cents`; `total_cents` is after it) and the deposit "
+            "rule applies to the discounted total; an unknown, expired, used-up code, or one not for this program, "
+            "is a 422 naming `promo_code` and nothing is held. Keep "
             "`manage_token` private: it reads and cancels the booking."),
         "requestBody": {"required": True, "content": {"application/json": {"schema": "BookingRequest"}}},
         "responses": {

@@ -251,6 +251,10 @@ class BookingRequest(Schema):
         "Required, and must be `true`: the applicant read and accepted the cancellation and refund policy "
         "(`cancellation_policy` of the booking; the booking records its version and when). Otherwise a 422 "
         "naming `policy_accepted`, and nothing is held.")})
+    promo_code = fields.String(validate=[validate.Length(min=1, max=40), _plain_text], metadata={"description": (
+        "Optional: a discount code (letters and digits; capitals or not). Its discount comes off the price, and the "
+        "deposit rule applies to the discounted total (`discount_cents`). An unknown, inactive, expired, used-up "
+        "code, or one not for this program, is a 422 naming `promo_code`, and nothing is held.")})
 
 
 class WaitlistRequest(Schema):
@@ -327,7 +331,10 @@ class BookingSchema(ResponseSchema):
     cohort_id = fields.Integer(required=True)
     lodging = fields.String(required=True, validate=validate.OneOf(rules.LODGING_KINDS))
     currency = fields.String(required=True, validate=validate.OneOf(["usd"]))
-    total_cents = fields.Integer(required=True, metadata={"description": "The price, frozen when booked."})
+    total_cents = fields.Integer(required=True, metadata={
+        "description": "The price, frozen when booked: what is to be paid, after any discount."})
+    discount_cents = fields.Integer(required=True, metadata={
+        "description": "Taken off the list price by the booking's discount code (`promo_code`); 0 without one."})
     deposit_cents = fields.Integer(required=True)
     balance_cents = fields.Integer(required=True, metadata={
         "description": "The price less the deposit, frozen when booked: 0 for a cohort that starts within the "

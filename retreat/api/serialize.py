@@ -111,6 +111,7 @@ def booking_json(booking: Booking, payment: dict | None = None) -> dict:
         "lodging": booking.lodging,
         "currency": CURRENCY,
         "total_cents": booking.total_cents,
+        "discount_cents": booking.discount_cents,
         "deposit_cents": booking.deposit_cents,
         "balance_cents": booking.balance_cents,
         "paid_cents": ledger.paid_cents(booking.id),

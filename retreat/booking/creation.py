@@ -10,6 +10,7 @@ from retreat.booking import hold_rules
 from retreat.booking.access import manage_token, manage_token_hash
 from retreat.booking.models import Booking, new_booking_reference
 from retreat.booking.requests import Applicant
+from retreat.catalog import discounts
 from retreat.catalog import services as catalog
 from retreat.catalog.models import Cohort
 from retreat.core import clinic
@@ -21,10 +22,14 @@ from retreat.pricing import services as pricing
 from retreat.screening import services as screening_services
 from retreat.screening.models import Screening
 
+# The least a booking made with a discount code may cost: a payment provider takes no smaller payment.
+MIN_PAYABLE_CENTS = 100
 
-def price_of(cohort: Cohort, lodging: str) -> estimator.Estimate:
-    """The price of the cohort's program with a lodging, its nights the program's length less one. A cohort whose
-    dates do not last that length (saved before the rule) is refused rather than priced for other nights."""
+
+def price_of(cohort: Cohort, lodging: str, discount: discounts.Discount | None = None) -> estimator.Estimate:
+    """The price of the cohort's program with a lodging, its nights the program's length less one, less a discount
+    code's (checked) discount. A cohort whose dates do not last that length (saved before the rule) is refused
+    rather than priced for other nights."""
     program = cohort.program
     if not catalog.lasts_its_program(cohort, program.duration_days):
         raise DomainError("These dates cannot be booked online. Please contact the clinic.",
@@ -32,10 +37,17 @@ def price_of(cohort: Cohort, lodging: str) -> estimator.Estimate:
     configuration = estimator.Configuration(
         program.duration_days, program.ketamine_route, program.dosing_sessions, program.therapy_modality,
         program.integration_sessions, program.intensive_sessions, lodging)
-    estimate = estimator.estimate(configuration, pricing.current_price_sheet())
+    prices = pricing.current_price_sheet()
+    estimate = estimator.estimate(configuration, prices)
     if estimate.custom_quote_required:
         raise DomainError(f"This program needs a custom quote at current prices. Please {clinic.contact_words()}.",
                           code="custom_quote_required", status=409)
+    if discount is not None:  # a line of the frozen price: the deposit rule applies to the discounted total
+        estimate = estimator.discounted(estimate, discount.cents_off(estimate.total_cents), prices)
+        if estimate.total_cents < MIN_PAYABLE_CENTS:  # no card payment is that small: the clinic arranges it
+            raise ValidationFailed({discounts.FIELD: [
+                f"This code leaves almost nothing to pay, which cannot be booked online. Please "
+                f"{clinic.contact_words()} to book with it."]})
     return estimate
 
 
@@ -65,10 +77,14 @@ def balance_due_date(estimate: estimator.Estimate, cohort_start: date) -> date |
 
 def new_booking(cohort: Cohort, screening: Screening, lodging: str, applicant: Applicant, *, status: str,
                 provider_name: str, hold_expires_at: datetime, save_card: bool,
-                client_address: str | None = None, policy_version: str | None = None) -> tuple[Booking, str]:
-    """Add a booking with its price frozen from the current price list (caller holds the cohort lock), and the
-    version of the cancellation policy its applicant accepted (now), if they did."""
-    estimate = price_of(cohort, lodging)
+                client_address: str | None = None, policy_version: str | None = None,
+                discount: discounts.Discount | None = None) -> tuple[Booking, str]:
+    """Add a booking with its price frozen from the current price list (caller holds the cohort lock), less a
+    discount code's discount (whose use it takes, atomically: ValidationFailed naming `promo_code` when none is
+    left, and the caller's unit rolls back), and the version of the cancellation policy its applicant accepted
+    (now), if they did."""
+    estimate = price_of(cohort, lodging, discount)
+    discount_cents = estimate.discount_cents
     split = payment_split(estimate, cohort.start_date)
     booking = Booking(
         reference=_unused_reference(), cohort_id=cohort.id, status=status, lodging=lodging,
@@ -77,6 +93,7 @@ def new_booking(cohort: Cohort, screening: Screening, lodging: str, applicant: A
         applicant_email_key=hold_rules.email_key(applicant.email),
         applicant_phone_key=hold_rules.phone_key(applicant.phone), client_address=client_address,
         price_list_version=estimate.price_list_version, total_cents=estimate.total_cents,
+        discount_cents=discount_cents, discount_code=discount.code if discount is not None else None,
         deposit_cents=split.deposit_cents, balance_cents=split.balance_cents, balance_due_date=split.balance_due_date,
         hold_expires_at=hold_expires_at, screening_id=screening.id, payment_provider=provider_name,
         save_card_consent=bool(save_card) and provider_name == "stripe" and split.balance_cents > 0,
@@ -87,6 +104,9 @@ def new_booking(cohort: Cohort, screening: Screening, lodging: str, applicant: A
     db.session.flush()
     token = manage_token(booking)
     booking.manage_token_hash = manage_token_hash(token)
+    if discount is not None:
+        discounts.take_use(discount, booking_id=booking.id, booking_reference=booking.reference,
+                           discount_cents=discount_cents)
     return booking, token
 
 

@@ -53,6 +53,10 @@ class BookingForm(ApplicantForm):
     last_name = _last_name()
     email = _email()
     phone = _phone()
+    promo_code = StringField(
+        "Discount code (optional)", description="If the clinic gave you one. The deposit is worked out on the "
+                                                "price after the discount.",
+        render_kw={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters", "maxlength": 40})
     payment_provider = RadioField("How will you pay?", validate_choice=False)
     save_card = BooleanField(
         "Keep my card on file to pay the balance when it is due",

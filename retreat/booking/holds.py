@@ -21,6 +21,8 @@ from retreat.booking.requests import (
 )
 from retreat.booking.states import transition
 from retreat.booking.waitlist import lapse_waitlist_offer, offer_freed_seats
+from retreat.catalog import discounts
+from retreat.catalog.models import Cohort
 from retreat.core import audit
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
@@ -43,17 +45,26 @@ class Created:
 
 def create_booking(*, cohort_id: object, screening_token: object, lodging: object, applicant: object,
                    policy_accepted: object = None, payment_provider: object = None, save_card: bool = False,
-                   client_address: str | None = None) -> Created:
+                   client_address: str | None = None, promo_code: object = None) -> Created:
     """Hold a seat for an applicant with a usable pre-screen: `held` while the deposit is paid, or
     `pending_review` while a clinician decides. A full cohort raises CohortFull and holds nothing; so do the hold
     limits (TooManyHolds, 429). The applicant must have accepted the cancellation and refund policy
     (`policy_accepted` exactly True): the booking records its version and when. A hold longer than the card hold
     starts as one and is kept once the applicant confirms their email address (confirm_email); a review request
-    reaches the clinicians only then."""
+    reaches the clinicians only then. A discount code (`promo_code`; blank is none) takes its discount off the
+    price and one of its uses, atomically; a bad or used-up code is ValidationFailed naming `promo_code`, and
+    nothing is held."""
     errors: dict[str, list[str]] = {}
     seat = checked_seat_request(cohort_id, screening_token, lodging, applicant, errors)
     provider_name = collect(errors, check_provider, payment_provider)
     policy_version = collect(errors, check_policy_accepted, policy_accepted)
+    discount = None
+    if promo_code is not None and (not isinstance(promo_code, str) or promo_code.strip()):
+        # Named with the other fields' mistakes, once the dates (and so the program) are known.
+        cohort = seat.cohort if seat is not None else None if "cohort_id" in errors else \
+            db.session.get(Cohort, cohort_id)
+        if cohort is not None:
+            discount = collect(errors, discounts.check_code, promo_code, cohort.program_id)
     if errors:
         raise ValidationFailed(errors)
     with availability.changing_cohort(seat.cohort.id) as cohort:
@@ -68,12 +79,14 @@ def create_booking(*, cohort_id: object, screening_token: object, lodging: objec
                                       provider_name=provider_name,
                                       hold_expires_at=hold_rules.initial_hold_until(status, provider_name),
                                       save_card=save_card, client_address=client_address,
-                                      policy_version=policy_version)
+                                      policy_version=policy_version, discount=discount)
         confirm = hold_rules.needs_email_confirmation(booking)
         if status == "pending_review" and not confirm:
             ask_for_review(seat.screening)
         audit.record(f"booking.{status}", "booking", booking.reference,
-                     {"to": status, "cohort_id": cohort.id, "total_cents": booking.total_cents}, actor="applicant")
+                     {"to": status, "cohort_id": cohort.id, "total_cents": booking.total_cents,
+                      **({"discount_code": booking.discount_code, "discount_cents": booking.discount_cents}
+                         if discount is not None else {})}, actor="applicant")
         notify.enqueue(*emails.booking_held(booking, token, confirm=confirm))
     return Created(booking, token)
 

@@ -13,6 +13,7 @@ inside the caller's transaction; it refuses what the table below does not allow 
 from datetime import datetime
 
 from retreat.booking.models import BOOKING_STATUSES, Booking
+from retreat.catalog import discounts
 from retreat.core import audit
 from retreat.core.clock import now
 from retreat.core.errors import DomainError
@@ -87,11 +88,23 @@ def transition(booking: Booking, to_status: str, *, reason: str = "", actor=None
         booking.confirmed_at = booking.confirmed_at or moment
     elif to_status in ("cancelled", "declined"):
         booking.cancelled_at = moment
+    if booking.discount_code is not None:
+        _count_discount_use(booking, previous, to_status)
     details = {"from": previous, "to": to_status}
     if reason:
         details["reason"] = reason
     audit.record(f"booking.{to_status}", "booking", booking.reference, details, actor=actor)
     return True
+
+
+def _count_discount_use(booking: Booking, previous: str, to_status: str) -> None:
+    """A booking that ends without ever having been paid (confirmed_at unset: a lapsed or released hold, a decline
+    or cancellation before any payment) gives its discount code's use back; one paid after its hold lapsed takes
+    it again (catalog.discounts)."""
+    if to_status in ("expired", "cancelled", "declined") and booking.confirmed_at is None:
+        discounts.give_back(booking.id)
+    elif previous == "expired" and to_status in ("confirmed", "paid_in_full"):
+        discounts.take_back(booking.id)
 
 
 def _refusal_code(current: str, wanted: str) -> str:

@@ -213,7 +213,8 @@ def create(token: str):
             applicant=form.applicant(),
             payment_provider=form.payment_provider.data if "payment_provider" in form else None,
             save_card=bool(form.save_card.data) if "save_card" in form else False,
-            policy_accepted=form.policy_accepted.data is True, client_address=request.remote_addr)
+            policy_accepted=form.policy_accepted.data is True, client_address=request.remote_addr,
+            promo_code=form.promo_code.data or None)
     except ValidationFailed as refused:
         _refused(form, refused)
         return _render_booking_form(token, screening, offer, form, 422)

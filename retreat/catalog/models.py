@@ -66,3 +66,61 @@ class Cohort(db.Model):
 
     def __repr__(self) -> str:
         return f"<Cohort {self.id} {self.start_date}>"
+
+
+# The programs a discount code is limited to (none: every program).
+discount_code_program = sa.Table(
+    "discount_code_program", db.metadata,
+    sa.Column("discount_code_id", sa.ForeignKey("discount_code.id"), primary_key=True),
+    sa.Column("program_id", sa.ForeignKey("program.id"), primary_key=True),
+)
+
+
+class DiscountCode(db.Model):
+    """A code an applicant types for a price off: a whole percentage or a fixed amount (exactly one), limited to
+    some programs or not, valid between two clinic-calendar dates (inclusive, either open), with an optional
+    maximum number of uses. `code` is stored upper-case, so it is unique however it is typed. `uses` counts the
+    bookings holding a use; a use is taken atomically (catalog.discounts.take_use) and given back when a booking
+    ends unpaid."""
+
+    __tablename__ = "discount_code"
+    __table_args__ = (
+        sa.CheckConstraint("(percent_off IS NULL) <> (amount_off_cents IS NULL)", name="one_kind"),
+        sa.CheckConstraint("percent_off IS NULL OR (percent_off >= 1 AND percent_off <= 100)", name="percent"),
+        sa.CheckConstraint("amount_off_cents IS NULL OR amount_off_cents > 0", name="amount"),
+        sa.CheckConstraint("max_uses IS NULL OR max_uses > 0", name="max_uses"),
+        sa.CheckConstraint("uses >= 0", name="uses"),
+        sa.CheckConstraint("valid_from IS NULL OR valid_until IS NULL OR valid_from <= valid_until",
+                           name="dates_in_order"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    percent_off: Mapped[int | None]
+    amount_off_cents: Mapped[int | None]
+    valid_from: Mapped[date | None]
+    valid_until: Mapped[date | None]
+    max_uses: Mapped[int | None]
+    uses: Mapped[int] = mapped_column(default=0, server_default="0")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)
+
+    programs: Mapped[list[Program]] = relationship(secondary=discount_code_program, order_by=Program.name)
+
+    def __repr__(self) -> str:
+        return f"<DiscountCode {self.code}>"
+
+
+class DiscountUse(db.Model):
+    """A booking that took a use of a code; `returned_at` once it gave the use back (it ended unpaid)."""
+
+    __tablename__ = "discount_use"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    discount_code_id: Mapped[int] = mapped_column(sa.ForeignKey("discount_code.id"), index=True)
+    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("booking.id"), unique=True)
+    booking_reference: Mapped[str] = mapped_column(sa.String(20))
+    discount_cents: Mapped[int]
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

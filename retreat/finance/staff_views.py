@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from retreat.core.clock import today
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
-from retreat.finance import exports
+from retreat.finance import exports, price_offs
 from retreat.finance import services as finance
 from retreat.finance.forms import BookingLookupForm, LedgerFilterForm, ResolveFlagForm
 from retreat.payments import flags
@@ -123,7 +123,8 @@ def finance_close():
                                month_text=request.args.get("month", ""), labels=_labels()), 422
     close = finance.month_close(month)
     return render_template("staff/finance/close.html", close=close, error=None, month_text=f"{month:%Y-%m}",
-                           args=_filter_args(close.filters), formats=exports.FORMAT_LABELS, labels=_labels())
+                           args=_filter_args(close.filters), formats=exports.FORMAT_LABELS, labels=_labels(),
+                           price_offs=price_offs.month_price_offs(month))
 
 
 def _labels() -> dict[str, dict[str, str]]:

@@ -3,6 +3,7 @@
 No database, no request: everything it needs comes in as arguments, so it is tested exhaustively.
 """
 
+import dataclasses
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -86,6 +87,15 @@ class Estimate:
     hsa_fsa_eligible_cents: int
     custom_quote_required: bool
     balance_due_days_before_start: int
+
+    @property
+    def list_cents(self) -> int:
+        """The price before any discount: the sum of the line items."""
+        return sum(item.total_cents for item in self.line_items)
+
+    @property
+    def discount_cents(self) -> int:
+        return self.list_cents - self.total_cents
 
     def balance_due_date(self, cohort_start: date) -> date:
         return cohort_start - timedelta(days=self.balance_due_days_before_start)
@@ -209,3 +219,25 @@ def estimate(configuration: Configuration, prices: PriceSheet) -> Estimate:
         custom_quote_required=not (prices.band_min_cents <= total <= prices.band_max_cents),
         balance_due_days_before_start=prices.balance_due_days_before_start,
     )
+
+
+def discount_off(list_cents: int, *, percent: int | None = None, amount_cents: int | None = None) -> int:
+    """What a discount takes off a list price: a whole percentage of it, rounded down to the cent (the applicant
+    never pays a fraction of a cent more than the percentage says), or a fixed amount, never more than the price."""
+    if (percent is None) == (amount_cents is None):
+        raise ValueError("a discount is a percentage or an amount, exactly one")
+    if percent is not None:
+        return list_cents * percent // 100
+    return min(list_cents, amount_cents)
+
+
+def discounted(estimate: Estimate, discount_cents: int, prices: PriceSheet) -> Estimate:
+    """The estimate with `discount_cents` off its total: the deposit rule applies to the discounted total (the line
+    items stay the list price's; the discount is a line of its own beside them)."""
+    if not 0 <= discount_cents <= estimate.total_cents:
+        raise ValueError("a discount is between nothing and the whole price")
+    if prices.version != estimate.price_list_version:
+        raise ValueError("the deposit rule of another price list")
+    total = estimate.total_cents - discount_cents
+    deposit = deposit_for(total, prices)
+    return dataclasses.replace(estimate, total_cents=total, deposit_cents=deposit, balance_cents=total - deposit)

@@ -35,7 +35,8 @@ from tests.screening.test_rules import answers, cssrs
 URL = "/api/v1/bookings"
 DROP = object()
 
-BOOKING_FIELDS = {"reference", "status", "cohort_id", "lodging", "currency", "total_cents", "deposit_cents",
+BOOKING_FIELDS = {"reference", "status", "cohort_id", "lodging", "currency", "total_cents", "discount_cents",
+                  "deposit_cents",
                   "balance_cents", "paid_cents", "balance_due_date", "hold_expires_at", "manage_token", "manage_url",
                   "payment", "payments", "email_confirmation_required", "cancellation_policy", "owed_cents"}
 PAYMENT_FIELDS = {"id", "kind", "amount_cents", "currency", "status", "provider", "created_at"}

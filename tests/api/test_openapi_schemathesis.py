@@ -249,7 +249,8 @@ def test_openapi_document_describes_bookings_and_the_waitlist(client):
     assert set(booking_request["required"]) == {"cohort_id", "screening_token", "lodging", "applicant",
                                                 "policy_accepted"}
     assert set(booking_request["properties"]) == {"cohort_id", "screening_token", "lodging", "applicant",
-                                                  "payment_provider", "save_card", "policy_accepted"}
+                                                  "payment_provider", "save_card", "policy_accepted", "promo_code"}
+    assert booking_request["properties"]["promo_code"]["type"] == "string"
     assert booking_request["properties"]["policy_accepted"]["type"] == "boolean"
     assert set(booking_request["properties"]["lodging"]["enum"]) == {"none", "shared", "private"}
     assert booking_request["properties"]["save_card"]["type"] == "boolean"

@@ -27,6 +27,7 @@ from retreat.booking import hold_rules
 from retreat.booking import services as booking_services
 from retreat.booking.availability import seats_left
 from retreat.booking.models import Booking
+from retreat.catalog import discounts
 from retreat.catalog.models import Cohort, Program
 from retreat.catalog.services import estimate_for_program
 from retreat.core.clock import now
@@ -116,10 +117,11 @@ def unreadable_draft(page: Page, world: SimpleNamespace) -> None:
 
 # --- The states, made once through the services ----------------------------------------------------------------
 
-def _booking(cohort: Cohort, token: str | None = None, *, provider: str = "demo", lodging: str = "shared"):
+def _booking(cohort: Cohort, token: str | None = None, *, provider: str = "demo", lodging: str = "shared",
+             promo_code: str | None = None):
     return booking_services.create_booking(cohort_id=cohort.id, screening_token=token or eligible_token(),
                                            lodging=lodging, applicant=dict(APPLICANT), payment_provider=provider,
-                                           policy_accepted=True)
+                                           policy_accepted=True, promo_code=promo_code)
 
 
 def _set_status(created, status: str) -> str:
@@ -200,6 +202,14 @@ def build_world(staff_user) -> SimpleNamespace:
     db.session.commit()
     w.offered = offered.manage_token
 
+    w.code_id = discounts.create_code({"code": "WALK-SCHOLARSHIP-2027", "amount_off_cents": 1_250_50,
+                                       "percent_off": None, "program_ids": [w.program.id], "max_uses": 12},
+                                      actor="test").id
+    discounted = _booking(w.cohort, promo_code="walk-scholarship-2027")
+    w.discounted = discounted.manage_token
+    booking_services.cancel_booking(db.session.get(Booking, _booking(
+        w.cohort, promo_code="WALK-SCHOLARSHIP-2027").booking.id))  # a use given back, as the console shows it
+
     w.queue_review = make_screening(review_answers(), pending=True).id
     w.queue_crisis = db.session.scalars(sa.select(Screening.id).where(Screening.outcome == "crisis")).first()
     w.demo_program = db.session.scalars(sa.select(Program).where(Program.slug == "iv-emdr-one-week")).one().id
@@ -264,6 +274,10 @@ PUBLIC = [
     v("/estimate", "custom estimate with errors", "/estimate",
       send_with("See my estimate", {"Dosing sessions": "9", "Integration therapy sessions": "1"}, nth=1)),
     v("/estimates/<estimate_id>", "estimate", lambda w: f"/estimates/{w.estimate}"),
+    v("/estimates/<estimate_id>", "estimate with a discount code", lambda w: f"/estimates/{w.estimate}",
+      send_with("Apply the code", {"Have a discount code?": "walk-scholarship-2027"})),
+    v("/estimates/<estimate_id>", "estimate with a code refused", lambda w: f"/estimates/{w.estimate}",
+      send_with("Apply the code", {"Have a discount code?": "NOT-A-REAL-CODE"})),
     v("/screening/", "intro", "/screening/"),
     v("/screening/questions", "start", "/screening/questions"),
     *[v(STEP, f"page {n}", "/screening/questions/1", step_page(n)) for n in (1, 2, 4, 5, 6, 7)],
@@ -305,6 +319,8 @@ PUBLIC = [
     v("/bookings/new/<token>", "pre-screen used already", lambda w: f"/bookings/new/{w.used}"),
     *[v(MANAGE, status, manage_of(status)) for status in STATUSES],
     *[v(MANAGE + "/pay", status, pay_of(status)) for status in STATUSES],
+    v(MANAGE + "/pay", "held with a discount code", pay_of("discounted")),
+    v(MANAGE, "held with a discount code", manage_of("discounted")),
     *[v(MANAGE + "/cancel", status, cancel_of(status)) for status in STATUSES],
     v(MANAGE + "/pay", "waitlist offer: the policy first", pay_of("offered")),
     v(MANAGE + "/pay", "waitlist offer: the policy not ticked", pay_of("offered"),
@@ -360,6 +376,12 @@ STAFF = [
     v("/staff/bookings/<reference>", "confirmed booking", lambda w: f"/staff/bookings/{w.confirmed_reference}",
       role="coordinator"),
     v("/staff/prices", "price lists", "/staff/prices", role="coordinator"),
+    v("/staff/discounts", "discount codes", "/staff/discounts", role="coordinator"),
+    v("/staff/discounts/new", "new discount code", "/staff/discounts/new", role="coordinator"),
+    v("/staff/discounts/new", "new discount code with errors", "/staff/discounts/new", send_with("Save the code"),
+      role="coordinator"),
+    v("/staff/discounts/<int:code_id>", "discount code with its uses", lambda w: f"/staff/discounts/{w.code_id}",
+      role="coordinator"),
     v("/staff/prices/<int:version>", "price list", "/staff/prices/1", role="coordinator"),
     v("/staff/finance", "ledger", "/staff/finance?date_from=2027-03-01&date_to=2027-03-31", role="finance"),
     v("/staff/finance", "ledger with errors", "/staff/finance?date_from=2027-03-40", role="finance"),
