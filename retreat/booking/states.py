@@ -12,6 +12,7 @@ inside the caller's transaction; it refuses what the table below does not allow 
 
 from datetime import datetime
 
+from retreat.booking import plans
 from retreat.booking.models import BOOKING_STATUSES, Booking
 from retreat.core import audit
 from retreat.core.clock import now
@@ -87,6 +88,8 @@ def transition(booking: Booking, to_status: str, *, reason: str = "", actor=None
         booking.confirmed_at = booking.confirmed_at or moment
     elif to_status in ("cancelled", "declined"):
         booking.cancelled_at = moment
+    if to_status in ("cancelled", "declined", "expired"):
+        plans.stop(booking)  # parts not yet paid are not charged
     details = {"from": previous, "to": to_status}
     if reason:
         details["reason"] = reason

@@ -33,7 +33,7 @@ from flask import (
 )
 
 from retreat.booking import hold_rules as holds
-from retreat.booking import offers, services
+from retreat.booking import offers, plans, services
 from retreat.booking.calendar import booking_calendar
 from retreat.booking.forms import PROVIDER_LABELS, BookingForm, CancelForm, PaymentForm, WaitlistForm
 from retreat.booking.models import HOLDING_STATUSES, Booking
@@ -136,6 +136,8 @@ def _booking_form(offer: offers.ProgramOffer, cohort: CohortView | None, formdat
         del form.payment_provider
     if "stripe" not in names:
         del form.save_card
+    if not set(names) & set(plans.SAVED_CARD_PROVIDERS):
+        form.payment_plan.choices = [c for c in form.payment_plan.choices if c.value != "installments"]
     return form
 
 
@@ -205,6 +207,7 @@ def create(token: str):
             applicant=form.applicant(),
             payment_provider=form.payment_provider.data if "payment_provider" in form else None,
             save_card=bool(form.save_card.data) if "save_card" in form else False,
+            payment_plan=form.payment_plan.data or "deposit",
             policy_accepted=form.policy_accepted.data is True, client_address=request.remote_addr)
     except ValidationFailed as refused:
         _refused(form, refused)
@@ -278,6 +281,7 @@ def manage(token: str):
         refunded_cents=-sum(p.amount_cents for p in payments if p.kind == "refund"),
         refunds_to_send=refunds.pending_of(booking.id), owed_cents=services.outstanding_cents(booking),
         next_payment=services.next_payment(booking), hold_lapsed=_hold_lapsed(booking),
+        schedule=plans.schedule_lines(booking, ledger.received_cents(booking.id)),
         minutes_left=_minutes_left(booking),
         can_cancel=booking.status in CANCELLABLE_STATUSES and not _hold_lapsed(booking),
         has_calendar=booking.status in services.ACTIVE_STATUSES and not _hold_lapsed(booking),
@@ -340,7 +344,8 @@ def pay(token: str):
         "booking/pay.html", token=token, booking=booking, cohort=booking.cohort, program=booking.cohort.program,
         kind=page.kind, amount_cents=page.amount_cents, provider=page.start.provider, fields=page.start.fields,
         form=form, return_url=url_for("booking.paid", token=token, _external=True),
-        minutes_left=_minutes_left(booking))
+        minutes_left=_minutes_left(booking),
+        schedule=plans.schedule_lines(booking, ledger.received_cents(booking.id)))
 
 
 @booking_bp.post("/manage/<token>/pay")
