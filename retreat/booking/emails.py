@@ -95,7 +95,7 @@ def payment_receipt(booking: Booking, payment, token: str) -> Email:
     from retreat.payments import ledger
     paid = ledger.paid_cents(booking.id)
     left = max(0, booking.total_cents - paid)
-    what = "deposit" if payment.kind == "deposit" else "balance payment"
+    what = {"deposit": "deposit", "installment": "monthly payment"}.get(payment.kind, "balance payment")
     status_line = ("Your booking is confirmed." if booking.status == "confirmed"
                    else "Your booking is paid in full." if booking.status == "paid_in_full" else "")
     due = f", due by {booking.balance_due_date:%-d %B %Y}" if booking.balance_due_date else ""

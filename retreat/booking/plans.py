@@ -76,11 +76,11 @@ def parts_of(plan: str, *, total_cents: int, deposit_cents: int, balance_cents: 
              balance_due_date: date | None, on: date) -> list[Part] | None:
     """The schedule of a booking made on `on` with this plan, from the price's split (booking.creation); None when
     the plan does not fit."""
-    if plan == "full" or not balance_cents or balance_due_date is None:
-        return [Part(on, total_cents, "deposit")]
     if plan == "installments":
         parts = installment_parts(balance_cents, balance_due_date, on)
         return None if parts is None else [Part(on, deposit_cents, "deposit"), *parts]
+    if plan == "full" or not balance_cents or balance_due_date is None:
+        return [Part(on, total_cents, "deposit")]
     return [Part(on, deposit_cents, "deposit"), Part(balance_due_date, balance_cents, "balance")]
 
 
