@@ -55,12 +55,8 @@ class BookingForm(ApplicantForm):
     email = _email()
     phone = _phone()
     payment_provider = RadioField("How will you pay?", validate_choice=False)
-    payment_plan = RadioField(
-        "When will you pay?", choices=options(PLAN_LABELS.items()), default="deposit", validate_choice=False,
-        description="Monthly parts: the deposit now, then the balance in 2 to 4 equal monthly parts, the last by the "
-                    "balance due date, each charged to the card you pay the deposit with (you agree to these "
-                    "charges by choosing this). Offered for card payments and dates at least about three months "
-                    "away. The next page shows every date and amount before you pay.")
+    payment_plan = RadioField("When will you pay?", choices=options(PLAN_LABELS.items()), default="deposit",
+                              validate_choice=False)
     save_card = BooleanField(
         "Keep my card on file to pay the balance when it is due",
         description="Stripe keeps the card, not us. We charge only the balance of this booking, on its due date, "

@@ -29,6 +29,16 @@ PLAN_LABELS = {
     "installments": "Deposit now, then the balance in monthly parts charged to my card",
 }
 
+# What each plan means, beside its choice on the booking form.
+PLAN_DETAILS = {
+    "deposit": "The deposit holds your seat; the balance is due by the date shown with your dates.",
+    "full": "Nothing more to pay later.",
+    "installments": "Then the balance in 2 to 4 equal monthly parts, the last by the balance due date, each charged "
+                    "to the card you pay the deposit with: choosing this, you agree to those charges. For card "
+                    "payments and dates at least about three months away. The next page shows every date and "
+                    "amount before you pay.",
+}
+
 
 @dataclass(frozen=True)
 class Part:

@@ -148,6 +148,7 @@ def _render_booking_form(token: str, screening: Screening, offer: offers.Program
         "booking/book.html", token=token, offer=offer, form=form, awaits_review=_awaits_review(screening),
         full_cohort=full_cohort, waitlist=waitlist, review_hold_hours=current_app.config["REVIEW_HOLD_HOURS"],
         hold_minutes=current_app.config["BOOKING_HOLD_MINUTES"], bank_hold_days=HOLD_FOR_BANK_TRANSFER.days,
+        plan_details=plans.PLAN_DETAILS,
     ), status
 
 

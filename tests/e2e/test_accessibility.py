@@ -116,10 +116,11 @@ def unreadable_draft(page: Page, world: SimpleNamespace) -> None:
 
 # --- The states, made once through the services ----------------------------------------------------------------
 
-def _booking(cohort: Cohort, token: str | None = None, *, provider: str = "demo", lodging: str = "shared"):
+def _booking(cohort: Cohort, token: str | None = None, *, provider: str = "demo", lodging: str = "shared",
+             plan: str | None = None):
     return booking_services.create_booking(cohort_id=cohort.id, screening_token=token or eligible_token(),
                                            lodging=lodging, applicant=dict(APPLICANT), payment_provider=provider,
-                                           policy_accepted=True)
+                                           policy_accepted=True, payment_plan=plan)
 
 
 def _set_status(created, status: str) -> str:
@@ -195,6 +196,14 @@ def build_world(staff_user) -> SimpleNamespace:
     db.session.get(Booking, lapsed.booking.id).hold_expires_at = now() - timedelta(minutes=1)
     db.session.commit()
     w.lapsed = lapsed.manage_token
+    # Monthly parts: dates far enough away for them, the deposit to pay with the schedule shown, then confirmed.
+    far = next(c for c in db.session.scalars(sa.select(Cohort).order_by(Cohort.start_date))
+               if c.start_date >= now().date() + timedelta(days=100) and seats_left(c) > 1)
+    lodging = far.program.lodging_options[0]
+    w.installments_held = _booking(far, lodging=lodging, plan="installments").manage_token
+    installments = _booking(far, lodging=lodging, plan="installments")
+    _pay(installments, "deposit")
+    w.installments = installments.manage_token
 
     w.queue_review = make_screening(review_answers(), pending=True).id
     w.queue_crisis = db.session.scalars(sa.select(Screening.id).where(Screening.outcome == "crisis")).first()
@@ -302,6 +311,8 @@ PUBLIC = [
     *[v(MANAGE, status, manage_of(status)) for status in STATUSES],
     *[v(MANAGE + "/pay", status, pay_of(status)) for status in STATUSES],
     *[v(MANAGE + "/cancel", status, cancel_of(status)) for status in STATUSES],
+    v(MANAGE, "confirmed, paying in monthly parts", manage_of("installments")),
+    v(MANAGE + "/pay", "deposit of monthly parts, with the schedule", pay_of("installments_held")),
     v(MANAGE + "/paid", "back from the card form", lambda w: f"/bookings/manage/{w.confirmed}/paid"),
     v("/bookings/confirm/<reference>/<token>", "email confirmed", lambda w: w.confirm_path),
     v("/programs/<slug>", "not found", "/programs/no-such-program"),
