@@ -180,7 +180,7 @@ def settle(booking: Booking, received_cents: int, payment_id: int | None) -> Non
 
 
 def stop(booking: Booking) -> None:
-    """A booking that ended (cancelled, declined, expired) charges none of the parts not yet paid."""
+    """A booking that ended (cancelled, declined) charges none of the parts not yet paid."""
     db.session.execute(sa.update(PaymentScheduleItem).where(
         PaymentScheduleItem.booking_id == booking.id, PaymentScheduleItem.status.in_(("scheduled", "failed")))
         .values(status="cancelled"))

@@ -88,8 +88,8 @@ def transition(booking: Booking, to_status: str, *, reason: str = "", actor=None
         booking.confirmed_at = booking.confirmed_at or moment
     elif to_status in ("cancelled", "declined"):
         booking.cancelled_at = moment
-    if to_status in ("cancelled", "declined", "expired"):
-        plans.stop(booking)  # parts not yet paid are not charged
+    if to_status in ("cancelled", "declined"):
+        plans.stop(booking)  # parts not yet paid are not charged (an expired hold has paid none, and may come back)
     details = {"from": previous, "to": to_status}
     if reason:
         details["reason"] = reason
