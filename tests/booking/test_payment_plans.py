@@ -15,8 +15,9 @@ from retreat.core.clock import today
 from retreat.core.errors import ValidationFailed
 from retreat.extensions import db
 from retreat.notify.models import OutboxEmail
-from retreat.payments import ledger
+from retreat.payments import ledger, providers
 from tests.booking.support import APPLICANT, booking_body, eligible_token, make_cohort
+from tests.booking.test_concurrency import race, racing_app  # noqa: F401  (racing_app: the fixture)
 
 # The test program with a shared room: $4,970, deposit $994, balance $3,976.
 TOTAL, DEPOSIT, BALANCE = 497000, 99400, 397600
@@ -278,3 +279,30 @@ def test_today_is_the_booking_day(app):
     with time_machine.travel(PINNED + timedelta(days=40), tick=False):
         booking = _book(payment_plan="installments")
         assert plans.schedule_of(booking)[1].due_date == plans.add_months(today(), 1)
+
+
+# --- Job runs racing ----------------------------------------------------------------------------------------------
+
+def test_job_runs_racing_on_one_day_try_a_part_once(app, racing_app, monkeypatch):  # noqa: F811
+    """Four runs of the job at once on a part's day, its card declining (so no payment marks it paid): the card is
+    asked once, the part has one attempt, the applicant one email."""
+    with time_machine.travel(PINNED, tick=False):
+        booking = _book(payment_plan="installments")
+        _pay_deposit(booking)
+    first = _items(booking)[1]
+    asked = []
+
+    class Declining:
+        def charge_saved_card(self, payer, cents, *, kind, key):
+            asked.append(key)
+            raise providers.CardDeclined("Your card was declined.")
+
+    monkeypatch.setattr(providers, "provider", lambda name: Declining())
+    with time_machine.travel(datetime.combine(first.due_date, PINNED.timetz()), tick=True):
+        outcomes = race(racing_app, [services.charge_due_installments] * 4)
+    assert sorted(outcomes) == [(0, 0)] * 3 + [(0, 1)], outcomes
+    assert len(asked) == 1 and asked[0].endswith(f"-installment-{first.id}-attempt-1")
+    item = _items(booking)[1]
+    assert (item.attempts, item.status, item.last_attempt_on) == (1, "scheduled", first.due_date)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxEmail).where(
+        OutboxEmail.kind == "installment_charge_failed")) == 1
