@@ -4,8 +4,8 @@ response schemas describe what the API sends. The OpenAPI document is generated 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from retreat.booking import policy
-from retreat.booking.models import BOOKING_STATUSES
-from retreat.payments.models import PAYMENT_KINDS, PAYMENT_PROVIDERS, PAYMENT_STATUSES
+from retreat.booking.models import BOOKING_STATUSES, PAYMENT_PLANS, SCHEDULE_KINDS
+from retreat.payments.models import PAYMENT_KINDS, PAYMENT_PROVIDERS, PAYMENT_STATUSES, REQUESTED_KINDS
 from retreat.pricing import rules
 from retreat.screening import rules as screening_rules
 from retreat.screening.questions import Answers
@@ -169,7 +169,7 @@ class FinancePaymentSchema(ResponseSchema):
     payer_email = fields.String(required=True)
     program = fields.String(required=True)
     cohort_start = fields.Date(required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(["deposit", "balance", "refund"]))
+    kind = fields.String(required=True, validate=validate.OneOf(PAYMENT_KINDS))
     provider = fields.String(required=True, validate=validate.OneOf(["stripe", "offline", "demo"]))
     provider_reference = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(["succeeded", "pending"]))
@@ -255,6 +255,12 @@ class BookingRequest(Schema):
         "Optional: a discount code (letters and digits; capitals or not). Its discount comes off the price, and the "
         "deposit rule applies to the discounted total (`discount_cents`). An unknown, inactive, expired, used-up "
         "code, or one not for this program, is a 422 naming `promo_code`, and nothing is held.")})
+    payment_plan = fields.String(validate=validate.OneOf(PAYMENT_PLANS), metadata={"description": (
+        "Optional, default `deposit`: the deposit now and the balance by its due date. `full`: the whole price now. "
+        "`installments`: the deposit now, then the balance in 2 to 4 monthly parts charged to the card that pays "
+        "the deposit (the applicant consents to these charges by choosing it), the last by the balance due date. "
+        "Where fewer than 2 monthly parts fit before the balance due date, or the payment provider cannot charge a "
+        "saved card (bank transfer), `installments` is a 422 naming `payment_plan`, and nothing is held.")})
 
 
 class WaitlistRequest(Schema):
@@ -283,8 +289,9 @@ class BookingPaymentSchema(ResponseSchema):
                        "quoting `transfer_reference`; `awaiting_review`: nothing can be paid until a clinician "
                        "approves (an email follows); `unavailable`: the payment provider could not be reached, the "
                        "seat stays held: pay from `manage_url`; `paid`: paid in full; `none`: nothing to pay."})
-    kind = fields.String(validate=validate.OneOf(["deposit", "balance"]),
-                         metadata={"description": "What is due now, when something is."})
+    kind = fields.String(validate=validate.OneOf(REQUESTED_KINDS),
+                         metadata={"description": "What is due now, when something is (`installment`: a monthly "
+                                                  "part not charged when due)."})
     amount_cents = fields.Integer(metadata={"description": "What is due now, when something is."})
     currency = fields.String(validate=validate.OneOf(["usd"]))
     due_date = fields.Date(metadata={"description": "For the balance: the date it falls due."})
@@ -323,6 +330,12 @@ class CancellationPolicySchema(ResponseSchema):
     rules = fields.List(fields.Nested(PolicyRuleSchema), required=True, metadata={
         "description": "An applicant's cancellation: the first rule (highest `min_days_before_start` first) that "
                        "applies gives the refund."})
+
+
+class PaymentScheduleItemSchema(ResponseSchema):
+    due_date = fields.Date(required=True)
+    amount_cents = fields.Integer(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(SCHEDULE_KINDS))
 
 
 class BookingSchema(ResponseSchema):
@@ -364,6 +377,10 @@ class BookingSchema(ResponseSchema):
                            metadata={"description": "Every movement of money, oldest first."})
     cancellation_policy = fields.Nested(CancellationPolicySchema, required=True, metadata={
         "description": "The cancellation and refund policy."})
+    payment_plan = fields.String(required=True, validate=validate.OneOf(PAYMENT_PLANS))
+    payment_schedule = fields.List(fields.Nested(PaymentScheduleItemSchema), required=True, metadata={
+        "description": "When each part is paid: the deposit (the whole price with `full`, or for dates that start "
+                       "soon), then the balance, or each monthly part of `installments`."})
 
 
 class CancellationRefundSchema(ResponseSchema):

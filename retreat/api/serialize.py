@@ -1,7 +1,7 @@
 """Plain dictionaries for API responses; their shapes are described by retreat.api.schemas."""
 
 from retreat.booking import hold_rules as holds
-from retreat.booking import policy
+from retreat.booking import plans, policy
 from retreat.booking import services as booking_services
 from retreat.booking.emails import manage_url
 from retreat.booking.models import Booking
@@ -124,6 +124,8 @@ def booking_json(booking: Booking, payment: dict | None = None) -> dict:
         "payment": payment if payment is not None else payment_state_json(booking),
         "payments": [payment_json(movement) for movement in ledger.payments_of(booking.id)],
         "cancellation_policy": policy.public_policy(),
+        "payment_plan": booking.payment_plan,
+        "payment_schedule": [part.as_json() for part in plans.schedule_of(booking)],
     }
 
 

@@ -38,12 +38,15 @@ def remind():
 
 @bookings_cli.command("charge-balances")
 def charge_balances():
-    """Charge the saved card of each confirmed booking whose balance is due today or earlier (daily).
+    """Charge the saved card of each confirmed booking whose balance, or monthly part, is due today or earlier (daily).
 
-    Only bookings whose applicant agreed to it when paying the deposit; a declined card is emailed to the
-    applicant, who pays from their booking page."""
+    Only bookings whose applicant agreed to it when paying the deposit (or chose monthly parts); a declined card is
+    emailed to the applicant, who pays from their booking page. A monthly part is tried again once a day for 3 days,
+    then listed in the staff to-do; running this twice on a day charges nothing twice."""
     charged, failed = services.charge_due_balances()
     click.echo(f"Charged {charged} balance(s); {failed} card(s) declined, applicants emailed.")
+    charged, failed = services.charge_due_installments()
+    click.echo(f"Charged {charged} monthly part(s); {failed} not charged, applicants emailed.")
 
 
 @bookings_cli.command("offer-seats")

@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 
-from retreat.booking import hold_rules
+from retreat.booking import hold_rules, plans
 from retreat.booking.access import manage_token, manage_token_hash
 from retreat.booking.models import Booking, new_booking_reference
 from retreat.booking.requests import Applicant
@@ -78,14 +78,22 @@ def balance_due_date(estimate: estimator.Estimate, cohort_start: date) -> date |
 def new_booking(cohort: Cohort, screening: Screening, lodging: str, applicant: Applicant, *, status: str,
                 provider_name: str, hold_expires_at: datetime, save_card: bool,
                 client_address: str | None = None, policy_version: str | None = None,
-                discount: discounts.Discount | None = None) -> tuple[Booking, str]:
+                discount: discounts.Discount | None = None,
+                payment_plan: str = "deposit") -> tuple[Booking, str]:
     """Add a booking with its price frozen from the current price list (caller holds the cohort lock), less a
     discount code's discount (whose use it takes, atomically: ValidationFailed naming `promo_code` when none is
-    left, and the caller's unit rolls back), and the version of the cancellation policy its applicant accepted
-    (now), if they did."""
+    left, and the caller's unit rolls back), the version of the cancellation policy its applicant accepted (now),
+    if they did, and its payment plan (booking.plans: a plan that does not fit these dates or this provider is
+    refused, naming `payment_plan`). The deposit rule and the plan apply to the discounted total."""
     estimate = price_of(cohort, lodging, discount)
     discount_cents = estimate.discount_cents
     split = payment_split(estimate, cohort.start_date)
+    parts = plans.parts_of(payment_plan, total_cents=estimate.total_cents, deposit_cents=split.deposit_cents,
+                           balance_cents=split.balance_cents, balance_due_date=split.balance_due_date, on=today())
+    plans.check_plan_fits(payment_plan, parts, provider_name)
+    if payment_plan == "full":
+        split = PaymentSplit(estimate.total_cents, 0, None)
+    installments = payment_plan == "installments"
     booking = Booking(
         reference=_unused_reference(), cohort_id=cohort.id, status=status, lodging=lodging,
         applicant_first_name=applicant.first_name, applicant_last_name=applicant.last_name,
@@ -96,12 +104,14 @@ def new_booking(cohort: Cohort, screening: Screening, lodging: str, applicant: A
         discount_cents=discount_cents, discount_code=discount.code if discount is not None else None,
         deposit_cents=split.deposit_cents, balance_cents=split.balance_cents, balance_due_date=split.balance_due_date,
         hold_expires_at=hold_expires_at, screening_id=screening.id, payment_provider=provider_name,
-        save_card_consent=bool(save_card) and provider_name == "stripe" and split.balance_cents > 0,
-        balance_reminders_sent=[], policy_version=policy_version,
+        save_card_consent=(bool(save_card) or installments) and provider_name == "stripe" and split.balance_cents > 0,
+        balance_reminders_sent=[], policy_version=policy_version, payment_plan=payment_plan,
         policy_accepted_at=now() if policy_version is not None else None,
     )
     db.session.add(booking)
     db.session.flush()
+    if installments:
+        plans.write_schedule(booking, parts)
     token = manage_token(booking)
     booking.manage_token_hash = manage_token_hash(token)
     if discount is not None:

@@ -5,13 +5,14 @@ link is a secret: each email says to keep it to oneself.
 """
 
 
-from retreat.booking import policy
+from retreat.booking import plans, policy
 from retreat.booking.hold_rules import email_confirmation_token, full_hold
 from retreat.booking.models import Booking, WaitlistEntry
 from retreat.core import clinic
 from retreat.core.links import external_url
 from retreat.core.money import format_usd
 from retreat.notify.services import clinic_contact, clinic_name
+from retreat.payments import ledger
 
 Email = tuple[str, str, str, str]
 
@@ -85,6 +86,7 @@ def booking_held(booking: Booking, token: str, *, confirm: bool = False) -> Emai
                   "released.")
     body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n{middle}\n\n"
             f"Total price: {format_usd(booking.total_cents)} (fixed when you booked).{_whole_price_note(booking)}\n\n"
+            f"{schedule_paragraph(booking)}\n\n"
             f"{_policy_paragraph()}\n\n{_link_paragraph(token)}\n\n{_signature()}")
     return ("booking_held", booking.applicant_email, f"{clinic_name()}: your seat is held ({booking.reference})", body)
 
@@ -93,7 +95,7 @@ def payment_receipt(booking: Booking, payment, token: str) -> Email:
     from retreat.payments import ledger
     paid = ledger.paid_cents(booking.id)
     left = max(0, booking.total_cents - paid)
-    what = "deposit" if payment.kind == "deposit" else "balance payment"
+    what = {"deposit": "deposit", "installment": "monthly payment"}.get(payment.kind, "balance payment")
     status_line = ("Your booking is confirmed." if booking.status == "confirmed"
                    else "Your booking is paid in full." if booking.status == "paid_in_full" else "")
     due = f", due by {booking.balance_due_date:%-d %B %Y}" if booking.balance_due_date else ""
@@ -221,7 +223,8 @@ def balance_reminder(booking: Booking, left_cents: int, token: str) -> Email:
             else "You can pay it from your booking page.")
     body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
             f"A reminder: the balance of {format_usd(left_cents, show_cents=True)} is due by "
-            f"{booking.balance_due_date:%A %-d %B %Y}. {card}\n\n{_link_paragraph(token)}\n\n{_signature()}")
+            f"{booking.balance_due_date:%A %-d %B %Y}. {card}\n\n{schedule_paragraph(booking)}\n\n"
+            f"{_link_paragraph(token)}\n\n{_signature()}")
     return ("balance_reminder", booking.applicant_email,
             f"{clinic_name()}: your balance is due {booking.balance_due_date:%-d %B}", body)
 
@@ -229,9 +232,49 @@ def balance_reminder(booking: Booking, left_cents: int, token: str) -> Email:
 def balance_charge_failed(booking: Booking, left_cents: int, token: str, message: str) -> Email:
     body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
             f"We could not charge the balance of {format_usd(left_cents, show_cents=True)} to your saved card: "
-            f"{message}\nPlease pay it from your booking page.\n\n{_link_paragraph(token)}\n\n{_signature()}")
+            f"{message}\nPlease pay it from your booking page.\n\n{schedule_paragraph(booking)}\n\n"
+            f"{_link_paragraph(token)}\n\n{_signature()}")
     return ("balance_charge_failed", booking.applicant_email,
             f"{clinic_name()}: please pay your balance ({booking.reference})", body)
+
+
+SCHEDULE_WORDS = {"paid": "paid", "scheduled": "to pay", "failed": "not charged: please pay it",
+                  "cancelled": "not charged: the booking ended"}
+KIND_WORDS = {"deposit": "Deposit", "balance": "Balance", "installment": "Monthly part"}
+
+
+def schedule_paragraph(booking: Booking) -> str:
+    """The booking's payment schedule, part by part with its state, as every reminder shows it."""
+    lines = plans.schedule_lines(booking, ledger.received_cents(booking.id))
+    rows = "\n".join(
+        f"- {line.part.due_date:%a %-d %b %Y}: {KIND_WORDS[line.part.kind]} "
+        f"{format_usd(line.part.amount_cents, show_cents=True)} ({SCHEDULE_WORDS[line.status]})" for line in lines)
+    how = (" Each monthly part is charged to the card you paid the deposit with, on its date."
+           if booking.payment_plan == "installments" else "")
+    return f"Your payment schedule:{how}\n{rows}"
+
+
+def installment_reminder(booking: Booking, item, token: str) -> Email:
+    body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
+            f"A reminder: the monthly part of {format_usd(item.amount_cents, show_cents=True)} is charged to your "
+            f"saved card on {item.due_date:%A %-d %B %Y}. You do not need to do anything; we email you a receipt."
+            f"\n\n{schedule_paragraph(booking)}\n\n{_link_paragraph(token)}\n\n{_signature()}")
+    return ("installment_reminder", booking.applicant_email,
+            f"{clinic_name()}: your next payment on {item.due_date:%-d %B}", body)
+
+
+def installment_charge_failed(booking: Booking, item, cents: int, token: str, message: str, *,
+                              retry_on=None) -> Email:
+    """A monthly part could not be charged: the link to pay it by hand, and whether we try again."""
+    then = (f"We will try the card again on {retry_on:%A %-d %B}, unless you pay it first."
+            if retry_on else "We will not try the card again: the clinic will be in touch.")
+    body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
+            f"We could not charge the monthly part of {format_usd(cents, show_cents=True)} (due "
+            f"{item.due_date:%A %-d %B %Y}) to your saved card: {message}\n"
+            f"Please pay it from your booking page: {external_url('booking.pay', token=token)}\n{then}\n\n"
+            f"{schedule_paragraph(booking)}\n\n{_link_paragraph(token)}\n\n{_signature()}")
+    return ("installment_charge_failed", booking.applicant_email,
+            f"{clinic_name()}: please pay your monthly part ({booking.reference})", body)
 
 
 def _whole_price_note(booking: Booking) -> str:

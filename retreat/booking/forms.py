@@ -5,6 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, RadioField, StringField, SubmitField
 from wtforms.fields import EmailField, TelField
 
+from retreat.booking.plans import PLAN_LABELS
 from retreat.booking.services import APPLICANT_FIELDS
 from retreat.pricing import rules
 from retreat.web.forms import options
@@ -58,6 +59,8 @@ class BookingForm(ApplicantForm):
                                                 "price after the discount.",
         render_kw={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters", "maxlength": 40})
     payment_provider = RadioField("How will you pay?", validate_choice=False)
+    payment_plan = RadioField("When will you pay?", choices=options(PLAN_LABELS.items()), default="deposit",
+                              validate_choice=False)
     save_card = BooleanField(
         "Keep my card on file to pay the balance when it is due",
         description="Stripe keeps the card, not us. We charge only the balance of this booking, on its due date, "

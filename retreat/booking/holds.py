@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from retreat.booking import availability, emails, hold_rules
+from retreat.booking import availability, emails, hold_rules, plans
 from retreat.booking.access import booking_by_reference, fresh
 from retreat.booking.creation import new_booking, use_screening_token
 from retreat.booking.models import HOLDING_STATUSES, Booking, is_plausible_reference
@@ -45,7 +45,8 @@ class Created:
 
 def create_booking(*, cohort_id: object, screening_token: object, lodging: object, applicant: object,
                    policy_accepted: object = None, payment_provider: object = None, save_card: bool = False,
-                   client_address: str | None = None, promo_code: object = None) -> Created:
+                   client_address: str | None = None, promo_code: object = None,
+                   payment_plan: object = None) -> Created:
     """Hold a seat for an applicant with a usable pre-screen: `held` while the deposit is paid, or
     `pending_review` while a clinician decides. A full cohort raises CohortFull and holds nothing; so do the hold
     limits (TooManyHolds, 429). The applicant must have accepted the cancellation and refund policy
@@ -65,6 +66,7 @@ def create_booking(*, cohort_id: object, screening_token: object, lodging: objec
             db.session.get(Cohort, cohort_id)
         if cohort is not None:
             discount = collect(errors, discounts.check_code, promo_code, cohort.program_id)
+    plan = collect(errors, plans.check_plan_name, payment_plan)
     if errors:
         raise ValidationFailed(errors)
     with availability.changing_cohort(seat.cohort.id) as cohort:
@@ -79,7 +81,7 @@ def create_booking(*, cohort_id: object, screening_token: object, lodging: objec
                                       provider_name=provider_name,
                                       hold_expires_at=hold_rules.initial_hold_until(status, provider_name),
                                       save_card=save_card, client_address=client_address,
-                                      policy_version=policy_version, discount=discount)
+                                      policy_version=policy_version, discount=discount, payment_plan=plan)
         confirm = hold_rules.needs_email_confirmation(booking)
         if status == "pending_review" and not confirm:
             ask_for_review(seat.screening)

@@ -7,19 +7,20 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from retreat.booking import availability, emails, policy
+from retreat.booking import availability, emails, plans, policy
 from retreat.booking.access import manage_token
 from retreat.booking.cancellation import free_pre_screen
-from retreat.booking.models import HOLDING_STATUSES, Booking
+from retreat.booking.models import HOLDING_STATUSES, Booking, PaymentScheduleItem
 from retreat.booking.payments import outstanding_cents, payment_received
 from retreat.booking.states import transition
 from retreat.booking.waitlist import lapse_waitlist_offer, offer_freed_seats
 from retreat.catalog.models import Cohort
+from retreat.core import audit
 from retreat.core.clock import now, today
 from retreat.core.transactions import unit_of_work
 from retreat.extensions import db
 from retreat.notify import services as notify
-from retreat.payments import providers
+from retreat.payments import ledger, providers
 
 
 def expire_lapsed_holds() -> int:
@@ -58,11 +59,30 @@ def send_balance_reminders(on: date | None = None) -> int:
         bookings = db.session.scalars(
             sa.select(Booking).join(Cohort, Cohort.id == Booking.cohort_id).where(
                 Booking.status == "confirmed", Booking.balance_due_date <= horizon, Booking.balance_due_date >= on,
-                Cohort.status != "cancelled")
+                Booking.payment_plan != "installments", Cohort.status != "cancelled")
         ).all()
         for booking in bookings:
             queued += _remind(booking, on)
+        queued += _remind_installments(on)
     return queued
+
+
+def _remind_installments(on: date) -> int:
+    """Email each installment's reminder INSTALLMENT_REMINDER_DAYS before it is charged (once; late rather than
+    never), with the whole schedule."""
+    items = db.session.scalars(
+        sa.select(PaymentScheduleItem).join(Booking, Booking.id == PaymentScheduleItem.booking_id)
+        .join(Cohort, Cohort.id == Booking.cohort_id).where(
+            PaymentScheduleItem.kind == "installment", PaymentScheduleItem.status == "scheduled",
+            PaymentScheduleItem.reminded_on.is_(None), PaymentScheduleItem.due_date >= on,
+            PaymentScheduleItem.due_date <= on + timedelta(days=INSTALLMENT_REMINDER_DAYS),
+            Booking.status == "confirmed", Cohort.status != "cancelled")
+        .order_by(PaymentScheduleItem.due_date)
+    ).all()
+    for item in items:
+        item.reminded_on = on
+        notify.enqueue(*emails.installment_reminder(item.booking, item, manage_token(item.booking)))
+    return len(items)
 
 
 def _remind(booking: Booking, on: date) -> int:
@@ -81,6 +101,11 @@ def _remind(booking: Booking, on: date) -> int:
     return 1
 
 
+INSTALLMENT_REMINDER_DAYS = 7
+# A part whose charge failed is tried again once a day for this many days; then staff follow it up (staff to-do).
+INSTALLMENT_RETRY_DAYS = 3
+
+
 def charge_due_balances(on: date | None = None) -> tuple[int, int]:
     """Charge the saved card of each confirmed booking whose balance is due (the applicant consented when
     paying the deposit). Each booking is read again just before its charge; a declined card is told to the
@@ -91,7 +116,8 @@ def charge_due_balances(on: date | None = None) -> tuple[int, int]:
     booking_ids = db.session.scalars(
         sa.select(Booking.id).join(Cohort, Cohort.id == Booking.cohort_id).where(
             Booking.status == "confirmed", Booking.balance_due_date <= on, Booking.save_card_consent,
-            Booking.stripe_payment_method_id.is_not(None), Cohort.status != "cancelled")
+            Booking.stripe_payment_method_id.is_not(None), Booking.payment_plan != "installments",
+            Cohort.status != "cancelled")
     ).all()
     db.session.rollback()
     charged = failed = 0
@@ -118,3 +144,98 @@ def charge_due_balances(on: date | None = None) -> tuple[int, int]:
                          net_cents=result.net_cents, actor="system (balance charge)")
         charged += 1
     return charged, failed
+
+
+def charge_due_installments(on: date | None = None) -> tuple[int, int]:
+    """Charge each installment due by `on` to the booking's saved card (its applicant chose the plan, and with it
+    the charges). A part is tried once a day: the attempt is claimed (one conditional update) before the provider
+    is asked, with an idempotency key of the part and attempt, so running the job twice on a day charges nothing
+    twice. A declined card emails the applicant a link to pay by hand; after INSTALLMENT_RETRY_DAYS more days of
+    declines the part is `failed` and staff see it in their to-do. A provider outage gives the attempt back.
+    Returns (charged, failed)."""
+    on = on or today()
+    item_ids = db.session.scalars(
+        sa.select(PaymentScheduleItem.id).join(Booking, Booking.id == PaymentScheduleItem.booking_id)
+        .join(Cohort, Cohort.id == Booking.cohort_id).where(
+            PaymentScheduleItem.kind == "installment", PaymentScheduleItem.status == "scheduled",
+            PaymentScheduleItem.due_date <= on,
+            sa.or_(PaymentScheduleItem.last_attempt_on.is_(None), PaymentScheduleItem.last_attempt_on < on),
+            Booking.status == "confirmed", Cohort.status != "cancelled")
+        .order_by(PaymentScheduleItem.due_date, PaymentScheduleItem.position)
+    ).all()
+    db.session.rollback()
+    charged = failed = 0
+    for item_id in item_ids:
+        claim = _claim_attempt(item_id, on)
+        if claim is None:
+            continue
+        item, booking, cents, previous_attempt_on = claim
+        provider = providers.provider(booking.payment_provider)
+        key = f"retreat-{booking.reference}-installment-{item.id}-attempt-{item.attempts}"
+        try:
+            result = provider.charge_saved_card(booking, cents, kind="installment", key=key)
+        except providers.CardDeclined as declined:
+            failed += 1
+            _attempt_failed(item.id, cents, declined.message)
+            continue
+        except providers.ProviderUnavailable:
+            db.session.rollback()
+            with unit_of_work():  # not the applicant's card: the attempt is given back (the same key next time)
+                db.session.execute(sa.update(PaymentScheduleItem).where(PaymentScheduleItem.id == item.id).values(
+                    attempts=PaymentScheduleItem.attempts - 1, last_attempt_on=previous_attempt_on))
+            current_app.logger.warning("Installment of %s not charged: the provider is unavailable",
+                                       booking.reference)
+            failed += 1
+            continue
+        payment_received(booking.reference, kind="installment", amount_cents=cents,
+                         provider=booking.payment_provider, provider_reference=result.provider_reference,
+                         fee_cents=result.fee_cents, net_cents=result.net_cents,
+                         actor="system (installment charge)")
+        charged += 1
+    return charged, failed
+
+
+def _claim_attempt(item_id: int, on: date):
+    """Take today's attempt at a part, atomically (of two runs, one wins): (item, booking, cents to charge, the
+    day of the attempt before), or
+    None when it was taken already, or the part is paid another way meanwhile (then marked paid)."""
+    with unit_of_work():
+        item = db.session.get(PaymentScheduleItem, item_id, populate_existing=True)
+        previous = item.last_attempt_on
+        taken = db.session.execute(
+            sa.update(PaymentScheduleItem).where(
+                PaymentScheduleItem.id == item_id, PaymentScheduleItem.status == "scheduled",
+                sa.or_(PaymentScheduleItem.last_attempt_on.is_(None), PaymentScheduleItem.last_attempt_on < on))
+            .values(attempts=PaymentScheduleItem.attempts + 1, last_attempt_on=on)
+            .execution_options(synchronize_session=False))
+        if taken.rowcount != 1:
+            return None
+        db.session.refresh(item)
+        booking = db.session.get(Booking, item.booking_id, populate_existing=True)
+        received = ledger.received_cents(booking.id)
+        through = sum(part.amount_cents for part in plans.items_of(booking.id) if part.position <= item.position)
+        cents = min(item.amount_cents, through - received, outstanding_cents(booking))
+        if booking.status != "confirmed" or cents <= 0:
+            # Paid by hand (or the booking moved on): nothing to charge; the attempt is not counted.
+            item.attempts -= 1
+            item.last_attempt_on = previous
+            plans.settle(booking, received, None)
+            return None
+    return item, booking, cents, previous
+
+
+def _attempt_failed(item_id: int, cents: int, message: str) -> None:
+    """A declined charge: the applicant is emailed a link to pay by hand; the last retry gives the part to staff."""
+    with unit_of_work():
+        item = db.session.get(PaymentScheduleItem, item_id, populate_existing=True)
+        booking = item.booking
+        item.last_error = message[:500]
+        final = item.attempts > INSTALLMENT_RETRY_DAYS
+        if final:
+            item.status = "failed"
+            audit.record("booking.installment_failed", "booking", booking.reference,
+                         {"amount": f"${cents / 100:,.2f}", "due_date": item.due_date.isoformat(),
+                          "attempts": item.attempts}, actor="system (installment charge)")
+        notify.enqueue(*emails.installment_charge_failed(
+            booking, item, cents, manage_token(booking), message, retry_on=None if final else item.last_attempt_on
+            + timedelta(days=1)))

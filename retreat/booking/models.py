@@ -102,6 +102,42 @@ class Booking(db.Model):
         return f"<Booking {self.reference} {self.status}>"
 
 
+# One part of a booking's payment plan (booking.plans): the deposit, or an installment charged to the saved card
+# when due. scheduled: not yet paid (retried after a failed charge); paid; failed: retries used up, staff follow up;
+# cancelled: the booking ended before it was due.
+SCHEDULE_KINDS = ("deposit", "balance", "installment")
+SCHEDULE_STATUSES = ("scheduled", "paid", "failed", "cancelled")
+
+
+class PaymentScheduleItem(db.Model):
+    """A dated part of what a booking pays, written when an installment plan is chosen. The charge job
+    (booking.jobs.charge_due_installments) charges each installment on its due date and retries a failed one."""
+
+    __tablename__ = "payment_schedule_item"
+    __table_args__ = (
+        sa.CheckConstraint(one_of("kind", SCHEDULE_KINDS), name="kind"),
+        sa.CheckConstraint(one_of("status", SCHEDULE_STATUSES), name="status"),
+        sa.CheckConstraint("amount_cents > 0", name="amount"),
+        sa.UniqueConstraint("booking_id", "position", name="uq_payment_schedule_item_position"),
+        sa.Index("ix_payment_schedule_item_due", "status", "due_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("booking.id"), index=True)
+    position: Mapped[int]  # 0 the deposit, then the installments in order
+    kind: Mapped[str] = mapped_column(sa.String(12))
+    due_date: Mapped[date]
+    amount_cents: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(10), default="scheduled")
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_attempt_on: Mapped[date | None]  # the day of the last charge attempt (one a day)
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))
+    reminded_on: Mapped[date | None]  # the day its reminder was emailed
+    payment_id: Mapped[int | None] = mapped_column(sa.ForeignKey("payment.id"))
+
+    booking: Mapped[Booking] = relationship()
+
+
 WAITLIST_STATUSES = ("waiting", "offered", "booked", "lapsed", "left")
 
 

@@ -12,11 +12,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from retreat.booking import availability, emails
+from retreat.booking import availability, emails, plans
 from retreat.booking.access import booking_by_reference, fresh, manage_token
 from retreat.booking.models import ACTIVE_STATUSES, HOLDING_STATUSES, Booking
 from retreat.booking.states import transition
-from retreat.core.clock import now
+from retreat.core.clock import now, today
 from retreat.extensions import db
 from retreat.notify import services as notify
 from retreat.payments import ledger, providers, refunds
@@ -65,6 +65,11 @@ def next_payment(booking: Booking, *, after_lapse: bool = False) -> tuple[str, i
         return "deposit", max(0, booking.deposit_cents - ledger.received_cents(booking.id)) or booking.deposit_cents
     if booking.status == "confirmed":
         left = outstanding_cents(booking)
+        if left and booking.payment_plan == "installments":
+            # A part not charged when due (a declined card) is paid by hand; before then, the whole rest may be.
+            overdue = plans.overdue_cents(booking, ledger.received_cents(booking.id), today())
+            if overdue:
+                return "installment", min(overdue, left)
         return ("balance", left) if left else None
     return None
 
@@ -131,6 +136,7 @@ def payment_received(reference: str, *, kind: str, amount_cents: int, provider: 
             booking.stripe_customer_id, booking.stripe_payment_method_id = card_on_file
         if recorded.created:
             returned = _apply_payment(booking, recorded.payment, actor or recorded_by)
+            plans.settle(booking, ledger.received_cents(booking.id), recorded.payment.id)
             if returned < recorded.payment.amount_cents:
                 notify.enqueue(*emails.payment_receipt(booking, recorded.payment, manage_token(booking)))
             if returned:

@@ -39,7 +39,12 @@ from retreat.booking.cancellation import (
 )
 from retreat.booking.creation import balance_due_date, payment_split
 from retreat.booking.holds import CohortFull, Created, accept_policy, confirm_email, create_booking, release_hold
-from retreat.booking.jobs import charge_due_balances, expire_lapsed_holds, send_balance_reminders
+from retreat.booking.jobs import (
+    charge_due_balances,
+    charge_due_installments,
+    expire_lapsed_holds,
+    send_balance_reminders,
+)
 from retreat.booking.models import ACTIVE_STATUSES, PAID_STATUSES
 from retreat.booking.payments import (
     OWING_STATUSES,
@@ -69,6 +74,7 @@ __all__ = [
     "Unauthorized", "Waiting", "accept_policy",
     "balance_due_date", "booking_by_manage_token", "booking_by_reference", "booking_for_applicant",
     "cancel_booking", "cancel_when_refunded_in_full", "cancellation_quote", "charge_due_balances",
+    "charge_due_installments",
     "check_applicant", "check_screening_allows_booking", "confirm_email", "create_booking",
     "expire_lapsed_holds", "join_waitlist", "left_to_pay_cents", "manage_token", "manage_token_hash",
     "next_payment", "offer_seats_of", "outstanding_cents", "owed_cents", "payment_page", "payment_received",

@@ -12,6 +12,7 @@ inside the caller's transaction; it refuses what the table below does not allow 
 
 from datetime import datetime
 
+from retreat.booking import plans
 from retreat.booking.models import BOOKING_STATUSES, Booking
 from retreat.catalog import discounts
 from retreat.core import audit
@@ -90,6 +91,8 @@ def transition(booking: Booking, to_status: str, *, reason: str = "", actor=None
         booking.cancelled_at = moment
     if booking.discount_code is not None:
         _count_discount_use(booking, previous, to_status)
+    if to_status in ("cancelled", "declined"):
+        plans.stop(booking)  # parts not yet paid are not charged (an expired hold has paid none, and may come back)
     details = {"from": previous, "to": to_status}
     if reason:
         details["reason"] = reason

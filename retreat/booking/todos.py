@@ -6,7 +6,9 @@ number of rows its link lists.
 - holds kept short until the applicant confirms their email address (coordinators, admins);
 - balances due within 7 days, or overdue (coordinators, admins);
 - bank transfers awaited (finance, admins): a deposit held for by bank transfer, or a balance by bank transfer due
-  within 7 days.
+  within 7 days;
+- monthly parts of an installment plan whose card was declined on their day and on each retry (coordinators,
+  finance, admins): the applicant was emailed each time; someone calls them.
 
 Counts and booking fields only: nothing here reads a pre-screen.
 """
@@ -19,7 +21,7 @@ import sqlalchemy as sa
 from flask import url_for
 
 from retreat.booking.hold_rules import needs_email_confirmation
-from retreat.booking.models import HOLDING_STATUSES, Booking
+from retreat.booking.models import HOLDING_STATUSES, Booking, PaymentScheduleItem
 from retreat.core.clock import now, today
 from retreat.extensions import db
 from retreat.staff import todo
@@ -28,6 +30,7 @@ LAPSING_WITHIN = timedelta(hours=24)
 BALANCE_DUE_WITHIN_DAYS = 7
 COORDINATION = ("coordinator", "admin")
 FINANCE = ("finance", "admin")
+MONEY_FOLLOW_UP = ("coordinator", "finance", "admin")
 
 
 def _live_hold():
@@ -57,6 +60,12 @@ def transfers_awaited():
     return sa.and_(Booking.payment_provider == "offline", sa.or_(deposit_awaited, balances_due()))
 
 
+def installments_failed():
+    """A confirmed booking with a monthly part that could not be charged after its retries (booking.jobs)."""
+    failed = sa.select(PaymentScheduleItem.booking_id).where(PaymentScheduleItem.status == "failed")
+    return sa.and_(Booking.status == "confirmed", Booking.id.in_(failed))
+
+
 @dataclass(frozen=True)
 class Need:
     label: str  # the home page's line and the filter's choice
@@ -81,6 +90,10 @@ NEEDS: dict[str, Need] = {
         "Bank transfers awaited",
         f"A deposit held for by bank transfer, or a balance by bank transfer due within {BALANCE_DUE_WITHIN_DAYS} "
         "days: record each when it reaches the clinic's account.", transfers_awaited, FINANCE),
+    "installment_failed": Need(
+        "Monthly payments that could not be charged",
+        "The card was declined on the day and on each retry; the applicant was emailed a link to pay. Call them.",
+        installments_failed, MONEY_FOLLOW_UP),
 }
 
 
@@ -98,3 +111,4 @@ def _lines_of(*keys: str):
 todo.register("booking.coordination", roles=COORDINATION, order=20,
               lines=_lines_of("hold_lapsing", "email_unconfirmed", "balance_due"))
 todo.register("booking.transfers", roles=FINANCE, order=30, lines=_lines_of("transfer_awaited"))
+todo.register("booking.installments", roles=MONEY_FOLLOW_UP, order=25, lines=_lines_of("installment_failed"))

@@ -34,7 +34,7 @@ from flask import (
 )
 
 from retreat.booking import hold_rules as holds
-from retreat.booking import offers, services
+from retreat.booking import offers, plans, services
 from retreat.booking.calendar import booking_calendar
 from retreat.booking.forms import (
     PROVIDER_LABELS,
@@ -144,6 +144,8 @@ def _booking_form(offer: offers.ProgramOffer, cohort: CohortView | None, formdat
         del form.payment_provider
     if "stripe" not in names:
         del form.save_card
+    if not set(names) & set(plans.SAVED_CARD_PROVIDERS):
+        form.payment_plan.choices = [c for c in form.payment_plan.choices if c.value != "installments"]
     return form
 
 
@@ -154,6 +156,7 @@ def _render_booking_form(token: str, screening: Screening, offer: offers.Program
         "booking/book.html", token=token, offer=offer, form=form, awaits_review=_awaits_review(screening),
         full_cohort=full_cohort, waitlist=waitlist, review_hold_hours=current_app.config["REVIEW_HOLD_HOURS"],
         hold_minutes=current_app.config["BOOKING_HOLD_MINUTES"], bank_hold_days=HOLD_FOR_BANK_TRANSFER.days,
+        plan_details=plans.PLAN_DETAILS,
     ), status
 
 
@@ -213,6 +216,7 @@ def create(token: str):
             applicant=form.applicant(),
             payment_provider=form.payment_provider.data if "payment_provider" in form else None,
             save_card=bool(form.save_card.data) if "save_card" in form else False,
+            payment_plan=form.payment_plan.data or "deposit",
             policy_accepted=form.policy_accepted.data is True, client_address=request.remote_addr,
             promo_code=form.promo_code.data or None)
     except ValidationFailed as refused:
@@ -287,6 +291,7 @@ def manage(token: str):
         refunded_cents=-sum(p.amount_cents for p in payments if p.kind == "refund"),
         refunds_to_send=refunds.pending_of(booking.id), owed_cents=services.outstanding_cents(booking),
         next_payment=services.next_payment(booking), hold_lapsed=_hold_lapsed(booking),
+        schedule=plans.schedule_lines(booking, ledger.received_cents(booking.id)),
         minutes_left=_minutes_left(booking),
         can_cancel=booking.status in CANCELLABLE_STATUSES and not _hold_lapsed(booking),
         has_calendar=booking.status in services.ACTIVE_STATUSES and not _hold_lapsed(booking),
@@ -351,7 +356,8 @@ def pay(token: str):
         "booking/pay.html", token=token, booking=booking, cohort=booking.cohort, program=booking.cohort.program,
         kind=page.kind, amount_cents=page.amount_cents, provider=page.start.provider, fields=page.start.fields,
         form=form, return_url=url_for("booking.paid", token=token, _external=True),
-        minutes_left=_minutes_left(booking))
+        minutes_left=_minutes_left(booking),
+        schedule=plans.schedule_lines(booking, ledger.received_cents(booking.id)))
 
 
 def _accept_policy_page(token: str, booking: Booking, form: PolicyForm, status: int = 200):

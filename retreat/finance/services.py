@@ -36,7 +36,7 @@ from retreat.payments.models import PAYMENT_KINDS, PAYMENT_PROVIDERS, PAYMENT_ST
 # Who may read the ledger and export it (the console, the API, its tokens).
 ACCESS_ROLES = ("finance", "admin")
 
-KIND_LABELS = {"deposit": "Deposit", "balance": "Balance", "refund": "Refund"}
+KIND_LABELS = {"deposit": "Deposit", "balance": "Balance", "installment": "Installment", "refund": "Refund"}
 PROVIDER_LABELS = {"stripe": "Stripe", "offline": "Bank transfer", "demo": "Demo"}
 STATUS_LABELS = {"succeeded": "Succeeded", "pending": "Pending"}
 # Bookings that still owe money: the deposit is paid, the balance not yet.

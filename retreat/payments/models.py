@@ -18,7 +18,9 @@ from retreat.core.clock import now
 from retreat.core.types import UTCDateTime, one_of
 from retreat.extensions import db
 
-PAYMENT_KINDS = ("deposit", "balance", "refund")
+PAYMENT_KINDS = ("deposit", "balance", "installment", "refund")
+# What the app asks a provider for (a requested payment): every kind but a refund.
+REQUESTED_KINDS = ("deposit", "balance", "installment")
 PAYMENT_PROVIDERS = ("stripe", "offline", "demo")
 # succeeded: the money moved. pending: a refund owed by bank transfer, not yet sent.
 PAYMENT_STATUSES = ("succeeded", "pending")
@@ -60,7 +62,7 @@ class Payment(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     booking_id: Mapped[int] = mapped_column(sa.ForeignKey("booking.id"), index=True)
-    kind: Mapped[str] = mapped_column(sa.String(10))
+    kind: Mapped[str] = mapped_column(sa.String(12))
     provider: Mapped[str] = mapped_column(sa.String(10))
     provider_reference: Mapped[str] = mapped_column(sa.String(100))
     status: Mapped[str] = mapped_column(sa.String(10), default="succeeded")
@@ -101,14 +103,14 @@ class RequestedPayment(db.Model):
 
     __tablename__ = "requested_payment"
     __table_args__ = (
-        sa.CheckConstraint(one_of("kind", ("deposit", "balance")), name="kind"),
+        sa.CheckConstraint(one_of("kind", REQUESTED_KINDS), name="kind"),
         sa.CheckConstraint("amount_cents > 0", name="amount"),
         sa.UniqueConstraint("provider", "provider_reference", name="uq_requested_payment_provider_reference"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     booking_id: Mapped[int] = mapped_column(sa.ForeignKey("booking.id"), index=True)
-    kind: Mapped[str] = mapped_column(sa.String(10))
+    kind: Mapped[str] = mapped_column(sa.String(12))
     provider: Mapped[str] = mapped_column(sa.String(10))
     provider_reference: Mapped[str] = mapped_column(sa.String(100))
     amount_cents: Mapped[int]

@@ -41,6 +41,12 @@ class DemoProvider:
     def refund(self, payment: Payment, amount_cents: int, *, idempotency_key: str) -> RefundResult:
         return RefundResult(f"demo_re_{secrets.token_hex(8)}")
 
+    def charge_saved_card(self, booking: Payer, amount_cents: int, *, kind: str = "balance",
+                          key: str | None = None) -> Charged:
+        """A test charge of a part of an installment plan: no money moves; the key is its reference, so the same
+        part and attempt is recorded once."""
+        return Charged(f"demo_{key}" if key else self.new_reference())
+
     def find_refund(self, payment: Payment, *, idempotency_key: str) -> RefundResult | None:
         return None  # no money moved: asking again is harmless
 

@@ -28,7 +28,7 @@ from retreat.payments import requested
 from retreat.payments.contract import CardDeclined, Charged, PaymentStart, ProviderUnavailable, RefundResult
 from retreat.payments.models import Payer, Payment
 
-PAYMENT_KINDS = ("deposit", "balance")
+PAYMENT_KINDS = ("deposit", "balance", "installment")
 # Stripe refunds that return money (pending ones are on their way): recorded in the ledger as made.
 REFUND_STATUSES_MADE = ("succeeded", "pending")
 # The metadata key under which a refund the app asked for carries its pending refund's idempotency key.
@@ -178,9 +178,11 @@ class StripeProvider:
                 return RefundResult(refund.id, "succeeded")
         return None
 
-    def charge_saved_card(self, booking: Payer, amount_cents: int) -> Charged:
-        """Charge the balance to the card saved with the applicant's consent, without them present. A decline
-        (or a bank asking the applicant to confirm) raises CardDeclined with plain words.
+    def charge_saved_card(self, booking: Payer, amount_cents: int, *, kind: str = "balance",
+                          key: str | None = None) -> Charged:
+        """Charge the balance (or an installment) to the card saved with the applicant's consent, without them
+        present. A decline (or a bank asking the applicant to confirm) raises CardDeclined with plain words.
+        `key` makes the charge once per key (an installment: its part and attempt); by default one a day.
 
         The PaymentIntent is created, written down (payments.requested) and only then confirmed, so that its
         webhook, however early, finds it is a payment the app asked for."""
@@ -191,15 +193,15 @@ class StripeProvider:
             "amount": amount_cents, "currency": CURRENCY, "payment_method_types": ["card"],
             "customer": booking.stripe_customer_id, "payment_method": booking.stripe_payment_method_id,
             # off_session: the charging job emails the applicant itself when it fails, not the webhook.
-            "metadata": {"booking_reference": reference, "kind": "balance", "off_session": "true"},
+            "metadata": {"booking_reference": reference, "kind": kind, "off_session": "true"},
         }
         if not talks_to_stand_in():
-            params["description"] = f"Booking {reference}: balance"
+            params["description"] = f"Booking {reference}: {kind}"
             params["receipt_email"] = booking.applicant_email
-        key = f"retreat-{reference}-saved-card-{amount_cents}-{today().isoformat()}"
+        key = key or f"retreat-{reference}-saved-card-{amount_cents}-{today().isoformat()}"
         with calling_stripe("charging a saved card"):
             intent = stripe_client().v1.payment_intents.create(params=params, options={"idempotency_key": key})
-        requested.remember(booking, kind="balance", amount_cents=amount_cents, currency=CURRENCY, provider="stripe",
+        requested.remember(booking, kind=kind, amount_cents=amount_cents, currency=CURRENCY, provider="stripe",
                            provider_reference=intent.id)
         if intent.status == "requires_confirmation":
             # localstripe takes no parameter when confirming; Stripe needs off_session for a charge made without

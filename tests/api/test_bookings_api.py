@@ -38,7 +38,8 @@ DROP = object()
 BOOKING_FIELDS = {"reference", "status", "cohort_id", "lodging", "currency", "total_cents", "discount_cents",
                   "deposit_cents",
                   "balance_cents", "paid_cents", "balance_due_date", "hold_expires_at", "manage_token", "manage_url",
-                  "payment", "payments", "email_confirmation_required", "cancellation_policy", "owed_cents"}
+                  "payment", "payments", "email_confirmation_required", "cancellation_policy", "owed_cents",
+                  "payment_plan", "payment_schedule"}
 PAYMENT_FIELDS = {"id", "kind", "amount_cents", "currency", "status", "provider", "created_at"}
 # The test program (tests/booking/support.py) with a shared room: $4,970, deposit 20% = $994.
 TOTAL, DEPOSIT = 497000, 99400

@@ -249,9 +249,11 @@ def test_openapi_document_describes_bookings_and_the_waitlist(client):
     assert set(booking_request["required"]) == {"cohort_id", "screening_token", "lodging", "applicant",
                                                 "policy_accepted"}
     assert set(booking_request["properties"]) == {"cohort_id", "screening_token", "lodging", "applicant",
-                                                  "payment_provider", "save_card", "policy_accepted", "promo_code"}
+                                                  "payment_provider", "save_card", "policy_accepted", "promo_code",
+                                                  "payment_plan"}
     assert booking_request["properties"]["promo_code"]["type"] == "string"
     assert booking_request["properties"]["policy_accepted"]["type"] == "boolean"
+    assert set(booking_request["properties"]["payment_plan"]["enum"]) == {"deposit", "full", "installments"}
     assert set(booking_request["properties"]["lodging"]["enum"]) == {"none", "shared", "private"}
     assert booking_request["properties"]["save_card"]["type"] == "boolean"
     applicant = _resolve(document, booking_request["properties"]["applicant"])
@@ -283,7 +285,7 @@ def test_openapi_document_describes_bookings_and_the_waitlist(client):
         payment["properties"])
     movement = _resolve(document, booking["properties"]["payments"]["items"])
     assert set(movement["required"]) >= {"id", "kind", "amount_cents", "status", "created_at"}
-    assert set(movement["properties"]["kind"]["enum"]) == {"deposit", "balance", "refund"}
+    assert set(movement["properties"]["kind"]["enum"]) == {"deposit", "balance", "installment", "refund"}
     assert "negative" in movement["properties"]["amount_cents"]["description"].lower()
     cancelled = response_of("/api/v1/bookings/{reference}/cancel", "post", "200")
     assert set(cancelled["required"]) == set(booking["required"]) | {"refund"}

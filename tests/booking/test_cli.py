@@ -116,7 +116,8 @@ def test_charge_balances_charges_saved_cards_and_tells_the_declined(runner, monk
     real_provider = providers.provider
     monkeypatch.setattr(providers, "provider", lambda name: fake if name == "stripe" else real_provider(name))
 
-    assert run(runner, "charge-balances") == "Charged 1 balance(s); 1 card(s) declined, applicants emailed.\n"
+    assert run(runner, "charge-balances") == ("Charged 1 balance(s); 1 card(s) declined, applicants emailed.\n"
+                                              "Charged 0 monthly part(s); 0 not charged, applicants emailed.\n")
     assert fake.charged == [(good.reference, 497_000 - DEPOSIT)]
     assert status_of(good) == "paid_in_full" and ledger.paid_cents(good.id) == 497_000
     assert status_of(declined) == "confirmed" and ledger.paid_cents(declined.id) == DEPOSIT

@@ -118,10 +118,10 @@ def unreadable_draft(page: Page, world: SimpleNamespace) -> None:
 # --- The states, made once through the services ----------------------------------------------------------------
 
 def _booking(cohort: Cohort, token: str | None = None, *, provider: str = "demo", lodging: str = "shared",
-             promo_code: str | None = None):
+             promo_code: str | None = None, plan: str | None = None):
     return booking_services.create_booking(cohort_id=cohort.id, screening_token=token or eligible_token(),
                                            lodging=lodging, applicant=dict(APPLICANT), payment_provider=provider,
-                                           policy_accepted=True, promo_code=promo_code)
+                                           policy_accepted=True, promo_code=promo_code, payment_plan=plan)
 
 
 def _set_status(created, status: str) -> str:
@@ -209,6 +209,14 @@ def build_world(staff_user) -> SimpleNamespace:
     w.discounted = discounted.manage_token
     booking_services.cancel_booking(db.session.get(Booking, _booking(
         w.cohort, promo_code="WALK-SCHOLARSHIP-2027").booking.id))  # a use given back, as the console shows it
+    # Monthly parts: dates far enough away for them, the deposit to pay with the schedule shown, then confirmed.
+    far = next(c for c in db.session.scalars(sa.select(Cohort).order_by(Cohort.start_date))
+               if c.start_date >= now().date() + timedelta(days=100) and seats_left(c) > 1)
+    lodging = far.program.lodging_options[0]
+    w.installments_held = _booking(far, lodging=lodging, plan="installments").manage_token
+    installments = _booking(far, lodging=lodging, plan="installments")
+    _pay(installments, "deposit")
+    w.installments = installments.manage_token
 
     w.queue_review = make_screening(review_answers(), pending=True).id
     w.queue_crisis = db.session.scalars(sa.select(Screening.id).where(Screening.outcome == "crisis")).first()
@@ -325,6 +333,8 @@ PUBLIC = [
     v(MANAGE + "/pay", "waitlist offer: the policy first", pay_of("offered")),
     v(MANAGE + "/pay", "waitlist offer: the policy not ticked", pay_of("offered"),
       unchecked_then("Accept and continue to payment")),
+    v(MANAGE, "confirmed, paying in monthly parts", manage_of("installments")),
+    v(MANAGE + "/pay", "deposit of monthly parts, with the schedule", pay_of("installments_held")),
     v(MANAGE + "/paid", "back from the card form", lambda w: f"/bookings/manage/{w.confirmed}/paid"),
     v("/bookings/confirm/<reference>/<token>", "email confirmed", lambda w: w.confirm_path),
     v("/programs/<slug>", "not found", "/programs/no-such-program"),

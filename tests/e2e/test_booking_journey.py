@@ -280,10 +280,11 @@ def test_the_keyboard_reaches_the_booking_form_in_order_and_the_pages_fit_a_desk
     dates = page.get_by_role("group", name="Your dates").get_by_role("radio")
     dates.first.focus()
     order = []
-    for _ in range(8):
+    for _ in range(9):
         page.keyboard.press("Tab")
         order.append(page.evaluate("() => document.activeElement.name || document.activeElement.textContent.trim()"))
-    assert order == ["lodging", "first_name", "last_name", "email", "phone", "promo_code", "policy_accepted",
+    assert order == ["lodging", "first_name", "last_name", "email", "phone", "promo_code", "payment_plan",
+                     "policy_accepted",
                      "Hold my seat and continue to payment"]
     assert_page_basics(page)
     screenshots(page, "booking-form-desktop.png")

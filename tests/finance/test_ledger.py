@@ -142,7 +142,8 @@ def test_month_close(ledger, time_machine):
     close = finance.month_close(date(2027, 3, 1))
     assert (close.month, close.last_day) == (date(2027, 3, 1), date(2027, 3, 31))
     lines = {line.kind: (line.count, line.amount_cents, line.fees_cents) for line in close.lines}
-    assert lines == {"deposit": (2, 149_400, 2_912), "balance": (1, 397_600, 0), "refund": (1, -25_000, 0)}
+    assert lines == {"deposit": (2, 149_400, 2_912), "balance": (1, 397_600, 0), "installment": (0, 0, 0),
+                     "refund": (1, -25_000, 0)}
     assert (close.pending.count, close.pending.amount_cents) == (1, -50_000)
     providers = {line.kind: (line.count, line.amount_cents) for line in close.by_provider}
     assert providers == {"stripe": (3, 472_000), "offline": (1, 50_000)}

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from retreat.booking.models import Booking
+from retreat.booking.models import Booking, PaymentScheduleItem
 from retreat.core.clock import now, today
 from retreat.extensions import db
 from retreat.staff import todo
@@ -44,6 +44,12 @@ def work(app):
     booking(cohort, status="confirmed", due_in_days=-2)  # overdue
     booking(cohort, status="confirmed", due_in_days=8)  # not yet
     booking(cohort, status="paid_in_full", due_in_days=1)  # paid
+    for status in ("confirmed", "cancelled"):  # a monthly part declined after its retries (a cancelled one: done)
+        row = booking(cohort, status=status, due_in_days=90)
+        row.payment_plan = "installments"
+        db.session.flush()
+        db.session.add(PaymentScheduleItem(booking_id=row.id, position=1, kind="installment", due_date=today(),
+                                           amount_cents=99_400, status="failed", attempts=4))
     db.session.commit()
     make_screening(urgent_answers())
     make_screening(review_answers(), pending=True)
@@ -53,14 +59,14 @@ def work(app):
 EXPECTED_COUNTS = {
     "screening.urgent": 1, "screening.waiting": 2,
     "hold_lapsing": 2, "email_unconfirmed": 1, "balance_due": 3,
-    "transfer_awaited": 2,
+    "transfer_awaited": 2, "installment_failed": 1,
 }
 SEEN_BY = {
     ("clinician",): ("screening.urgent", "screening.waiting"),
-    ("coordinator",): ("hold_lapsing", "email_unconfirmed", "balance_due"),
-    ("finance",): ("transfer_awaited",),
-    ("admin",): ("hold_lapsing", "email_unconfirmed", "balance_due", "transfer_awaited"),
-    ("clinician", "finance"): ("screening.urgent", "screening.waiting", "transfer_awaited"),
+    ("coordinator",): ("hold_lapsing", "email_unconfirmed", "balance_due", "installment_failed"),
+    ("finance",): ("installment_failed", "transfer_awaited"),
+    ("admin",): ("hold_lapsing", "email_unconfirmed", "balance_due", "installment_failed", "transfer_awaited"),
+    ("clinician", "finance"): ("screening.urgent", "screening.waiting", "installment_failed", "transfer_awaited"),
 }
 
 
@@ -116,7 +122,7 @@ def test_nothing_to_do_still_lists_the_lines_at_zero(app, staff_user):
     client = signed_in(app, staff_user, ("coordinator",))
     html = client.get("/staff/").get_data(as_text=True)
     assert {key: count for key, (count, _) in lines(html).items()} == {
-        "hold_lapsing": 0, "email_unconfirmed": 0, "balance_due": 0}
+        "hold_lapsing": 0, "email_unconfirmed": 0, "balance_due": 0, "installment_failed": 0}
     assert "Nothing waits for you just now." in html
 
 
