@@ -9,5 +9,6 @@ from retreat.pricing.models import PriceList, PriceListItem
 from retreat.screening.models import Screening
 from retreat.staff.models import LoginAttempt, StaffApiToken, StaffUser
 
-__all__ = ["AuditEntry", "Booking", "Cohort", "FeeRequest", "LoginAttempt", "OutboxEmail", "Payment", "PriceList", "PriceListItem",
-           "ProcessedStripeEvent", "Program", "Screening", "StaffApiToken", "StaffUser", "WaitlistEntry"]
+__all__ = ["AuditEntry", "Booking", "Cohort", "FeeRequest", "LoginAttempt", "OutboxEmail", "Payment", "PriceList",
+           "PriceListItem", "ProcessedStripeEvent", "Program", "Screening", "StaffApiToken", "StaffUser",
+           "WaitlistEntry"]
