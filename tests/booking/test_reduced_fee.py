@@ -6,7 +6,9 @@ the dates start within those days); the floor is REDUCED_FEE_FLOOR_PERCENT (50 b
 $2,485.
 """
 
+from collections import Counter
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -24,6 +26,7 @@ from retreat.payments import ledger
 from retreat.screening import review
 from tests.booking.support import APPLICANT, eligible_token, make_cohort, review_token
 from tests.booking.test_booking_pages import book, booking_count, manage_token_of
+from tests.booking.test_concurrency import answers, race, racing_app  # noqa: F401  (racing_app: a fixture)
 from tests.booking.test_holds import applicant, limits, post_booking  # noqa: F401  (limits: a fixture)
 from tests.conftest import STAFF_PASSWORD
 
@@ -367,3 +370,25 @@ def test_coordinators_see_the_request_to_decide_and_the_applicant_s_words(app, c
     assert booking.reference in listed and unconfirmed.reference not in listed
     page = client.get(f"/staff/bookings/{booking.reference}").get_data(as_text=True)
     assert REASON in page and "Not below 50% of the list price ($4,970.00): at least $2,485.00" in page
+
+
+# --- Races ---------------------------------------------------------------------------------------------------------
+
+def test_coordinators_deciding_at_once_make_one_decision(app, racing_app, staff_user):  # noqa: F811
+    booking = ask().booking
+    user = staff_user("coordinator")
+    coordinator = SimpleNamespace(id=user.id, email=user.email, roles=["coordinator"])
+    reference = booking.reference
+    attempts = [
+        lambda: fee_requests.decide(reference, decision="grant", price_cents=300_000, reason="A", staff=coordinator),
+        lambda: fee_requests.decide(reference, decision="grant", price_cents=400_000, reason="B", staff=coordinator),
+        lambda: fee_requests.decide(reference, decision="decline", reason="C", staff=coordinator),
+        lambda: fee_requests.decide(reference, decision="decline", reason="D", staff=coordinator),
+    ]
+    assert answers(race(racing_app, attempts)) == Counter({"ok": 1, "fee_request_refused": 3})
+    decisions = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+        AuditEntry.action.in_(("booking.fee_granted", "booking.fee_declined"))))
+    sent = len(emails("reduced_fee_granted")) + len(emails("reduced_fee_declined"))
+    assert (decisions, sent) == (1, 1)
+    request = db.session.scalars(sa.select(FeeRequest)).one()
+    assert fresh(booking).total_cents == (request.granted_total_cents or LIST)
