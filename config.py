@@ -77,6 +77,8 @@ class Config:
     # How long a seat is held: while the deposit is paid, and while a clinician reviews (domain defaults).
     BOOKING_HOLD_MINUTES = int(os.environ.get("BOOKING_HOLD_MINUTES") or 30)
     REVIEW_HOLD_HOURS = int(os.environ.get("REVIEW_HOLD_HOURS") or 72)
+    # A reduced fee granted by staff is never below this percent of the list price (booking.fee_requests).
+    REDUCED_FEE_FLOOR_PERCENT = int(os.environ.get("REDUCED_FEE_FLOOR_PERCENT") or 50)
     # Against one script holding every seat: a hold longer than BOOKING_HOLD_MINUTES (bank transfer, review) is
     # extended only once the applicant confirms their email address; and at most this many live unpaid holds
     # per email address and per phone number (clinic-wide), and per client address in one cohort.

@@ -2,7 +2,7 @@
 it used. Inside the caller's unit of work, which holds the cohort."""
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -68,6 +68,18 @@ def payment_split(estimate: estimator.Estimate, cohort_start: date) -> PaymentSp
     if due <= today():
         return PaymentSplit(estimate.total_cents, 0, None)
     return PaymentSplit(estimate.deposit_cents, estimate.balance_cents, due)
+
+
+def split_of_total(total_cents: int, price_list_version: int, cohort_start: date) -> PaymentSplit:
+    """The deposit and balance of a price set today (a reduced fee granted by staff): the deposit rule of the
+    booking's frozen price list applied to `total_cents`, the whole price when the balance would be due today or
+    before (as payment_split)."""
+    prices = pricing.price_sheet(price_list_version)
+    due = cohort_start - timedelta(days=prices.balance_due_days_before_start)
+    if due <= today():
+        return PaymentSplit(total_cents, 0, None)
+    deposit = estimator.deposit_for(total_cents, prices)
+    return PaymentSplit(deposit, total_cents - deposit, due)
 
 
 def balance_due_date(estimate: estimator.Estimate, cohort_start: date) -> date | None:

@@ -6,7 +6,7 @@ the seat went to someone else; a decline declines it and refunds everything paid
 
 import sqlalchemy as sa
 
-from retreat.booking import availability, emails, policy
+from retreat.booking import availability, emails, fee_requests, policy
 from retreat.booking.access import fresh, manage_token
 from retreat.booking.models import ACTIVE_STATUSES, Booking
 from retreat.booking.payments import issue_refunds
@@ -43,7 +43,8 @@ def on_screening_decided(screening: Screening, *, decision: str, clinician) -> b
                 # At least HOLD_AFTER_APPROVAL to pay; never shorter than the review hold it replaces.
                 hold = max(now() + policy.HOLD_AFTER_APPROVAL, booking.hold_expires_at or now())
                 transition(booking, "held", reason="approved", actor=clinician, hold_expires_at=hold)
-                notify.enqueue(*emails.approved_to_pay(booking, manage_token(booking)))
+                notify.enqueue(*emails.approved_to_pay(booking, manage_token(booking),
+                                                       fee_awaited=fee_requests.awaits_decision(booking)))
             elif decision == "declined" and booking.status in ACTIVE_STATUSES:
                 # Neutral words: finance staff read booking histories, and a decline is a clinical decision.
                 paid = max(0, ledger.paid_cents(booking.id))

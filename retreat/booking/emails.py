@@ -52,19 +52,27 @@ def confirm_email_url(booking: Booking) -> str:
                         token=email_confirmation_token(booking))
 
 
-def _confirm_paragraph(booking: Booking) -> str:
-    """A long hold (a clinician's review, a bank transfer) starts short and is kept once the applicant shows that
-    this email reached them."""
+def _confirm_paragraph(booking: Booking, *, fee_requested: bool = False) -> str:
+    """A long hold (a clinician's review, a bank transfer, a reduced fee's decision) starts short and is kept once
+    the applicant shows that this email reached them."""
     kept = ("while a clinician reviews your pre-screen" if booking.status == "pending_review"
+            else "while the clinic decides on your request for a reduced fee" if fee_requested
             else f"for {full_hold(booking.status, booking.payment_provider).days} days while your transfer arrives")
     return (f"Please confirm your email address by opening this link before {_when(booking.hold_expires_at)}:\n"
             f"{confirm_email_url(booking)}\nOnce it is confirmed we keep your seat {kept}; if it is not, the "
             "seat is released then.")
 
 
-def booking_held(booking: Booking, token: str, *, confirm: bool = False) -> Email:
-    """The seat is held. With `confirm`, the applicant is asked to confirm their address to keep a long hold."""
-    if confirm and booking.status == "pending_review":
+def booking_held(booking: Booking, token: str, *, confirm: bool = False, fee_requested: bool = False) -> Email:
+    """The seat is held. With `confirm`, the applicant is asked to confirm their address to keep a long hold; with
+    `fee_requested`, nothing can be paid until the clinic decides on the reduced fee asked for."""
+    if fee_requested:
+        review = (" and a clinician has reviewed your pre-screen" if booking.status == "pending_review" else "")
+        middle = ("We are holding your seat while the clinic considers your request for a reduced fee. Nothing is "
+                  f"charged until the clinic has decided{review}; we will email you the price with a link to pay."
+                  + (f"\n\n{_confirm_paragraph(booking, fee_requested=True)}" if confirm else
+                     f" The seat is held until {_when(booking.hold_expires_at)}."))
+    elif confirm and booking.status == "pending_review":
         middle = ("We are holding your seat while a clinician reviews your pre-screen. Nothing is charged until a "
                   "clinician approves; we will email you as soon as they decide, with a link to pay the deposit.\n\n"
                   + _confirm_paragraph(booking))
@@ -85,9 +93,12 @@ def booking_held(booking: Booking, token: str, *, confirm: bool = False) -> Emai
                   f"{format_usd(booking.deposit_cents)}. If the deposit is not paid by then, the seat is "
                   "released.")
     body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n{middle}\n\n"
-            f"Total price: {format_usd(booking.total_cents)} (fixed when you booked).{_whole_price_note(booking)}\n\n"
-            f"{schedule_paragraph(booking)}\n\n"
-            f"{_policy_paragraph()}\n\n{_link_paragraph(token)}\n\n{_signature()}")
+            + (f"Price before any reduced fee: {format_usd(booking.total_cents)}.\n\n"
+               if fee_requested else
+               f"Total price: {format_usd(booking.total_cents)} (fixed when you booked).{_whole_price_note(booking)}"
+               "\n\n")
+            + f"{schedule_paragraph(booking)}\n\n"
+            + f"{_policy_paragraph()}\n\n{_link_paragraph(token)}\n\n{_signature()}")
     return ("booking_held", booking.applicant_email, f"{clinic_name()}: your seat is held ({booking.reference})", body)
 
 
@@ -121,14 +132,55 @@ def payment_failed(booking: Booking, token: str, message: str) -> Email:
     return ("payment_failed", booking.applicant_email, f"{clinic_name()}: your payment did not go through", body)
 
 
-def approved_to_pay(booking: Booking, token: str) -> Email:
+def approved_to_pay(booking: Booking, token: str, *, fee_awaited: bool = False) -> Email:
+    """A clinician approved; with `fee_awaited`, the clinic has still to decide on the reduced fee asked for."""
+    then = (f"Your seat is held until {_when(booking.hold_expires_at)}. The clinic has still to decide on your "
+            "request for a reduced fee: we will email you the price with a link to pay."
+            if fee_awaited else
+            f"Your seat is held until {_when(booking.hold_expires_at)} while you pay the deposit of "
+            f"{format_usd(booking.deposit_cents)}.")
     body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
-            "A clinician has reviewed your pre-screen and approved it. Your seat is held until "
-            f"{_when(booking.hold_expires_at)} while you pay the deposit of {format_usd(booking.deposit_cents)}.\n\n"
+            f"A clinician has reviewed your pre-screen and approved it. {then}\n\n"
             "This approval is not medical clearance: a medical evaluation at intake still decides whether "
             f"treatment is right for you.\n\n{_link_paragraph(token)}\n\n{_signature()}")
     return ("booking_approved", booking.applicant_email,
             f"{clinic_name()}: approved, please pay your deposit ({booking.reference})", body)
+
+
+def _pay_step(booking: Booking) -> str:
+    if booking.status == "pending_review":
+        return ("You can pay once a clinician has reviewed your pre-screen; we will email you as soon as they "
+                "decide.")
+    if booking.payment_provider == "offline":
+        return (f"Your seat is held until {_when(booking.hold_expires_at)} while your deposit of "
+                f"{format_usd(booking.deposit_cents)} arrives by bank transfer; the bank details are on your "
+                f"booking page (quote {booking.reference}).")
+    return (f"Your seat is held until {_when(booking.hold_expires_at)}: pay the deposit of "
+            f"{format_usd(booking.deposit_cents)} from your booking page before then, or the seat is released.")
+
+
+def reduced_fee_granted(booking: Booking, token: str) -> Email:
+    balance = (f"Deposit: {format_usd(booking.deposit_cents)}, then a balance of "
+               f"{format_usd(booking.balance_cents)} due by {booking.balance_due_date:%A %-d %B %Y}."
+               if booking.balance_cents else
+               "Your dates start soon, so the whole price is paid at once: there is no balance to pay later.")
+    body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
+            "The clinic has agreed to a reduced fee for your booking.\n\n"
+            f"Your price: {format_usd(booking.total_cents)} (list price {format_usd(booking.list_price_cents)}).\n"
+            f"{balance}\n\n{_pay_step(booking)}\n\n{_link_paragraph(token)}\n\n{_signature()}")
+    return ("reduced_fee_granted", booking.applicant_email,
+            f"{clinic_name()}: your reduced fee ({booking.reference})", body)
+
+
+def reduced_fee_declined(booking: Booking, token: str) -> Email:
+    body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
+            "We are sorry: the clinic cannot offer a reduced fee for this booking.\n\n"
+            f"You are still welcome to come at the price of {format_usd(booking.total_cents)}. "
+            f"{_pay_step(booking)} If you would rather not come, you can cancel from your booking page at no cost: "
+            f"nothing has been paid. To talk it over, {clinic.contact_words()}.\n\n"
+            f"{_link_paragraph(token)}\n\n{_signature()}")
+    return ("reduced_fee_declined", booking.applicant_email,
+            f"{clinic_name()}: your request for a reduced fee ({booking.reference})", body)
 
 
 def approved_without_seat(booking: Booking) -> Email:

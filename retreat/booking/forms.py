@@ -2,9 +2,10 @@
 each refused field, so the rules live in one place for the pages and the JSON API alike."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, RadioField, StringField, SubmitField
+from wtforms import BooleanField, HiddenField, RadioField, StringField, SubmitField, TextAreaField
 from wtforms.fields import EmailField, TelField
 
+from retreat.booking.fee_requests import REASON_MAX_LENGTH
 from retreat.booking.plans import PLAN_LABELS
 from retreat.booking.services import APPLICANT_FIELDS
 from retreat.pricing import rules
@@ -65,6 +66,12 @@ class BookingForm(ApplicantForm):
         "Keep my card on file to pay the balance when it is due",
         description="Stripe keeps the card, not us. We charge only the balance of this booking, on its due date, "
                     "and email you a receipt. Without this, we email you a link to pay the balance yourself.")
+    reduced_fee = BooleanField("I would like to ask for a reduced fee")
+    reduced_fee_reason = TextAreaField(
+        "Why you are asking, in a few words",
+        description=f"At most {REASON_MAX_LENGTH} characters. Please do not include any health information: your "
+                    "circumstances in general terms are enough (for example income, work or family).",
+        render_kw={"rows": 3, "maxlength": REASON_MAX_LENGTH})
     policy_accepted = BooleanField("I have read the cancellation and refund policy above, and I accept it",
                                    render_kw={"required": True})
 

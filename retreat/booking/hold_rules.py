@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from retreat.booking import policy
-from retreat.booking.models import HOLDING_STATUSES, Booking, WaitlistEntry
+from retreat.booking.models import HOLDING_STATUSES, Booking, FeeRequest, WaitlistEntry
 from retreat.core import clinic
 from retreat.core.clock import now
 from retreat.core.errors import DomainError
@@ -106,13 +106,24 @@ def card_hold() -> timedelta:
     return timedelta(minutes=current_app.config["BOOKING_HOLD_MINUTES"])
 
 
-def full_hold(status: str, provider_name: str) -> timedelta:
-    """How long a hold of this kind lasts once the applicant's email address is confirmed."""
-    if status == "pending_review":
+def full_hold(status: str, provider_name: str, *, fee_request: bool = False) -> timedelta:
+    """How long a hold of this kind lasts once the applicant's email address is confirmed. A booking that came with
+    a request for a reduced fee is held as a review is (booking.fee_requests)."""
+    if status == "pending_review" or (fee_request and status in HOLDING_STATUSES):
         return timedelta(hours=current_app.config["REVIEW_HOLD_HOURS"])
     if provider_name == "offline":
         return policy.HOLD_FOR_BANK_TRANSFER
     return card_hold()
+
+
+def has_fee_request(booking: Booking) -> bool:
+    """Whether the booking came with a request for a reduced fee (waiting or decided): its hold is a review's."""
+    return booking.id is not None and db.session.scalar(
+        sa.select(FeeRequest.id).where(FeeRequest.booking_id == booking.id)) is not None
+
+
+def booking_full_hold(booking: Booking) -> timedelta:
+    return full_hold(booking.status, booking.payment_provider, fee_request=has_fee_request(booking))
 
 
 def needs_email_confirmation(booking: Booking) -> bool:
@@ -121,7 +132,7 @@ def needs_email_confirmation(booking: Booking) -> bool:
     nothing more.)"""
     if booking.status not in HOLDING_STATUSES or booking.email_confirmed_at is not None:
         return False
-    if full_hold(booking.status, booking.payment_provider) <= card_hold():
+    if booking_full_hold(booking) <= card_hold():
         return False
     return booking.hold_expires_at is not None and booking.hold_expires_at <= booking.created_at + card_hold()
 
@@ -134,7 +145,7 @@ def initial_hold_until(status: str, provider_name: str) -> datetime:
 def confirmed_hold_until(booking: Booking) -> datetime:
     """Where a hold extends to once its email is confirmed: the full hold from when it was made, never shorter
     than it is."""
-    full = booking.created_at + full_hold(booking.status, booking.payment_provider)
+    full = booking.created_at + booking_full_hold(booking)
     return max(full, booking.hold_expires_at or full)
 
 
@@ -161,6 +172,7 @@ HOLD_KIND_LABELS = {
     "bank_transfer": "Bank transfer",
     "review": "Awaiting a clinician's review",
     "waitlist_offer": "Offered from the waitlist",
+    "fee_request": "Awaiting a reduced-fee decision",
 }
 
 
@@ -197,12 +209,16 @@ def live_holds(cohort_id: int) -> list[LiveHold]:
         .order_by(Booking.created_at, Booking.id)).all()
     offered = set(db.session.scalars(sa.select(WaitlistEntry.booking_id).where(
         WaitlistEntry.booking_id.in_([b.id for b in bookings])))) if bookings else set()
+    fee_waiting = set(db.session.scalars(sa.select(FeeRequest.booking_id).where(
+        FeeRequest.booking_id.in_([b.id for b in bookings]), FeeRequest.status == "requested"))) if bookings else set()
     holds = []
     for booking in bookings:
         if booking.id in offered:
             kind = "waitlist_offer"
         elif booking.status == "pending_review":
             kind = "review"
+        elif booking.id in fee_waiting:
+            kind = "fee_request"
         elif booking.payment_provider == "offline":
             kind = "bank_transfer"
         else:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from retreat.booking import availability, emails, hold_rules, plans
+from retreat.booking import availability, emails, fee_requests, hold_rules, plans
 from retreat.booking.access import booking_by_reference, fresh
 from retreat.booking.creation import new_booking, use_screening_token
 from retreat.booking.models import HOLDING_STATUSES, Booking, is_plausible_reference
@@ -41,12 +41,13 @@ class CohortFull(DomainError):
 class Created:
     booking: Booking
     manage_token: str
+    fee_requested: bool = False  # a reduced fee was asked for: nothing can be paid until it is decided
 
 
 def create_booking(*, cohort_id: object, screening_token: object, lodging: object, applicant: object,
                    policy_accepted: object = None, payment_provider: object = None, save_card: bool = False,
                    client_address: str | None = None, promo_code: object = None,
-                   payment_plan: object = None) -> Created:
+                   payment_plan: object = None, fee_request_reason: object = None) -> Created:
     """Hold a seat for an applicant with a usable pre-screen: `held` while the deposit is paid, or
     `pending_review` while a clinician decides. A full cohort raises CohortFull and holds nothing; so do the hold
     limits (TooManyHolds, 429). The applicant must have accepted the cancellation and refund policy
@@ -54,7 +55,8 @@ def create_booking(*, cohort_id: object, screening_token: object, lodging: objec
     starts as one and is kept once the applicant confirms their email address (confirm_email); a review request
     reaches the clinicians only then. A discount code (`promo_code`; blank is none) takes its discount off the
     price and one of its uses, atomically; a bad or used-up code is ValidationFailed naming `promo_code`, and
-    nothing is held."""
+    nothing is held. With `fee_request_reason` (not None) the applicant asks for a reduced fee
+    (booking.fee_requests): the booking is held as for a review and not payable until staff decide."""
     errors: dict[str, list[str]] = {}
     seat = checked_seat_request(cohort_id, screening_token, lodging, applicant, errors)
     provider_name = collect(errors, check_provider, payment_provider)
@@ -67,6 +69,10 @@ def create_booking(*, cohort_id: object, screening_token: object, lodging: objec
         if cohort is not None:
             discount = collect(errors, discounts.check_code, promo_code, cohort.program_id)
     plan = collect(errors, plans.check_plan_name, payment_plan)
+    if fee_request_reason is not None:
+        collect(errors, fee_requests.check_reason, fee_request_reason)
+        if seat is not None:
+            collect(errors, fee_requests.check_dates_allow, seat.cohort)
     if errors:
         raise ValidationFailed(errors)
     with availability.changing_cohort(seat.cohort.id) as cohort:
@@ -82,15 +88,18 @@ def create_booking(*, cohort_id: object, screening_token: object, lodging: objec
                                       hold_expires_at=hold_rules.initial_hold_until(status, provider_name),
                                       save_card=save_card, client_address=client_address,
                                       policy_version=policy_version, discount=discount, payment_plan=plan)
-        confirm = hold_rules.needs_email_confirmation(booking)
-        if status == "pending_review" and not confirm:
-            ask_for_review(seat.screening)
         audit.record(f"booking.{status}", "booking", booking.reference,
                      {"to": status, "cohort_id": cohort.id, "total_cents": booking.total_cents,
                       **({"discount_code": booking.discount_code, "discount_cents": booking.discount_cents}
                          if discount is not None else {})}, actor="applicant")
-        notify.enqueue(*emails.booking_held(booking, token, confirm=confirm))
-    return Created(booking, token)
+        fee_requested = fee_request_reason is not None
+        if fee_requested:
+            fee_requests.add_request(booking, fee_request_reason)
+        confirm = hold_rules.needs_email_confirmation(booking)
+        if status == "pending_review" and not confirm:
+            ask_for_review(seat.screening)
+        notify.enqueue(*emails.booking_held(booking, token, confirm=confirm, fee_requested=fee_requested))
+    return Created(booking, token, fee_requested)
 
 
 def accept_policy(booking: Booking, accepted: object) -> Booking:

@@ -169,6 +169,37 @@ class WaitlistEntry(db.Model):
     booking: Mapped[Booking | None] = relationship()
 
 
+FEE_REQUEST_STATUSES = ("requested", "granted", "declined")
+
+
+class FeeRequest(db.Model):
+    """An applicant's request for a reduced fee, made with their booking (booking.fee_requests): the booking is held
+    as for a review and cannot be paid until a coordinator or admin grants a price (`granted_total_cents`, what is
+    then to be paid) or declines. The reason is the applicant's own words (no health data is asked for), shown to
+    coordinators and admins only."""
+
+    __tablename__ = "fee_request"
+    __table_args__ = (
+        sa.CheckConstraint(one_of("status", FEE_REQUEST_STATUSES), name="status"),
+        sa.CheckConstraint("granted_total_cents IS NULL OR granted_total_cents >= 0", name="granted_total"),
+        sa.Index("ix_fee_request_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("booking.id"), unique=True)
+    status: Mapped[str] = mapped_column(sa.String(10), default="requested")
+    reason: Mapped[str] = mapped_column(sa.String(500))
+    # The price to pay before the request (list price less any discount), and the one granted.
+    requested_from_cents: Mapped[int]
+    granted_total_cents: Mapped[int | None]
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_user.id"))
+    decision_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    booking: Mapped[Booking] = relationship()
+
+
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: easy to read out on the phone
 
 

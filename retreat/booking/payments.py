@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from retreat.booking import availability, emails, plans
 from retreat.booking.access import booking_by_reference, fresh, manage_token
-from retreat.booking.models import ACTIVE_STATUSES, HOLDING_STATUSES, Booking
+from retreat.booking.models import ACTIVE_STATUSES, HOLDING_STATUSES, Booking, FeeRequest
 from retreat.booking.states import transition
 from retreat.core.clock import now, today
 from retreat.extensions import db
@@ -58,7 +58,7 @@ def next_payment(booking: Booking, *, after_lapse: bool = False) -> tuple[str, i
     """The payment the applicant can make now: (kind, cents), or None. `after_lapse` also offers the deposit of
     a hold that lapsed (money that reached the clinic anyway, such as a bank transfer: payment_received confirms
     the booking if a seat is still free, and returns the money otherwise)."""
-    if booking.cohort.status == "cancelled":
+    if booking.cohort.status == "cancelled" or _awaits_fee_decision(booking):
         return None
     live_hold = booking.status == "held" and (booking.hold_expires_at is None or booking.hold_expires_at > now())
     if live_hold or (after_lapse and booking.status in ("held", "expired")):
@@ -72,6 +72,12 @@ def next_payment(booking: Booking, *, after_lapse: bool = False) -> tuple[str, i
                 return "installment", min(overdue, left)
         return ("balance", left) if left else None
     return None
+
+
+def _awaits_fee_decision(booking: Booking) -> bool:
+    """A hold whose reduced fee is still to be decided (booking.fee_requests): nothing can be paid yet."""
+    return booking.status in HOLDING_STATUSES and db.session.scalar(sa.select(FeeRequest.id).where(
+        FeeRequest.booking_id == booking.id, FeeRequest.status == "requested")) is not None
 
 
 def start_payment(booking: Booking) -> providers.PaymentStart | None:

@@ -11,6 +11,7 @@ Each name comes from the module of its purpose:
     cancellation  the policy's refund, cancelling, a booking refunded in full at the provider
     waitlist      joining a full cohort's waitlist, offering freed seats
     decisions     a clinician's decision applied to the bookings of a pre-screen
+    fee_requests  a reduced fee asked for with a booking, and staff's decision (booking.fee_requests itself)
     jobs          what cron runs: expiry, balance reminders, balance charges
 
 Every state change goes through booking.states.transition and every movement of money through

@@ -125,3 +125,17 @@ class CancelCohortBookingsForm(FlaskForm):
     acknowledge = BooleanField("Cancel every booking listed and refund everything each has paid. This cannot be "
                                "undone; each applicant is emailed.")
     submit = SubmitField("Cancel these bookings and refund everything paid")
+
+
+class FeeDecisionForm(FlaskForm):
+    """A coordinator's decision on a request for a reduced fee (booking.fee_requests checks the floor and the rest;
+    the view writes the floor into the price's description)."""
+
+    decision = RadioField("Decision", choices=options(
+        [("grant", "Grant a reduced price"), ("decline", "Decline: the price stays as it is")]),
+        validators=[InputRequired(message="Choose to grant a price or to decline.")])
+    price = DollarsField("Price granted, in dollars (when granting)")
+    reason = TextAreaField("Reason", validators=[Optional(), Length(max=500, message="Enter at most 500 characters.")],
+                           render_kw={"rows": 2, "maxlength": 500},
+                           description="Required. Kept in the audit log; not sent to the applicant.")
+    submit = SubmitField("Record the decision and email the applicant")

@@ -12,7 +12,7 @@ from datetime import timedelta
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from retreat.booking import cohorts, console, hold_rules, todos, waitlist  # noqa: F401  (todos: the staff home's lines)
+from retreat.booking import cohorts, console, fee_requests, hold_rules, todos, waitlist  # noqa: F401  (todos: the staff home's lines)
 from retreat.booking import services as booking_services
 from retreat.booking.occupancy import DEFAULT_DAYS, CohortOccupancy, upcoming_occupancy
 from retreat.booking.staff_forms import (
@@ -22,6 +22,7 @@ from retreat.booking.staff_forms import (
     CapacityForm,
     CohortDatesForm,
     CohortForm,
+    FeeDecisionForm,
     StaffCancelForm,
     TransferReceivedForm,
 )
@@ -30,9 +31,11 @@ from retreat.catalog import programs as catalog_programs
 from retreat.core.clock import today
 from retreat.core.errors import DomainError, ValidationFailed
 from retreat.core.money import format_usd
+from retreat.extensions import db
 from retreat.staff.access import COORDINATION, roles_required
 from retreat.staff.blueprint import staff_bp
 from retreat.staff.forms import ConfirmForm
+from retreat.staff.models import StaffUser
 from retreat.web.actions import perform
 from retreat.web.filters import date_range
 from retreat.web.forms import add_other_problems, attach_errors, options
@@ -352,7 +355,16 @@ def bookings():
         200 if valid else 422
 
 
-def _booking_page(reference: str, *, transfer_form=None, cancel_form=None, status: int = 200):
+def _fee_form(booking, form=None) -> FeeDecisionForm:
+    form = form or FeeDecisionForm(formdata=None, prefix="fee")
+    floor = fee_requests.floor_cents(booking.list_price_cents)
+    form.price.description = (f"Not below {fee_requests.floor_percent()}% of the list price "
+                              f"({format_usd(booking.list_price_cents, show_cents=True)}): at least "
+                              f"{format_usd(floor, show_cents=True)}. The deposit and balance follow from it.")
+    return form
+
+
+def _booking_page(reference: str, *, transfer_form=None, cancel_form=None, fee_form=None, status: int = 200):
     detail = console.booking_for_staff(reference)
     if transfer_form is None:
         transfer_form = TransferReceivedForm(formdata=None, prefix="transfer")
@@ -368,11 +380,16 @@ def _booking_page(reference: str, *, transfer_form=None, cancel_form=None, statu
                        f"{format_usd(detail.clinic_quote.refund_cents, show_cents=True)}"),
         ])
     roles = set(current_user.roles)
+    fee_request = fee_requests.request_of(detail.booking)
     return render_template(
         "staff/booking_detail.html", detail=detail, booking=detail.booking, cohort=detail.booking.cohort,
         transfer_form=transfer_form, cancel_form=cancel_form,
         may_record_payments=bool(roles & set(RECORD_PAYMENTS)), may_cancel=bool(roles & set(CANCEL_BOOKINGS)),
         may_open_cohort=bool(roles & set(COORDINATION)),
+        fee_request=fee_request, fee_form=_fee_form(detail.booking, fee_form),
+        may_decide_fee=fee_requests.may_decide(current_user),
+        fee_decided_by=db.session.get(StaffUser, fee_request.decided_by_id)
+        if fee_request is not None and fee_request.decided_by_id else None,
     ), status
 
 
@@ -435,3 +452,25 @@ def booking_cancel(reference: str):
         booking.reference, by=form.by.data, refund_override_cents=form.refund.data, reason=form.reason.data,
         staff=current_user), form=form, again=again, to=_booking_url(booking.reference),
         done=_cancelled(booking.reference))
+
+
+@staff_bp.post("/bookings/<reference>/reduced-fee")
+@roles_required(*fee_requests.DECIDING_ROLES)
+def booking_reduced_fee(reference: str):
+    booking = console.get_booking(reference)
+    form = FeeDecisionForm(prefix="fee")
+
+    def again():
+        return _booking_page(booking.reference, fee_form=_fee_form(booking, form), status=422)
+
+    if not form.validate_on_submit():
+        return again()
+
+    def words(request) -> str:
+        if request.status == "granted":
+            return (f"Reduced fee granted: {format_usd(request.granted_total_cents, show_cents=True)}. The "
+                    "applicant is emailed the new price.")
+        return "Request declined: the price stays. The applicant is emailed."
+    return perform(lambda: fee_requests.decide(
+        booking.reference, decision=form.decision.data, price_cents=form.price.data, reason=form.reason.data,
+        staff=current_user), form=form, again=again, to=_booking_url(booking.reference), done=words)

@@ -4,6 +4,7 @@ number of rows its link lists.
 
 - holds that lapse within 24 hours (coordinators, admins): the seat frees when they do;
 - holds kept short until the applicant confirms their email address (coordinators, admins);
+- requests for a reduced fee waiting for a decision (coordinators, admins);
 - balances due within 7 days, or overdue (coordinators, admins);
 - bank transfers awaited (finance, admins): a deposit held for by bank transfer, or a balance by bank transfer due
   within 7 days;
@@ -20,6 +21,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import url_for
 
+from retreat.booking import fee_requests
 from retreat.booking.hold_rules import needs_email_confirmation
 from retreat.booking.models import HOLDING_STATUSES, Booking, PaymentScheduleItem
 from retreat.core.clock import now, today
@@ -83,6 +85,10 @@ NEEDS: dict[str, Need] = {
         "Holds waiting for the applicant to confirm their email",
         "Kept short until the applicant opens the link emailed to them; an address that never confirms may be a "
         "script's.", unconfirmed_email_holds, COORDINATION),
+    "fee_request": Need(
+        "Reduced-fee requests to decide",
+        "Seats held unpaid until a price is granted or the request declined; the hold lapses meanwhile. Open the "
+        "booking to decide.", fee_requests.waiting_condition, COORDINATION),
     "balance_due": Need(
         f"Balances due within {BALANCE_DUE_WITHIN_DAYS} days",
         "Deposit paid, balance not yet; overdue ones included.", balances_due, COORDINATION),
@@ -109,6 +115,6 @@ def _lines_of(*keys: str):
 
 
 todo.register("booking.coordination", roles=COORDINATION, order=20,
-              lines=_lines_of("hold_lapsing", "email_unconfirmed", "balance_due"))
+              lines=_lines_of("fee_request", "hold_lapsing", "email_unconfirmed", "balance_due"))
 todo.register("booking.transfers", roles=FINANCE, order=30, lines=_lines_of("transfer_awaited"))
 todo.register("booking.installments", roles=MONEY_FOLLOW_UP, order=25, lines=_lines_of("installment_failed"))

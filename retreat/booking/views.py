@@ -33,8 +33,8 @@ from flask import (
     url_for,
 )
 
+from retreat.booking import fee_requests, offers, plans, services
 from retreat.booking import hold_rules as holds
-from retreat.booking import offers, plans, services
 from retreat.booking.calendar import booking_calendar
 from retreat.booking.forms import (
     PROVIDER_LABELS,
@@ -218,7 +218,7 @@ def create(token: str):
             save_card=bool(form.save_card.data) if "save_card" in form else False,
             payment_plan=form.payment_plan.data or "deposit",
             policy_accepted=form.policy_accepted.data is True, client_address=request.remote_addr,
-            promo_code=form.promo_code.data or None)
+            promo_code=form.promo_code.data or None, fee_request_reason=_fee_request_reason(form))
     except ValidationFailed as refused:
         _refused(form, refused)
         return _render_booking_form(token, screening, offer, form, 422)
@@ -230,14 +230,24 @@ def create(token: str):
         waitlist = _waitlist_form(offer, cohort, lodging=form.lodging.data, **form.applicant())
         return _render_booking_form(token, screening, offer, form, 409, full_cohort=cohort, waitlist=waitlist)
     except DomainError as closed:
-        if closed.code not in ("cohort_closed", "custom_quote_required"):
+        if closed.code not in ("cohort_closed", "custom_quote_required", "fee_request_refused"):
             raise
         form.form_errors.append(closed.message)
         return _render_booking_form(token, screening, offer, form, 409)
     booking = created.booking
-    if booking.status == "held":
+    if booking.status == "held" and not created.fee_requested:
         return redirect(url_for("booking.pay", token=created.manage_token), code=303)
     return redirect(url_for("booking.manage", token=created.manage_token), code=303)
+
+
+def _fee_request_reason(form: BookingForm) -> str | None:
+    """The reason typed when the applicant asks for a reduced fee (an empty one is refused by name); None when they
+    do not ask. A reason typed without the box ticked is refused too, rather than dropped."""
+    if form.reduced_fee.data:
+        return form.reduced_fee_reason.data or ""
+    if (form.reduced_fee_reason.data or "").strip():
+        raise ValidationFailed({"reduced_fee": ["Tick this box to ask for a reduced fee, or clear the reason."]})
+    return None
 
 
 @booking_bp.post("/new/<token>/waitlist")
@@ -296,6 +306,8 @@ def manage(token: str):
         can_cancel=booking.status in CANCELLABLE_STATUSES and not _hold_lapsed(booking),
         has_calendar=booking.status in services.ACTIVE_STATUSES and not _hold_lapsed(booking),
         confirm_email=holds.needs_email_confirmation(booking) and not _hold_lapsed(booking),
+        fee_request=fee_requests.request_of(booking),
+        awaited=[] if _hold_lapsed(booking) else fee_requests.awaited(booking),
     )
 
 
@@ -331,8 +343,9 @@ def _nothing_due(token: str, booking: Booking):
     if _hold_lapsed(booking) or booking.status == "expired":
         flash(f"The hold on this seat has lapsed, so it cannot be paid now. Please {the_clinic.contact_words()}.",
               "error")
-    elif booking.status == "pending_review":
-        flash("Nothing is due yet: a clinician is reviewing your pre-screen. We will email you when you can pay.")
+    elif fee_requests.awaited(booking):
+        flash(f"Nothing can be paid yet: we are waiting for {' and '.join(fee_requests.awaited(booking))}. We will "
+              f"email you as soon as you can pay. If you have a question, {the_clinic.contact_words()}.")
     else:
         flash("There is nothing to pay now.")
     return redirect(url_for("booking.manage", token=token), code=303)

@@ -23,7 +23,7 @@ from flask import current_app
 from playwright.sync_api import Page
 from werkzeug.exceptions import HTTPException
 
-from retreat.booking import hold_rules
+from retreat.booking import fee_requests, hold_rules
 from retreat.booking import services as booking_services
 from retreat.booking.availability import seats_left
 from retreat.booking.models import Booking
@@ -52,6 +52,8 @@ ROLES = ("clinician", "coordinator", "finance", "admin")
 NOT_PAGES = re.compile(r"^/(static|api|webhooks|healthz)\b|\.(ics|csv)$|/export/")
 # What shows that a page is in an error state ("... with errors", "... refused"): a summary or a field's error.
 ERROR_SHOWN = "[role=alert], .field-errors, .form-errors, [aria-invalid=true]"
+LONGEST_FEE_REASON = ("I lost my job in the spring and have been caring for my mother since; our household income is "
+                      "about a third of what it was, and savings went on rent. " * 4)[:500]
 BANK_DETAILS = "Transfer to Retreat Clinic LLC, account 000123456, routing 021000021; put your booking reference."
 
 
@@ -218,6 +220,18 @@ def build_world(staff_user) -> SimpleNamespace:
     _pay(installments, "deposit")
     w.installments = installments.manage_token
 
+    asking = booking_services.create_booking(
+        cohort_id=w.cohort.id, screening_token=eligible_token(), lodging="shared", applicant=dict(APPLICANT),
+        payment_provider="demo", policy_accepted=True, fee_request_reason=LONGEST_FEE_REASON)
+    booking_services.confirm_email(asking.booking.reference, hold_rules.email_confirmation_token(asking.booking))
+    w.fee_waiting, w.fee_reference = asking.manage_token, asking.booking.reference
+    granted = booking_services.create_booking(
+        cohort_id=w.cohort.id, screening_token=eligible_token(), lodging="private", applicant=dict(APPLICANT),
+        payment_provider="demo", policy_accepted=True, fee_request_reason="Between jobs.")
+    fee_requests.decide(granted.booking.reference, decision="grant", price_cents=600_000,
+                        reason="Sliding scale, second tier.", staff=w.users["admin"])
+    w.fee_granted = granted.manage_token
+
     w.queue_review = make_screening(review_answers(), pending=True).id
     w.queue_crisis = db.session.scalars(sa.select(Screening.id).where(Screening.outcome == "crisis")).first()
     w.demo_program = db.session.scalars(sa.select(Program).where(Program.slug == "iv-emdr-one-week")).one().id
@@ -268,6 +282,14 @@ def unchecked_then(button: str, nth: int = 0) -> Setup:
     return setup
 
 
+def ask_without_reason(page: Page, w) -> None:
+    """The booking form with a reduced fee asked for and no reason given."""
+    page.get_by_label("I would like to ask for a reduced fee", exact=True).check()
+    send(page, "Hold my seat and continue to payment", {"First name": "Sam", "Last name": "Okafor",
+                                                       "Email address": "sam@example.org",
+                                                       "Phone number": "555 010 3333"})
+
+
 MANAGE = "/bookings/manage/<token>"
 STEP = "/screening/questions/<int:index>"
 THOUGHTS = {"wish_dead": True, "suicidal_thoughts": True, "behavior": False}  # a yes that asks the follow-ups
@@ -315,6 +337,8 @@ PUBLIC = [
     v("/bookings/new/<token>", "booking form", lambda w: f"/bookings/new/{w.eligible}?cohort={w.cohort.id}"),
     v("/bookings/new/<token>", "booking form with errors", lambda w: f"/bookings/new/{w.eligible}?cohort={w.cohort.id}",
       send_with("Hold my seat and continue to payment", {"Email address": "rosalind@"})),
+    v("/bookings/new/<token>", "booking form, reduced fee with errors",
+      lambda w: f"/bookings/new/{w.eligible}?cohort={w.cohort.id}", ask_without_reason),
     v("/bookings/new/<token>", "waitlist form", lambda w: f"/bookings/new/{w.eligible}?cohort={w.full.id}"),
     v("/bookings/new/<token>", "waitlist form with errors", lambda w: f"/bookings/new/{w.eligible}?cohort={w.full.id}",
       send_with("Join the waitlist")),
@@ -335,6 +359,9 @@ PUBLIC = [
       unchecked_then("Accept and continue to payment")),
     v(MANAGE, "confirmed, paying in monthly parts", manage_of("installments")),
     v(MANAGE + "/pay", "deposit of monthly parts, with the schedule", pay_of("installments_held")),
+    v(MANAGE, "reduced fee awaited", manage_of("fee_waiting")),
+    v(MANAGE, "reduced fee granted", manage_of("fee_granted")),
+    v(MANAGE + "/pay", "reduced fee awaited", pay_of("fee_waiting")),
     v(MANAGE + "/paid", "back from the card form", lambda w: f"/bookings/manage/{w.confirmed}/paid"),
     v("/bookings/confirm/<reference>/<token>", "email confirmed", lambda w: w.confirm_path),
     v("/programs/<slug>", "not found", "/programs/no-such-program"),
@@ -382,6 +409,11 @@ STAFF = [
       role="coordinator"),
     v("/staff/bookings", "bookings", "/staff/bookings", role="coordinator"),
     v("/staff/bookings/<reference>", "held booking", lambda w: f"/staff/bookings/{w.held_reference}",
+      role="coordinator"),
+    v("/staff/bookings/<reference>", "reduced fee to decide", lambda w: f"/staff/bookings/{w.fee_reference}",
+      role="coordinator"),
+    v("/staff/bookings/<reference>", "reduced fee decision with errors",
+      lambda w: f"/staff/bookings/{w.fee_reference}", send_with("Record the decision and email the applicant"),
       role="coordinator"),
     v("/staff/bookings/<reference>", "confirmed booking", lambda w: f"/staff/bookings/{w.confirmed_reference}",
       role="coordinator"),

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from retreat.booking.models import Booking, PaymentScheduleItem
+from retreat.booking.models import Booking, FeeRequest, PaymentScheduleItem
 from retreat.core.clock import now, today
 from retreat.extensions import db
 from retreat.staff import todo
@@ -50,6 +50,11 @@ def work(app):
         db.session.flush()
         db.session.add(PaymentScheduleItem(booking_id=row.id, position=1, kind="installment", due_date=today(),
                                            amount_cents=99_400, status="failed", attempts=4))
+    asking = booking(cohort, hold_hours=60)  # a reduced fee to decide
+    lapsed_asking = booking(cohort, hold_hours=-1)  # a reduced fee asked, the hold lapsed: nothing to decide
+    db.session.flush()
+    for row in (asking, lapsed_asking):
+        db.session.add(FeeRequest(booking_id=row.id, reason="Between jobs.", requested_from_cents=row.total_cents))
     db.session.commit()
     make_screening(urgent_answers())
     make_screening(review_answers(), pending=True)
@@ -58,14 +63,15 @@ def work(app):
 
 EXPECTED_COUNTS = {
     "screening.urgent": 1, "screening.waiting": 2,
-    "hold_lapsing": 2, "email_unconfirmed": 1, "balance_due": 3,
+    "fee_request": 1, "hold_lapsing": 2, "email_unconfirmed": 1, "balance_due": 3,
     "transfer_awaited": 2, "installment_failed": 1,
 }
 SEEN_BY = {
     ("clinician",): ("screening.urgent", "screening.waiting"),
-    ("coordinator",): ("hold_lapsing", "email_unconfirmed", "balance_due", "installment_failed"),
+    ("coordinator",): ("fee_request", "hold_lapsing", "email_unconfirmed", "balance_due", "installment_failed"),
     ("finance",): ("installment_failed", "transfer_awaited"),
-    ("admin",): ("hold_lapsing", "email_unconfirmed", "balance_due", "installment_failed", "transfer_awaited"),
+    ("admin",): ("fee_request", "hold_lapsing", "email_unconfirmed", "balance_due", "installment_failed",
+                 "transfer_awaited"),
     ("clinician", "finance"): ("screening.urgent", "screening.waiting", "installment_failed", "transfer_awaited"),
 }
 
@@ -122,7 +128,7 @@ def test_nothing_to_do_still_lists_the_lines_at_zero(app, staff_user):
     client = signed_in(app, staff_user, ("coordinator",))
     html = client.get("/staff/").get_data(as_text=True)
     assert {key: count for key, (count, _) in lines(html).items()} == {
-        "hold_lapsing": 0, "email_unconfirmed": 0, "balance_due": 0, "installment_failed": 0}
+        "fee_request": 0, "hold_lapsing": 0, "email_unconfirmed": 0, "balance_due": 0, "installment_failed": 0}
     assert "Nothing waits for you just now." in html
 
 
