@@ -17,14 +17,14 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from retreat.booking import availability, emails
+from retreat.booking import availability, emails, plans
 from retreat.booking.access import booking_by_reference, fresh, manage_token
 from retreat.booking.creation import split_of_total
 from retreat.booking.models import HOLDING_STATUSES, PAID_STATUSES, Booking, FeeRequest
 from retreat.booking.requests import UNPRINTABLE
 from retreat.catalog.models import Cohort
 from retreat.core import audit, clinic
-from retreat.core.clock import now
+from retreat.core.clock import now, today
 from retreat.core.errors import DomainError, NotFound, ValidationFailed
 from retreat.core.money import ceil_div, format_usd
 from retreat.extensions import db
@@ -212,6 +212,7 @@ def decide(reference: str, *, decision: object, price_cents: object = None, reas
             split = split_of_total(price, booking.price_list_version, booking.cohort.start_date)
             booking.deposit_cents, booking.balance_cents = split.deposit_cents, split.balance_cents
             booking.balance_due_date = split.balance_due_date
+            plans.reprice(booking, today())
             audit.record("booking.fee_granted", "booking", booking.reference, {
                 "list price": format_usd(list_price, show_cents=True),
                 "price granted": format_usd(price, show_cents=True),

@@ -179,6 +179,24 @@ def settle(booking: Booking, received_cents: int, payment_id: int | None) -> Non
     db.session.flush()
 
 
+def reprice(booking: Booking, on: date) -> None:
+    """The booking's price changed before anything was paid (a reduced fee granted): its plan follows the new
+    total, deposit and balance. The whole price stays whole; monthly parts are split again from `on`, or, where
+    they no longer fit, the plan becomes the deposit and the balance. In the caller's unit of work."""
+    if booking.payment_plan == "full":
+        booking.deposit_cents, booking.balance_cents, booking.balance_due_date = booking.total_cents, 0, None
+        return
+    if booking.payment_plan != "installments":
+        return
+    db.session.execute(sa.delete(PaymentScheduleItem).where(PaymentScheduleItem.booking_id == booking.id))
+    parts = parts_of("installments", total_cents=booking.total_cents, deposit_cents=booking.deposit_cents,
+                     balance_cents=booking.balance_cents, balance_due_date=booking.balance_due_date, on=on)
+    if parts is None:
+        booking.payment_plan = "deposit"
+    else:
+        write_schedule(booking, parts)
+
+
 def stop(booking: Booking) -> None:
     """A booking that ended (cancelled, declined) charges none of the parts not yet paid."""
     db.session.execute(sa.update(PaymentScheduleItem).where(

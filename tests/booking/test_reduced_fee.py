@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from retreat.booking import fee_requests, services
+from retreat.booking import fee_requests, plans, services
 from retreat.booking import hold_rules as holds
 from retreat.booking.models import Booking, FeeRequest
 from retreat.core.audit import AuditEntry
@@ -269,6 +269,22 @@ def test_a_grant_sets_the_reduction_and_recomputes_deposit_and_balance(app, clie
     html = client.get(f"/bookings/manage/{created.manage_token}").get_data(as_text=True)
     assert "Granted:" in html and "your price is $3,000, reduced from $4,970" in html
     assert "Pay the deposit ($3,000)" in html and "Nothing can be paid yet." not in html
+
+
+@pytest.mark.parametrize(("plan", "parts_after"), [("full", None), ("installments", 4)])
+def test_a_grant_keeps_the_payment_plan_on_the_new_price(app, staff_user, plan, parts_after):
+    booking = ask(make_cohort(starts_in_days=200), payment_plan=plan, payment_provider="demo").booking
+    fee_requests.decide(booking.reference, decision="grant", price_cents=300_000, reason="Tier B",
+                        staff=staff_user("coordinator"))
+    booking = fresh(booking)
+    assert booking.total_cents == 300_000 and booking.payment_plan == plan
+    schedule = plans.schedule_of(booking)
+    assert sum(part.amount_cents for part in schedule) == 300_000, "the schedule adds up to the price granted"
+    if parts_after is None:
+        assert (booking.deposit_cents, booking.balance_cents, booking.balance_due_date) == (300_000, 0, None)
+    else:
+        assert [part.kind for part in schedule] == ["deposit"] + ["installment"] * parts_after
+        assert schedule[0].amount_cents == booking.deposit_cents == 60_000
 
 
 def test_a_decline_keeps_the_list_price_payable_and_cancelling_free(app, staff_user):
