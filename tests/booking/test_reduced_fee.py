@@ -268,7 +268,7 @@ def test_a_grant_sets_the_reduction_and_recomputes_deposit_and_balance(app, clie
     assert entry.details["reason"] == "Tier B" and entry.actor_roles == "coordinator"
     html = client.get(f"/bookings/manage/{created.manage_token}").get_data(as_text=True)
     assert "Granted:" in html and "your price is $3,000, reduced from $4,970" in html
-    assert "Pay the deposit ($3,000)" in html and "Nothing can be paid yet." not in html
+    assert "Pay the whole price ($3,000)" in html and "Nothing can be paid yet." not in html
 
 
 @pytest.mark.parametrize(("plan", "parts_after"), [("full", None), ("installments", 4)])

@@ -17,6 +17,7 @@ from flask import url_for
 
 from retreat.booking import services as booking_services
 from retreat.booking.states import BOOKING_STATUS_LABELS
+from retreat.catalog import discounts
 from retreat.core.clock import now
 from retreat.extensions import db
 from retreat.finance.exports import FORMATS
@@ -81,8 +82,10 @@ def health_side(app, staff_user):
     references = {booking.reference: booking_services.booking_by_reference(booking.reference).status
                   for booking in (awaiting, paid, refused)}
     assert sorted(references.values()) == ["confirmed", "declined", "pending_review"]
+    code = discounts.create_code({"code": "HEALTHSIDE10", "percent_off": 10, "amount_off_cents": None,
+                                  "program_ids": [], "max_uses": None}, actor="test")
     db.session.commit()
-    return {"cohort": cohort, "forbidden": forbidden, "references": references}
+    return {"cohort": cohort, "forbidden": forbidden, "references": references, "code_id": code.id}
 
 
 def signed_in(app, staff_user, role: str):
@@ -101,6 +104,7 @@ def urls_for(app, role: str, health_side: dict) -> list[str]:
         "cohort_id": [cohort.id],
         "program_id": [cohort.program_id],
         "version": [1],
+        "code_id": [health_side["code_id"]],
         "export_format": list(FORMATS),
     }
     period = {"date_from": (day - timedelta(days=7)).isoformat(), "date_to": (day + timedelta(days=1)).isoformat()}
