@@ -113,7 +113,7 @@ def test_production_starts_with_the_clinic_settings(monkeypatch):
     create_app("production")
 
 
-@pytest.mark.parametrize("missing", ["CLINIC_EMAIL", "CLINIC_PHONE", "CLINIC_TIMEZONE"])
+@pytest.mark.parametrize("missing", ["CLINIC_EMAIL", "CLINIC_PHONE", "CLINIC_TIMEZONE", "CLINIC_NPI", "CLINIC_TAX_ID"])
 def test_production_refuses_to_start_without_each_clinic_setting(monkeypatch, missing):
     _complete_production(monkeypatch)
     monkeypatch.delenv(missing)

@@ -125,3 +125,12 @@ class CancelCohortBookingsForm(FlaskForm):
     acknowledge = BooleanField("Cancel every booking listed and refund everything each has paid. This cannot be "
                                "undone; each applicant is emailed.")
     submit = SubmitField("Cancel these bookings and refund everything paid")
+
+
+class DiagnosisForm(FlaskForm):
+    """A clinician's ICD-10 codes for the superbill (booking.superbills checks them)."""
+
+    diagnosis_codes = StringField("ICD-10-CM diagnosis codes", description="One or more, separated by commas, such as "
+                        "F33.2, F43.10. Printed on the applicant's superbill; only clinicians see them here.",
+                        render_kw={"autocomplete": "off", "spellcheck": "false", "maxlength": 200})
+    submit = SubmitField("Record the diagnosis")
