@@ -199,8 +199,8 @@ def check_superbill_ready(booking: Booking) -> None:
 
 
 def rotate_encryption() -> int:
-    """Re-encrypt every stored date of birth and diagnosis under the newest key (`flask screening rotate-keys`
-    rotates the screening answers; this is called beside it). Returns how many rows changed."""
+    """Re-encrypt every stored date of birth and diagnosis under the newest key, beside the screening answers
+    (`flask screening rotate-keys`). One unit of work; returns how many bookings' details it re-encrypted."""
     count = 0
     with unit_of_work():
         for detail in db.session.scalars(sa.select(SuperbillDetail)):
@@ -210,3 +210,6 @@ def rotate_encryption() -> int:
                     setattr(detail, column, crypto.rotate(value))
             count += 1
     return count
+
+
+crypto.register_rotation("superbill detail(s)", rotate_encryption)

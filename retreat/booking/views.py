@@ -299,14 +299,15 @@ def manage(token: str):
 
 def _superbill_state(booking: Booking) -> str | None:
     """What the manage page says of the superbill: None (not for this booking), "later" (before the program
-    starts), "waiting" (the diagnosis is not recorded yet) or "ready" (it may still ask the date of birth)."""
+    starts), "waiting" (the diagnosis is not recorded yet), "ask" (ready once the date of birth is given) or
+    "ready"."""
     if booking.status not in services.PAID_STATUSES:
         return None
     try:
         superbills.check_superbill_ready(booking)
     except superbills.SuperbillNotReady as refusal:
         if refusal.needs_birth_date:
-            return "ready"
+            return "ask"
         return "later" if not superbills.program_started(booking) else "waiting"
     return "ready"
 

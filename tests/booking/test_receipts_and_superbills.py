@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 import sqlalchemy as sa
 import time_machine
+from cryptography.fernet import Fernet
 from pypdf import PdfReader
 
 from retreat.booking import documents, services, superbills
@@ -27,6 +28,7 @@ from retreat.notify.models import OutboxEmail
 from retreat.web import pdf
 from tests.booking.support import booking_body, eligible_token, make_cohort
 from tests.screening.test_outbox import smtp_server, use_smtp  # noqa: F401  (smtp_server: a fixture)
+from tests.screening.test_purge_and_encryption import OLD_KEY, use_keys
 
 CODES_TYPED = "F33.2, f4310"
 CODES = ("F33.2", "F43.10")
@@ -231,7 +233,7 @@ BAD_BIRTH_DATES = [
 
 
 def test_the_date_of_birth_is_checked_and_stored_encrypted_as_the_diagnosis_is_audited_without_them(
-        client, staff_user, rendered):
+        app, client, staff_user, rendered):
     booking, token = booked(client)
     pay(booking, "deposit", booking.deposit_cents, "demo_deposit")
     for typed, reason in BAD_BIRTH_DATES:
@@ -251,6 +253,15 @@ def test_the_date_of_birth_is_checked_and_stored_encrypted_as_the_diagnosis_is_a
         ("booking.birth_date_given", "booking.diagnosis_record")))).all()
     assert sorted(entry.action for entry in entries) == ["booking.birth_date_given", "booking.diagnosis_record"]
     assert all("1984" not in str(entry.details) and "F33" not in str(entry.details) for entry in entries)
+
+    # They move to a new key with the screening answers (`flask screening rotate-keys`).
+    new_key = Fernet.generate_key().decode()
+    use_keys(app, new_key, OLD_KEY)
+    result = app.test_cli_runner().invoke(args=["screening", "rotate-keys"])
+    assert result.exit_code == 0 and "Re-encrypted 1 superbill detail(s) under the newest key." in result.output
+    use_keys(app, new_key)  # the old key removed
+    db.session.expire_all()
+    assert superbills.birth_date(booking) == date(1984, 3, 27) and superbills.diagnosis_codes(booking) == list(CODES)
 
 
 def test_only_a_clinician_sees_and_records_the_diagnosis_and_every_booking_role_gets_the_receipt(

@@ -48,7 +48,7 @@ WIDTHS = (390, 1280)
 HEIGHT = 900
 ROLES = ("clinician", "coordinator", "finance", "admin")
 # GET routes that are not pages: files, machine interfaces, health checks.
-NOT_PAGES = re.compile(r"^/(static|api|webhooks|healthz)\b|\.(ics|csv)$|/export/")
+NOT_PAGES = re.compile(r"^/(static|api|webhooks|healthz)\b|\.(ics|csv|pdf)$|/export/")
 # What shows that a page is in an error state ("... with errors", "... refused"): a summary or a field's error.
 ERROR_SHOWN = "[role=alert], .field-errors, .form-errors, [aria-invalid=true]"
 BANK_DETAILS = "Transfer to Retreat Clinic LLC, account 000123456, routing 021000021; put your booking reference."
@@ -303,6 +303,9 @@ PUBLIC = [
     *[v(MANAGE + "/pay", status, pay_of(status)) for status in STATUSES],
     *[v(MANAGE + "/cancel", status, cancel_of(status)) for status in STATUSES],
     v(MANAGE + "/paid", "back from the card form", lambda w: f"/bookings/manage/{w.confirmed}/paid"),
+    v(MANAGE + "/superbill", "date of birth", lambda w: f"/bookings/manage/{w.confirmed}/superbill"),
+    v(MANAGE + "/superbill", "date of birth with errors", lambda w: f"/bookings/manage/{w.confirmed}/superbill",
+      send_with("Save and continue")),
     v("/bookings/confirm/<reference>/<token>", "email confirmed", lambda w: w.confirm_path),
     v("/programs/<slug>", "not found", "/programs/no-such-program"),
     v("/staff/login", "sign in", "/staff/login"),
@@ -352,6 +355,10 @@ STAFF = [
       role="coordinator"),
     v("/staff/bookings/<reference>", "confirmed booking", lambda w: f"/staff/bookings/{w.confirmed_reference}",
       role="coordinator"),
+    v("/staff/bookings/<reference>", "a clinician's diagnosis form",
+      lambda w: f"/staff/bookings/{w.confirmed_reference}", role="clinician"),
+    v("/staff/bookings/<reference>", "diagnosis with errors", lambda w: f"/staff/bookings/{w.confirmed_reference}",
+      send_with("Record the diagnosis", {"ICD-10-CM diagnosis codes": "depression"}), role="clinician"),
     v("/staff/prices", "price lists", "/staff/prices", role="coordinator"),
     v("/staff/prices/<int:version>", "price list", "/staff/prices/1", role="coordinator"),
     v("/staff/finance", "ledger", "/staff/finance?date_from=2027-03-01&date_to=2027-03-31", role="finance"),
