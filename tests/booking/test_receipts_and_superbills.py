@@ -423,3 +423,18 @@ def test_documents_load_nothing_while_rendering():
                 "data:text/css,body{}"):
         with pytest.raises(pdf.FetchRefused):
             fetch(url)
+
+
+# --- The estimate names each line's CPT code; the API's estimate stays as API.md has it ---------------------------
+
+def test_the_estimate_page_shows_each_lines_cpt_code_and_the_api_adds_no_field(client):
+    made = client.post("/api/v1/estimates", json={
+        "duration_days": 7, "ketamine_route": "esketamine", "dosing_sessions": 2, "therapy_modality": "ifs",
+        "integration_sessions": 2, "intensive_sessions": 1, "lodging": "shared"})
+    assert made.status_code == 201
+    assert {key for item in made.get_json()["line_items"] for key in item} == {
+        "code", "label", "quantity", "unit_cents", "total_cents", "hsa_fsa_eligible"}
+    page = client.get(f"/estimates/{made.get_json()['id']}").get_data(as_text=True)
+    codes = re.findall(r'<span class="cpt-code">([^<]+)</span>', page)
+    # Intake, esketamine (the first of G2082/G2083), integration; the intensive and lodging have none.
+    assert codes == ["90792", "G2082", "90837"]
