@@ -68,8 +68,8 @@ def parse_diagnosis_codes(text: object) -> list[str]:
     if not isinstance(text, str) or not text.strip():
         raise ValidationFailed({"diagnosis_codes": ["Give at least one ICD-10 code, such as F33.2."]})
     codes: list[str] = []
-    for raw in re.split(r"[\s,;]+", text.strip().upper()):
-        match = ICD10.fullmatch(raw)
+    for raw in re.split(r"[\s,;]+", text.strip()):
+        match = ICD10.fullmatch(raw.upper())
         if match is None:
             shown = raw if len(raw) <= 12 and raw.isprintable() else raw[:12].encode("unicode_escape").decode() + "…"
             raise ValidationFailed({"diagnosis_codes": [
