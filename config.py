@@ -136,6 +136,8 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     # Public writes that create records (estimates now; screenings and bookings later).
     RATELIMIT_PUBLIC_WRITE = os.environ.get("RATELIMIT_PUBLIC_WRITE", "60 per minute")
+    # Receipts and superbills that applicants download: each is a PDF rendered afresh, costly to make.
+    RATELIMIT_DOCUMENTS = os.environ.get("RATELIMIT_DOCUMENTS", "20 per minute")
 
     # A per-process cache of the public catalog and the current price list (retreat/core/read_cache.py).
     # Writes in this process clear it; other workers see a change after at most this many seconds.

@@ -19,7 +19,7 @@ from retreat.booking.models import Booking
 from retreat.core.errors import DomainError
 from retreat.extensions import db
 from retreat.web.errors import error_json
-from retreat.web.limits import public_write_limit
+from retreat.web.limits import document_limit, public_write_limit
 
 BOOKING_REQUEST = schemas.BookingRequest()
 WAITLIST_REQUEST = schemas.WaitlistRequest()
@@ -91,12 +91,14 @@ def _pdf(data: bytes, filename: str):
 
 
 @api_bp.get("/bookings/<reference>/receipt.pdf")
+@document_limit
 def booking_receipt(reference: str):
     booking = _applicant_booking(reference)
     return _pdf(documents.receipt_pdf(booking), documents.receipt_filename(booking))
 
 
 @api_bp.get("/bookings/<reference>/superbill.pdf")
+@document_limit
 def booking_superbill(reference: str):
     """409 superbill_not_ready (booking.superbills says what is missing) until the superbill can be made."""
     booking = _applicant_booking(reference)

@@ -231,7 +231,7 @@ def _booking_paths(spec: APISpec) -> None:
                        "far and the balance, with the clinic's name, address and tax id. For the applicant to "
                        "submit to their HSA/FSA plan or insurer: the clinic does not bill insurers.",
         "security": manage_token, "parameters": reference,
-        "responses": {200: {"description": "The receipt.", "content": pdf}, 401: unauthorized},
+        "responses": {200: {"description": "The receipt.", "content": pdf}, 401: unauthorized, 429: _error(429)},
     }})
     spec.path(path="/api/v1/bookings/{reference}/superbill.pdf", operations={"get": {
         "operationId": "getBookingSuperbill",
@@ -244,7 +244,8 @@ def _booking_paths(spec: APISpec) -> None:
         "security": manage_token, "parameters": reference,
         "responses": {200: {"description": "The superbill.", "content": pdf}, 401: unauthorized,
                       409: refusal("The superbill is not ready: the program has not started, the diagnosis is "
-                                   "not recorded, or the date of birth is not given.", "superbill_not_ready")},
+                                   "not recorded, or the date of birth is not given.", "superbill_not_ready"),
+                      429: _error(429)},
     }})
     spec.path(path="/api/v1/waitlist", operations={"post": {
         "operationId": "joinWaitlist",

@@ -65,7 +65,7 @@ from retreat.screening.models import Screening
 from retreat.web.actions import perform
 from retreat.web.filters import date_range
 from retreat.web.forms import attach_errors, options
-from retreat.web.limits import public_write_limit
+from retreat.web.limits import document_limit, public_write_limit
 from retreat.web.security import allow_sources
 
 booking_bp = Blueprint("booking", __name__, url_prefix="/bookings")
@@ -320,12 +320,14 @@ def pdf_response(data: bytes, filename: str):
 
 
 @booking_bp.get("/manage/<token>/receipt.pdf")
+@document_limit
 def receipt(token: str):
     booking = services.booking_by_manage_token(token)
     return pdf_response(documents.receipt_pdf(booking), documents.receipt_filename(booking))
 
 
 @booking_bp.get("/manage/<token>/superbill.pdf")
+@document_limit
 def superbill(token: str):
     booking = services.booking_by_manage_token(token)
     try:

@@ -15,6 +15,7 @@ import time_machine
 from cryptography.fernet import Fernet
 from pypdf import PdfReader
 
+from retreat import create_app
 from retreat.booking import documents, services, superbills
 from retreat.booking.models import Booking
 from retreat.booking.payments import issue_refunds
@@ -230,6 +231,21 @@ BAD_BIRTH_DATES = [
     ("1899-12-31", "from 1900 on"),
     ("1984-03-27'; DROP TABLE booking;--", "Give a real date"),
 ]
+
+
+def test_documents_are_rate_limited_per_address(database_url):
+    limited = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url, RATELIMIT_ENABLED=True,
+                         RATELIMIT_DOCUMENTS="2 per minute")
+    with limited.app_context():
+        try:
+            client = limited.test_client()
+            pages = [client.get("/bookings/manage/" + "x" * 43 + "/receipt.pdf").status_code for _ in range(3)]
+            assert pages == [404, 404, 429]
+            api = [client.get("/api/v1/bookings/RT-AAAAAA/superbill.pdf").status_code for _ in range(3)]
+            assert api == [401, 401, 429]
+        finally:
+            db.session.remove()
+            db.engine.dispose()
 
 
 def test_the_date_of_birth_is_checked_and_stored_encrypted_as_the_diagnosis_is_audited_without_them(
