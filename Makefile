@@ -55,12 +55,14 @@ bench: install
 lint: install
 	$(BIN)/ruff check .
 
-# What the PostgreSQL, browser, load and accessibility tests need from the system (Debian packages). npm (to
+# What the PostgreSQL, browser, load and accessibility tests need from the system (Debian packages), and what
+# WeasyPrint renders receipts and superbills with (Pango, fonts; pdftoppm to look at a page). npm (to
 # install axe-core) comes with Debian's nodejs and npm unless a Node.js that brings its own npm is there already
 # (NodeSource's nodejs conflicts with Debian's npm).
 system-deps:
 	$(SUDO) apt-get update -q
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql chromium chromium-driver wrk sqlite3
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql chromium chromium-driver wrk sqlite3 \
+		libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils
 	command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nodejs npm
 
 clean:

@@ -2,10 +2,11 @@
 
 Development is the default and needs no secrets: it keeps a SQLite file and a generated secret key under
 instance/. Production refuses to start without its secrets, its database, the on-call address and the clinic's
-email, phone and time zone.
+email, phone, time zone, NPI and tax id.
 """
 
 import os
+import re
 import secrets
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -59,6 +60,27 @@ def check_clinic_timezone(name: str | None) -> None:
                                  f"{DEFAULT_CLINIC_TIMEZONE}.") from None
 
 
+def npi_is_valid(npi: str) -> bool:
+    """A National Provider Identifier: 10 digits whose last is the Luhn check digit of 80840 and the first nine."""
+    if not (len(npi) == 10 and npi.isascii() and npi.isdigit()):
+        return False
+    total = 0
+    for position, digit in enumerate(reversed("80840" + npi)):
+        value = int(digit) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def check_clinic_identifiers(npi: str | None, tax_id: str | None) -> None:
+    """Refuse a CLINIC_NPI or CLINIC_TAX_ID (an EIN, 12-3456789) that an insurer would refuse on a superbill."""
+    if npi and not npi_is_valid(npi.strip()):
+        raise ConfigurationError(f"CLINIC_NPI {npi!r} is not a National Provider Identifier (10 digits with its "
+                                 "check digit, as NPPES gives it).")
+    if tax_id and not re.fullmatch(r"\d{2}-?\d{7}", tax_id.strip()):
+        raise ConfigurationError(f"CLINIC_TAX_ID {tax_id!r} is not an employer identification number, such as "
+                                 "12-3456789.")
+
+
 class Config:
     ENV_NAME = "base"
     SECRET_KEY = os.environ.get("SECRET_KEY")
@@ -104,6 +126,9 @@ class Config:
     CLINIC_ADDRESS = os.environ.get("CLINIC_ADDRESS")
     # The clinic's IANA time zone: every time shown to a person is in it (times are stored in UTC).
     CLINIC_TIMEZONE = os.environ.get("CLINIC_TIMEZONE") or DEFAULT_CLINIC_TIMEZONE
+    # Printed on receipts (the tax id) and superbills (the NPI and the tax id) for insurers and HSA/FSA plans.
+    CLINIC_NPI = os.environ.get("CLINIC_NPI")
+    CLINIC_TAX_ID = os.environ.get("CLINIC_TAX_ID")
 
     # Behind a reverse proxy: how many proxies set X-Forwarded-For/-Proto/-Host (0: none, use the peer address).
     # Sign-in throttling, rate limits and the audit log's addresses depend on it.
@@ -113,6 +138,8 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     # Public writes that create records (estimates now; screenings and bookings later).
     RATELIMIT_PUBLIC_WRITE = os.environ.get("RATELIMIT_PUBLIC_WRITE", "60 per minute")
+    # Receipts and superbills that applicants download: each is a PDF rendered afresh, costly to make.
+    RATELIMIT_DOCUMENTS = os.environ.get("RATELIMIT_DOCUMENTS", "20 per minute")
 
     # A per-process cache of the public catalog and the current price list (retreat/core/read_cache.py).
     # Writes in this process clear it; other workers see a change after at most this many seconds.
@@ -134,6 +161,7 @@ class Config:
     def check(cls) -> None:
         """Raise ConfigurationError when a required setting is missing or wrong."""
         check_clinic_timezone(os.environ.get("CLINIC_TIMEZONE"))
+        check_clinic_identifiers(os.environ.get("CLINIC_NPI"), os.environ.get("CLINIC_TAX_ID"))
 
     @classmethod
     def init_app(cls, app) -> None:
@@ -152,6 +180,8 @@ class DevelopmentConfig(Config):
     CLINIC_EMAIL = Config.CLINIC_EMAIL or "hello@cedarhouse.example"
     CLINIC_PHONE = Config.CLINIC_PHONE or "(828) 555-0142"
     CLINIC_ADDRESS = Config.CLINIC_ADDRESS or "Cedar House, 14 Orchard Lane, Asheville, NC 28801"
+    CLINIC_NPI = Config.CLINIC_NPI or "1234567893"  # a made-up NPI that passes the check digit
+    CLINIC_TAX_ID = Config.CLINIC_TAX_ID or "12-3456789"
 
     @classmethod
     def init_app(cls, app) -> None:
@@ -185,6 +215,8 @@ class TestingConfig(Config):
     CLINIC_PHONE = "(828) 555-0142"
     CLINIC_ADDRESS = "Cedar House, 14 Orchard Lane, Asheville, NC 28801"
     CLINIC_TIMEZONE = DEFAULT_CLINIC_TIMEZONE
+    CLINIC_NPI = "1234567893"
+    CLINIC_TAX_ID = "12-3456789"
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     RATELIMIT_ENABLED = False
     HOLD_LIMITS_ENABLED = False  # tests of the limits switch them on; others book many seats with one applicant
@@ -204,9 +236,10 @@ class ProductionConfig(Config):
     def check(cls) -> None:
         super().check()
         # Without ONCALL_CLINICIAN_EMAIL a crisis pre-screen would alert nobody; without the clinic's email and
-        # phone an applicant could not reach it, and without its zone every time shown would be a guess.
+        # phone an applicant could not reach it, and without its zone every time shown would be a guess. Receipts
+        # and superbills print the clinic's NPI and tax id: without them an insurer or HSA plan refuses them.
         required = ("SECRET_KEY", "DATABASE_URL", "SCREENING_ENCRYPTION_KEYS", "ONCALL_CLINICIAN_EMAIL",
-                    "MAIL_SERVER", "CLINIC_EMAIL", "CLINIC_PHONE", "CLINIC_TIMEZONE")
+                    "MAIL_SERVER", "CLINIC_EMAIL", "CLINIC_PHONE", "CLINIC_TIMEZONE", "CLINIC_NPI", "CLINIC_TAX_ID")
         missing = [name for name in required if not os.environ.get(name)]
         provider = os.environ.get("PAYMENT_PROVIDER") or "stripe"
         if provider == "demo":

@@ -113,7 +113,7 @@ def test_production_starts_with_the_clinic_settings(monkeypatch):
     create_app("production")
 
 
-@pytest.mark.parametrize("missing", ["CLINIC_EMAIL", "CLINIC_PHONE", "CLINIC_TIMEZONE"])
+@pytest.mark.parametrize("missing", ["CLINIC_EMAIL", "CLINIC_PHONE", "CLINIC_TIMEZONE", "CLINIC_NPI", "CLINIC_TAX_ID"])
 def test_production_refuses_to_start_without_each_clinic_setting(monkeypatch, missing):
     _complete_production(monkeypatch)
     monkeypatch.delenv(missing)
@@ -248,3 +248,24 @@ def test_no_python_outside_the_exports_writes_a_time_of_day_itself():
              if str(path.relative_to(ROOT)) not in allowed
              for match in re.findall(r".{0,30}%[HI]:%M.{0,10}", path.read_text())]
     assert found == []
+
+
+@pytest.mark.parametrize("name, value", [
+    ("CLINIC_NPI", "1234567890"),  # wrong check digit
+    ("CLINIC_NPI", "123456789"),
+    ("CLINIC_NPI", "12345678931"),
+    ("CLINIC_NPI", "NPI1234567"),
+    ("CLINIC_TAX_ID", "12-345678"),
+    ("CLINIC_TAX_ID", "123-45-6789"),  # a social security number's shape: not the clinic's EIN
+    ("CLINIC_TAX_ID", "EIN 12-3456789"),
+])
+def test_production_refuses_an_npi_or_tax_id_an_insurer_would_refuse(monkeypatch, name, value):
+    _complete_production(monkeypatch)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(config.ConfigurationError, match=name):
+        create_app("production")
+
+
+@pytest.mark.parametrize("npi", ["1234567893", "1245319599", "1003000126"])
+def test_real_npis_pass_their_check_digit(npi):
+    assert config.npi_is_valid(npi)

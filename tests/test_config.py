@@ -10,10 +10,10 @@ def test_production_refuses_to_start_without_its_secrets(monkeypatch):
     monkeypatch.delenv("SCREENING_ENCRYPTION_KEYS", raising=False)
     monkeypatch.delenv("ONCALL_CLINICIAN_EMAIL", raising=False)
     monkeypatch.delenv("MAIL_SERVER", raising=False)
-    for name in ("CLINIC_EMAIL", "CLINIC_PHONE", "CLINIC_TIMEZONE"):
+    for name in ("CLINIC_EMAIL", "CLINIC_PHONE", "CLINIC_TIMEZONE", "CLINIC_NPI", "CLINIC_TAX_ID"):
         monkeypatch.delenv(name, raising=False)
     everything = ("SECRET_KEY, DATABASE_URL, SCREENING_ENCRYPTION_KEYS, ONCALL_CLINICIAN_EMAIL, MAIL_SERVER, "
-                  "CLINIC_EMAIL, CLINIC_PHONE, CLINIC_TIMEZONE")
+                  "CLINIC_EMAIL, CLINIC_PHONE, CLINIC_TIMEZONE, CLINIC_NPI, CLINIC_TAX_ID")
     with pytest.raises(config.ConfigurationError, match=everything):
         create_app("production")
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
@@ -30,6 +30,8 @@ def _production_environment(monkeypatch):
     monkeypatch.setenv("CLINIC_EMAIL", "care@clinic.example")
     monkeypatch.setenv("CLINIC_PHONE", "(212) 555-0199")
     monkeypatch.setenv("CLINIC_TIMEZONE", "America/New_York")
+    monkeypatch.setenv("CLINIC_NPI", "1234567893")
+    monkeypatch.setenv("CLINIC_TAX_ID", "12-3456789")
     for name in ("PAYMENT_PROVIDER", "STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET",
                  "BANK_TRANSFER_INSTRUCTIONS", "STRIPE_API_BASE"):
         monkeypatch.delenv(name, raising=False)

@@ -174,7 +174,8 @@ def production_app(app, database_url, monkeypatch):
     monkeypatch.setenv("ONCALL_CLINICIAN_EMAIL", "oncall@clinic.example")
     monkeypatch.setenv("MAIL_SERVER", "smtp.clinic.example")
     for name, value in (("CLINIC_EMAIL", "hello@cedarhouse.example"), ("CLINIC_PHONE", "(828) 555-0142"),
-                        ("CLINIC_TIMEZONE", "America/New_York")):
+                        ("CLINIC_TIMEZONE", "America/New_York"), ("CLINIC_NPI", "1234567893"),
+                        ("CLINIC_TAX_ID", "12-3456789")):
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("SCREENING_ENCRYPTION_KEYS", "Vv0nW9D2cVmz2y0cqJ8b8t1fQ3YV4x6yF9Qm0m1bXk8=")
     monkeypatch.setenv("PAYMENT_PROVIDER", "offline")

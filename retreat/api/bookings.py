@@ -14,12 +14,12 @@ from retreat.api.serialize import (
     waitlist_json,
 )
 from retreat.api.views import json_object, load
-from retreat.booking import services
+from retreat.booking import documents, services
 from retreat.booking.models import Booking
 from retreat.core.errors import DomainError
 from retreat.extensions import db
 from retreat.web.errors import error_json
-from retreat.web.limits import public_write_limit
+from retreat.web.limits import document_limit, public_write_limit
 
 BOOKING_REQUEST = schemas.BookingRequest()
 WAITLIST_REQUEST = schemas.WaitlistRequest()
@@ -82,6 +82,27 @@ def create_booking():
 @api_bp.get("/bookings/<reference>")
 def get_booking(reference: str):
     return _private(jsonify(booking_json(_applicant_booking(reference))))
+
+
+def _pdf(data: bytes, filename: str):
+    response = current_app.response_class(data, mimetype=documents.PDF_CONTENT_TYPE)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return _private(response)
+
+
+@api_bp.get("/bookings/<reference>/receipt.pdf")
+@document_limit
+def booking_receipt(reference: str):
+    booking = _applicant_booking(reference)
+    return _pdf(documents.receipt_pdf(booking), documents.receipt_filename(booking))
+
+
+@api_bp.get("/bookings/<reference>/superbill.pdf")
+@document_limit
+def booking_superbill(reference: str):
+    """409 superbill_not_ready (booking.superbills says what is missing) until the superbill can be made."""
+    booking = _applicant_booking(reference)
+    return _pdf(documents.superbill_pdf(booking), documents.superbill_filename(booking))
 
 
 @api_bp.post("/bookings/<reference>/cancel")

@@ -226,6 +226,30 @@ def _booking_paths(spec: APISpec) -> None:
                          "again.", "payment_provider_unavailable"),
         },
     }})
+    pdf = {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}
+    spec.path(path="/api/v1/bookings/{reference}/receipt.pdf", operations={"get": {
+        "operationId": "getBookingReceipt",
+        "summary": "The receipt and itemised statement of a booking (PDF)",
+        "description": "The items with their CPT codes, the discount and reduced fee, every payment and refund so "
+                       "far and the balance, with the clinic's name, address and tax id. For the applicant to "
+                       "submit to their HSA/FSA plan or insurer: the clinic does not bill insurers.",
+        "security": manage_token, "parameters": reference,
+        "responses": {200: {"description": "The receipt.", "content": pdf}, 401: unauthorized, 429: _error(429)},
+    }})
+    spec.path(path="/api/v1/bookings/{reference}/superbill.pdf", operations={"get": {
+        "operationId": "getBookingSuperbill",
+        "summary": "The superbill of a booking (PDF), for out-of-network claims",
+        "description": "The clinic's NPI and tax id, the treating clinician, the patient's name and date of "
+                       "birth, the dates of service, CPT codes with units and fees, and the ICD-10 diagnosis "
+                       "codes. Ready once the booking is confirmed, its program has started, a clinician has "
+                       "recorded the diagnosis and the applicant has given their date of birth on the booking's "
+                       "page; until then 409 `superbill_not_ready`, whose message says what is missing.",
+        "security": manage_token, "parameters": reference,
+        "responses": {200: {"description": "The superbill.", "content": pdf}, 401: unauthorized,
+                      409: refusal("The superbill is not ready: the program has not started, the diagnosis is "
+                                   "not recorded, or the date of birth is not given.", "superbill_not_ready"),
+                      429: _error(429)},
+    }})
     spec.path(path="/api/v1/waitlist", operations={"post": {
         "operationId": "joinWaitlist",
         "summary": "Join a full cohort's waitlist with a pre-screen token",

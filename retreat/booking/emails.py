@@ -15,6 +15,12 @@ from retreat.notify.services import clinic_contact, clinic_name
 from retreat.payments import ledger
 
 Email = tuple[str, str, str, str]
+# The receipt PDF attached to the emails about money (booking.documents makes it when the email is sent).
+RECEIPT_ATTACHMENT = "receipt"
+
+
+def receipt_attachment(booking: Booking) -> str:
+    return f"{RECEIPT_ATTACHMENT}:{booking.reference}"
 
 
 def _signature() -> str:
@@ -116,8 +122,9 @@ def payment_receipt(booking: Booking, payment, token: str) -> Email:
             f"({payment.provider_reference}).\n{status_line}\n\n"
             f"Paid so far: {format_usd(paid, show_cents=True)} of {format_usd(booking.total_cents, show_cents=True)}."
             f"\n{balance}\n\n"
-            "This receipt is for your records. Medical items are generally HSA/FSA-eligible; the clinic does not "
-            "bill insurers, and you may submit a superbill yourself.\n\n"
+            "The attached PDF is your receipt and itemised statement, with the service codes, for your records "
+            "and for you to submit to your HSA/FSA plan or insurer: the clinic does not bill insurers. Once your "
+            "program has started you can also download a superbill from your booking page.\n\n"
             f"{_link_paragraph(token)}\n\n{_signature()}")
     return (f"receipt_{payment.kind}", booking.applicant_email,
             f"{clinic_name()}: receipt for your {what} ({booking.reference})", body)
@@ -201,7 +208,9 @@ def refund_issued(booking: Booking, refund_cents: int, reason: str) -> Email:
            if booking.payment_provider == "offline"
            else "It goes back to the card you paid with; banks usually show it within 5 to 10 working days.")
     body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
-            f"We are refunding {format_usd(refund_cents, show_cents=True)} ({reason}). {way}\n\n{_signature()}")
+            f"We are refunding {format_usd(refund_cents, show_cents=True)} ({reason}). {way}\n\n"
+            "The attached PDF is your updated receipt and itemised statement.\n\n"
+            f"{_signature()}")
     return ("refund_issued", booking.applicant_email, f"{clinic_name()}: your refund ({booking.reference})", body)
 
 

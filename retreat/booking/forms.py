@@ -107,3 +107,11 @@ class PaymentForm(FlaskForm):
 
 class CancelForm(FlaskForm):
     """Confirms a cancellation: the page before it shows the refund; the form carries only its CSRF token."""
+
+
+class BirthDateForm(FlaskForm):
+    """The patient's date of birth, asked when a superbill is first requested (booking.superbills checks it)."""
+
+    birth_date = StringField(
+        "Your date of birth", description="Printed on the superbill for your insurer, as they ask for it. "
+        "Stored encrypted.", render_kw={"type": "date", "autocomplete": "bday", "min": "1900-01-01"})

@@ -144,7 +144,8 @@ def payment_received(reference: str, *, kind: str, amount_cents: int, provider: 
             returned = _apply_payment(booking, recorded.payment, actor or recorded_by)
             plans.settle(booking, ledger.received_cents(booking.id), recorded.payment.id)
             if returned < recorded.payment.amount_cents:
-                notify.enqueue(*emails.payment_receipt(booking, recorded.payment, manage_token(booking)))
+                notify.enqueue(*emails.payment_receipt(booking, recorded.payment, manage_token(booking)),
+                               attachment=emails.receipt_attachment(booking))
             if returned:
                 # Decided in this transaction (a pending refund beside the payment), asked of the provider after
                 # the commit; the retry job finishes it if the provider cannot refund now.
@@ -207,5 +208,5 @@ def issue_refunds(booking: Booking, refund_cents: int, *, reason: str, actor=Non
         left -= cents
         refunded += cents
     if refunded > 0:
-        notify.enqueue(*emails.refund_issued(booking, refunded, reason))
+        notify.enqueue(*emails.refund_issued(booking, refunded, reason), attachment=emails.receipt_attachment(booking))
     return refunded

@@ -22,7 +22,11 @@ capacity - confirmed - live holds, so a lapsed hold frees its seat at once; `fla
 down what already holds. Emails and refunds leave after the commit.
 """
 
-from retreat.booking import decisions  # noqa: F401  (listens to screening decisions)
+from retreat.booking import (  # noqa: F401  (documents: the receipt attached to emails)
+    decisions,  # noqa: F401  (listens to screening decisions)
+    documents,
+    superbills,
+)
 from retreat.booking.access import (
     Unauthorized,
     booking_by_manage_token,

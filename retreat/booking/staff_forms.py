@@ -139,3 +139,10 @@ class FeeDecisionForm(FlaskForm):
                            render_kw={"rows": 2, "maxlength": 500},
                            description="Required. Kept in the audit log; not sent to the applicant.")
     submit = SubmitField("Record the decision and email the applicant")
+class DiagnosisForm(FlaskForm):
+    """A clinician's ICD-10 codes for the superbill (booking.superbills checks them)."""
+
+    diagnosis_codes = StringField("ICD-10-CM diagnosis codes", description="One or more, separated by commas, such as "
+                        "F33.2, F43.10. Printed on the applicant's superbill; only clinicians see them here.",
+                        render_kw={"autocomplete": "off", "spellcheck": "false", "maxlength": 200})
+    submit = SubmitField("Record the diagnosis")

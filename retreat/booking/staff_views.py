@@ -12,7 +12,7 @@ from datetime import timedelta
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from retreat.booking import cohorts, console, fee_requests, hold_rules, todos, waitlist  # noqa: F401  (todos: the staff home's lines)
+from retreat.booking import cohorts, console, documents, fee_requests, hold_rules, superbills, todos, waitlist  # noqa: F401  (todos: the staff home's lines)
 from retreat.booking import services as booking_services
 from retreat.booking.occupancy import DEFAULT_DAYS, CohortOccupancy, upcoming_occupancy
 from retreat.booking.staff_forms import (
@@ -22,6 +22,7 @@ from retreat.booking.staff_forms import (
     CapacityForm,
     CohortDatesForm,
     CohortForm,
+    DiagnosisForm,
     FeeDecisionForm,
     StaffCancelForm,
     TransferReceivedForm,
@@ -40,8 +41,9 @@ from retreat.web.actions import perform
 from retreat.web.filters import date_range
 from retreat.web.forms import add_other_problems, attach_errors, options
 
-# Who may do what with bookings.
-READ_BOOKINGS = ("coordinator", "finance", "admin")
+# Who may do what with bookings. Clinicians read them to record a diagnosis (theirs alone to see and record).
+READ_BOOKINGS = ("coordinator", "finance", "admin", "clinician")
+RECORD_DIAGNOSIS = ("clinician",)
 RECORD_PAYMENTS = ("finance", "admin")
 CANCEL_BOOKINGS = ("coordinator", "admin")
 
@@ -364,7 +366,8 @@ def _fee_form(booking, form=None) -> FeeDecisionForm:
     return form
 
 
-def _booking_page(reference: str, *, transfer_form=None, cancel_form=None, fee_form=None, status: int = 200):
+def _booking_page(reference: str, *, transfer_form=None, cancel_form=None, fee_form=None, diagnosis_form=None,
+                  status: int = 200):
     detail = console.booking_for_staff(reference)
     if transfer_form is None:
         transfer_form = TransferReceivedForm(formdata=None, prefix="transfer")
@@ -381,11 +384,18 @@ def _booking_page(reference: str, *, transfer_form=None, cancel_form=None, fee_f
         ])
     roles = set(current_user.roles)
     fee_request = fee_requests.request_of(detail.booking)
+    # The diagnosis is read (decrypted) only for a clinician: no other role's page holds it.
+    may_diagnose = bool(roles & set(RECORD_DIAGNOSIS))
+    diagnosis = superbills.diagnosis(detail.booking) if may_diagnose else None
+    if may_diagnose and diagnosis_form is None:
+        diagnosis_form = DiagnosisForm(formdata=None, prefix="diagnosis",
+                                       diagnosis_codes=", ".join(diagnosis.codes) if diagnosis else "")
     return render_template(
         "staff/booking_detail.html", detail=detail, booking=detail.booking, cohort=detail.booking.cohort,
         transfer_form=transfer_form, cancel_form=cancel_form,
         may_record_payments=bool(roles & set(RECORD_PAYMENTS)), may_cancel=bool(roles & set(CANCEL_BOOKINGS)),
-        may_open_cohort=bool(roles & set(COORDINATION)),
+        may_open_cohort=bool(roles & set(COORDINATION)), may_diagnose=may_diagnose, diagnosis=diagnosis,
+        diagnosis_form=diagnosis_form,
         fee_request=fee_request, fee_form=_fee_form(detail.booking, fee_form),
         may_decide_fee=fee_requests.may_decide(current_user),
         fee_decided_by=db.session.get(StaffUser, fee_request.decided_by_id)
@@ -397,6 +407,33 @@ def _booking_page(reference: str, *, transfer_form=None, cancel_form=None, fee_f
 @roles_required(*READ_BOOKINGS)
 def booking(reference: str):
     return _booking_page(reference)
+
+
+@staff_bp.get("/bookings/<reference>/receipt.pdf")
+@roles_required(*READ_BOOKINGS)
+def booking_receipt(reference: str):
+    booking = console.get_booking(reference)
+    response = Response(documents.receipt_pdf(booking), mimetype=documents.PDF_CONTENT_TYPE)
+    response.headers["Content-Disposition"] = f'attachment; filename="{documents.receipt_filename(booking)}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@staff_bp.post("/bookings/<reference>/diagnosis")
+@roles_required(*RECORD_DIAGNOSIS)
+def booking_diagnosis(reference: str):
+    booking = console.get_booking(reference)
+    form = DiagnosisForm(prefix="diagnosis")
+
+    def again():
+        return _booking_page(booking.reference, diagnosis_form=form, status=422)
+
+    if not form.validate_on_submit():
+        return again()
+    return perform(lambda: superbills.record_diagnosis(booking.reference, form.diagnosis_codes.data,
+                                                       staff=current_user),
+                   form=form, again=again, to=_booking_url(booking.reference),
+                   done=lambda codes: f"Diagnosis recorded ({', '.join(codes)}): it is printed on the superbill.")
 
 
 def _transfer_recorded(outcome) -> tuple[str, str] | str:
@@ -421,7 +458,8 @@ def booking_transfer(reference: str):
         return again()
     return perform(lambda: console.mark_transfer_received(
         booking.reference, amount_cents=form.amount.data, bank_reference=form.bank_reference.data,
-        note=form.note.data, staff=current_user), form=form, again=again, to=_booking_url(booking.reference),
+        note=form.note.data, staff=current_user),
+                   form=form, again=again, to=_booking_url(booking.reference),
         done=_transfer_recorded)
 
 
@@ -450,7 +488,8 @@ def booking_cancel(reference: str):
         return again()
     return perform(lambda: console.cancel_for_staff(
         booking.reference, by=form.by.data, refund_override_cents=form.refund.data, reason=form.reason.data,
-        staff=current_user), form=form, again=again, to=_booking_url(booking.reference),
+        staff=current_user),
+                   form=form, again=again, to=_booking_url(booking.reference),
         done=_cancelled(booking.reference))
 
 

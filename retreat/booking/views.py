@@ -7,6 +7,10 @@
     GET  /bookings/confirm/<reference>/<secret>       the emailed link that confirms the applicant's address
     GET  /bookings/manage/<token>                     status, price, payments and what can be done next
     GET  /bookings/manage/<token>/calendar.ics        the retreat's dates as a calendar file
+    GET  /bookings/manage/<token>/receipt.pdf         the receipt and itemised statement (PDF)
+    GET  /bookings/manage/<token>/superbill.pdf       the superbill (PDF), once ready; asks the date of birth first
+    GET  /bookings/manage/<token>/superbill           the date of birth the superbill needs
+    POST /bookings/manage/<token>/superbill           give it, then the superbill
     GET  /bookings/manage/<token>/pay                 the payment due now, by the booking's provider
     POST /bookings/manage/<token>/pay                 the demo provider's test payment
     GET  /bookings/manage/<token>/paid                where Stripe sends the applicant back after paying
@@ -33,11 +37,12 @@ from flask import (
     url_for,
 )
 
-from retreat.booking import fee_requests, offers, plans, services
+from retreat.booking import documents, fee_requests, offers, plans, services, superbills
 from retreat.booking import hold_rules as holds
 from retreat.booking.calendar import booking_calendar
 from retreat.booking.forms import (
     PROVIDER_LABELS,
+    BirthDateForm,
     BookingForm,
     CancelForm,
     PaymentForm,
@@ -62,7 +67,7 @@ from retreat.screening.models import Screening
 from retreat.web.actions import perform
 from retreat.web.filters import date_range
 from retreat.web.forms import attach_errors, options
-from retreat.web.limits import public_write_limit
+from retreat.web.limits import document_limit, public_write_limit
 from retreat.web.security import allow_sources
 
 booking_bp = Blueprint("booking", __name__, url_prefix="/bookings")
@@ -308,7 +313,91 @@ def manage(token: str):
         confirm_email=holds.needs_email_confirmation(booking) and not _hold_lapsed(booking),
         fee_request=fee_requests.request_of(booking),
         awaited=[] if _hold_lapsed(booking) else fee_requests.awaited(booking),
+        superbill=_superbill_state(booking),
     )
+
+
+def _superbill_state(booking: Booking) -> str | None:
+    """What the manage page says of the superbill: None (not for this booking), "later" (before the program
+    starts), "waiting" (the diagnosis is not recorded yet), "ask" (ready once the date of birth is given) or
+    "ready"."""
+    if booking.status not in services.PAID_STATUSES:
+        return None
+    try:
+        superbills.check_superbill_ready(booking)
+    except superbills.SuperbillNotReady as refusal:
+        if refusal.needs_birth_date:
+            return "ask"
+        return "later" if not superbills.program_started(booking) else "waiting"
+    return "ready"
+
+
+def pdf_response(data: bytes, filename: str):
+    response = make_response(data)
+    response.headers["Content-Type"] = documents.PDF_CONTENT_TYPE
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@booking_bp.get("/manage/<token>/receipt.pdf")
+@document_limit
+def receipt(token: str):
+    booking = services.booking_by_manage_token(token)
+    return pdf_response(documents.receipt_pdf(booking), documents.receipt_filename(booking))
+
+
+@booking_bp.get("/manage/<token>/superbill.pdf")
+@document_limit
+def superbill(token: str):
+    booking = services.booking_by_manage_token(token)
+    try:
+        data = documents.superbill_pdf(booking)
+    except superbills.SuperbillNotReady as refusal:
+        if refusal.needs_birth_date:
+            return redirect(url_for("booking.superbill_birth_date", token=token), code=303)
+        flash(refusal.message, "error")
+        return redirect(url_for("booking.manage", token=token), code=303)
+    return pdf_response(data, documents.superbill_filename(booking))
+
+
+def _birth_date_page(token: str, booking: Booking, form: BirthDateForm, status: int = 200):
+    return render_template("booking/superbill.html", token=token, booking=booking, cohort=booking.cohort,
+                           program=booking.cohort.program, form=form,
+                           given=superbills.birth_date(booking) is not None), status
+
+
+def _no_superbill(token: str, booking: Booking):
+    """A booking that is not confirmed has no superbill to ask a date of birth for."""
+    if booking.status in services.PAID_STATUSES:
+        return None
+    flash("A superbill is given for a confirmed booking.", "error")
+    return redirect(url_for("booking.manage", token=token), code=303)
+
+
+@booking_bp.get("/manage/<token>/superbill")
+def superbill_birth_date(token: str):
+    booking = services.booking_by_manage_token(token)
+    return _no_superbill(token, booking) or _birth_date_page(token, booking, BirthDateForm(formdata=None))
+
+
+@booking_bp.post("/manage/<token>/superbill")
+@public_write_limit
+def give_birth_date(token: str):
+    booking = services.booking_by_manage_token(token)
+    if (refusal := _no_superbill(token, booking)) is not None:
+        return refusal
+    form = BirthDateForm()
+    try:
+        superbills.give_birth_date(booking, form.birth_date.data)
+    except ValidationFailed as refused:
+        attach_errors(form, refused)
+        return _birth_date_page(token, booking, form, 422)
+    if _superbill_state(booking) == "ready":
+        flash("Thank you: your date of birth is saved, and your superbill is ready to download below.")
+    else:
+        flash("Thank you: your date of birth is saved. Your superbill will be ready here once your clinician has "
+              "recorded the diagnosis.")
+    return redirect(url_for("booking.manage", token=token) + "#documents-heading", code=303)
 
 
 @booking_bp.get("/confirm/<reference>/<token>")

@@ -8,6 +8,7 @@ the encrypted column.
 
 import hashlib
 import json
+from collections.abc import Callable
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
@@ -45,6 +46,15 @@ def rotate(token: bytes) -> bytes:
         return _fernet().rotate(token)
     except InvalidToken:
         raise DecryptionError("The stored value cannot be decrypted with the configured keys.") from None
+
+
+# Other stores of values encrypted with these keys (a superbill's date of birth and diagnosis), re-encrypted beside
+# the screening answers by `flask screening rotate-keys`: each returns how many rows it re-encrypted.
+ROTATIONS: dict[str, Callable[[], int]] = {}
+
+
+def register_rotation(name: str, rotate_all: Callable[[], int]) -> None:
+    ROTATIONS[name] = rotate_all
 
 
 def generate_key() -> str:

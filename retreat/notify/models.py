@@ -24,3 +24,6 @@ class OutboxEmail(db.Model):
     # Set while one sender delivers it, so the request that queued it and the cron sender never both send it.
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(sa.String(500))
+    # A file made when the email is sent, named as "<kind>:<key>" (services.register_attachment), such as
+    # "receipt:RT-7K3M9Q": made then from the data of that moment, so the outbox keeps no copy of it.
+    attachment: Mapped[str | None] = mapped_column(sa.String(80))

@@ -7,6 +7,7 @@ manage link, a clinician's approval link), so a sent email's body is kept 30 day
 """
 
 import smtplib
+from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
 
@@ -37,28 +38,48 @@ def clinic_contact() -> str:
     return "\n".join(lines)
 
 
-def enqueue(kind: str, to_address: str, subject: str, body: str) -> OutboxEmail:
+# What makes an attachment when an email is sent: kind -> function(key) -> (file name, content type, bytes).
+# Registered by the areas that own the documents (booking registers "receipt"); notify knows none of them.
+ATTACHMENT_MAKERS: dict[str, Callable[[str], tuple[str, str, bytes]]] = {}
+
+
+def register_attachment(kind: str, make: Callable[[str], tuple[str, str, bytes]]) -> None:
+    ATTACHMENT_MAKERS[kind] = make
+
+
+def enqueue(kind: str, to_address: str, subject: str, body: str, *, attachment: str | None = None) -> OutboxEmail:
     """Add an email to the current transaction: it exists only if the change it announces commits. Inside a unit
     of work it is sent right after that commit; either way, what is not sent then waits in the outbox for
-    `flask notify send`."""
-    email = OutboxEmail(kind=kind, to_address=to_address, subject=subject, body=body)
+    `flask notify send`. `attachment` ("<kind>:<key>") names a file made when the email is sent."""
+    email = OutboxEmail(kind=kind, to_address=to_address, subject=subject, body=body, attachment=attachment)
     db.session.add(email)
     if in_unit_of_work():
         after_commit(lambda: send_now(email))
     return email
 
 
+def make_attachment(name: str) -> tuple[str, str, bytes]:
+    """The file an email's `attachment` names, made now."""
+    kind, _, key = name.partition(":")
+    return ATTACHMENT_MAKERS[kind](key)
+
+
 def _deliver(email: OutboxEmail) -> None:
     config = current_app.config
     if not config.get("MAIL_SERVER"):  # development only: production refuses to start without MAIL_SERVER
-        current_app.logger.info("Email %s (no MAIL_SERVER, not sent) to %s: %s\n%s", email.id, email.to_address,
-                                email.subject, email.body)
+        current_app.logger.info("Email %s (no MAIL_SERVER, not sent) to %s: %s%s\n%s", email.id, email.to_address,
+                                email.subject, f" [attached: {email.attachment}]" if email.attachment else "",
+                                email.body)
         return
     message = EmailMessage()
     message["From"] = config["MAIL_DEFAULT_SENDER"]
     message["To"] = email.to_address
     message["Subject"] = email.subject
     message.set_content(email.body)
+    if email.attachment:
+        filename, content_type, data = make_attachment(email.attachment)
+        maintype, _, subtype = content_type.partition("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=10) as smtp:
         if config.get("MAIL_USERNAME"):
             smtp.starttls()

@@ -29,7 +29,13 @@ class PriceItem:
     unit: str
     unit_cents: int
     hsa_fsa_eligible: bool
+    # The CPT/HCPCS codes a superbill prints for this item ("" when none fits); where payers differ, the
+    # alternatives are separated by "/" (esketamine "G2082/G2083") and the first is the one printed.
     superbill_codes: str = ""
+
+    @property
+    def cpt_code(self) -> str:
+        return self.superbill_codes.split("/", 1)[0].strip()
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +76,7 @@ class LineItem:
     unit_cents: int
     total_cents: int
     hsa_fsa_eligible: bool
+    cpt_code: str = ""  # the CPT/HCPCS code of a superbill (PriceItem.cpt_code), "" when none
 
     @property
     def category(self) -> str:
@@ -205,6 +212,7 @@ def estimate(configuration: Configuration, prices: PriceSheet) -> Estimate:
         line_items.append(LineItem(
             code=code, label=price.label, quantity=quantity, unit=price.unit, unit_cents=price.unit_cents,
             total_cents=price.unit_cents * quantity, hsa_fsa_eligible=price.hsa_fsa_eligible,
+            cpt_code=price.cpt_code,
         ))
     total = sum(item.total_cents for item in line_items)
     deposit = deposit_for(total, prices)

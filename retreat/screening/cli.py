@@ -1,6 +1,7 @@
 import click
 from flask.cli import AppGroup
 
+from retreat.core import crypto
 from retreat.core.crypto import DecryptionError
 from retreat.screening import review, services
 
@@ -25,7 +26,10 @@ def rotate_keys():
     first of SCREENING_ENCRYPTION_KEYS. Afterwards the older keys can be removed from the configuration."""
     try:
         count = review.rotate_encryption()
+        others = {name: rotate_all() for name, rotate_all in crypto.ROTATIONS.items()}
     except DecryptionError as error:
         click.echo(str(error), err=True)
         raise SystemExit(1) from None
     click.echo(f"Re-encrypted {count} screening(s) under the newest key.")
+    for name, rows in others.items():
+        click.echo(f"Re-encrypted {rows} {name} under the newest key.")

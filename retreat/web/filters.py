@@ -17,6 +17,11 @@ def long_date(value: date) -> str:
     return f"{value:%a} {value.day} {value:%b %Y}"
 
 
+def claim_date(value: date, short: bool = False) -> str:
+    """A date as US claim forms (and superbills) write it: `03/27/1984`, short `03/27/84`."""
+    return f"{value:%m/%d/%y}" if short else f"{value:%m/%d/%Y}"
+
+
 def date_range(start: date, end: date) -> str:
     if start.year == end.year and start.month == end.month:
         return f"{start.day}–{end.day} {end:%b %Y}"
@@ -71,6 +76,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters.update(
         usd=format_usd,
         long_date=long_date,
+        claim_date=claim_date,
         weeks=weeks,
         plural=plural,
         clinic_time=clinic_time,

@@ -21,3 +21,19 @@ def public_write_limit(view):
         return limited(*args, **kwargs) if limiter.enabled else view(*args, **kwargs)
 
     return guarded
+
+
+def _document_limit() -> str:
+    return current_app.config["RATELIMIT_DOCUMENTS"]
+
+
+def document_limit(view):
+    """Limit the PDF documents an applicant downloads per client address (RATELIMIT_DOCUMENTS): each is rendered
+    afresh, so a script fetching one in a loop would keep a worker busy."""
+    limited = limiter.limit(_document_limit)(view)
+
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        return limited(*args, **kwargs) if limiter.enabled else view(*args, **kwargs)
+
+    return guarded

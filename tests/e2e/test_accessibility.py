@@ -49,7 +49,7 @@ WIDTHS = (390, 1280)
 HEIGHT = 900
 ROLES = ("clinician", "coordinator", "finance", "admin")
 # GET routes that are not pages: files, machine interfaces, health checks.
-NOT_PAGES = re.compile(r"^/(static|api|webhooks|healthz)\b|\.(ics|csv)$|/export/")
+NOT_PAGES = re.compile(r"^/(static|api|webhooks|healthz)\b|\.(ics|csv|pdf)$|/export/")
 # What shows that a page is in an error state ("... with errors", "... refused"): a summary or a field's error.
 ERROR_SHOWN = "[role=alert], .field-errors, .form-errors, [aria-invalid=true]"
 LONGEST_FEE_REASON = ("I lost my job in the spring and have been caring for my mother since; our household income is "
@@ -363,6 +363,9 @@ PUBLIC = [
     v(MANAGE, "reduced fee granted", manage_of("fee_granted")),
     v(MANAGE + "/pay", "reduced fee awaited", pay_of("fee_waiting")),
     v(MANAGE + "/paid", "back from the card form", lambda w: f"/bookings/manage/{w.confirmed}/paid"),
+    v(MANAGE + "/superbill", "date of birth", lambda w: f"/bookings/manage/{w.confirmed}/superbill"),
+    v(MANAGE + "/superbill", "date of birth with errors", lambda w: f"/bookings/manage/{w.confirmed}/superbill",
+      send_with("Save and continue")),
     v("/bookings/confirm/<reference>/<token>", "email confirmed", lambda w: w.confirm_path),
     v("/programs/<slug>", "not found", "/programs/no-such-program"),
     v("/staff/login", "sign in", "/staff/login"),
@@ -417,6 +420,10 @@ STAFF = [
       role="coordinator"),
     v("/staff/bookings/<reference>", "confirmed booking", lambda w: f"/staff/bookings/{w.confirmed_reference}",
       role="coordinator"),
+    v("/staff/bookings/<reference>", "a clinician's diagnosis form",
+      lambda w: f"/staff/bookings/{w.confirmed_reference}", role="clinician"),
+    v("/staff/bookings/<reference>", "diagnosis with errors", lambda w: f"/staff/bookings/{w.confirmed_reference}",
+      send_with("Record the diagnosis", {"ICD-10-CM diagnosis codes": "depression"}), role="clinician"),
     v("/staff/prices", "price lists", "/staff/prices", role="coordinator"),
     v("/staff/discounts", "discount codes", "/staff/discounts", role="coordinator"),
     v("/staff/discounts/new", "new discount code", "/staff/discounts/new", role="coordinator"),

@@ -75,10 +75,11 @@ def flashes(response) -> str:
 
 # --- Access -----------------------------------------------------------------------------------------------------
 
-READERS = {"coordinator", "finance", "admin"}
+READERS = {"coordinator", "finance", "admin", "clinician"}  # clinicians: to record a diagnosis for the superbill
 ROUTES = (
     ("GET", "/staff/bookings", READERS),
     ("GET", "/staff/bookings/{reference}", READERS),
+    ("POST", "/staff/bookings/{reference}/diagnosis", {"clinician"}),
     ("POST", "/staff/bookings/{reference}/transfer", {"finance", "admin"}),
     ("POST", "/staff/bookings/{reference}/cancel", {"coordinator", "admin"}),
     ("POST", "/staff/cohorts/{cohort_id}/cancel-bookings", {"coordinator", "admin"}),
