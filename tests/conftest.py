@@ -16,6 +16,7 @@ import sqlalchemy as sa
 import time_machine
 from flask import g
 from hypothesis import HealthCheck, settings
+from werkzeug.routing import Rule
 from werkzeug.serving import make_server
 
 from retreat import create_app
@@ -125,6 +126,27 @@ class CompiledTemplates(jinja2.BytecodeCache):
 
 
 COMPILED_TEMPLATES = CompiledTemplates()
+
+
+def compile_route_builders_once() -> None:
+    """Werkzeug compiles a URL builder for every route of every app, through Python's compiler: most of the time
+    of making an app, which every test does (thousands of times, for the same hundred routes). A builder depends
+    only on its rule's text, parts and defaults, so the tests compile each once per process; werkzeug binds the
+    same function to each app's rule, as it does its own."""
+    compile_builder = Rule._compile_builder
+    compiled: dict[tuple, object] = {}
+
+    def once(rule: Rule, append_unknown: bool = True):
+        key = (rule.rule, rule.host, rule.subdomain, tuple(rule._trace),
+               tuple(sorted((name, repr(value)) for name, value in (rule.defaults or {}).items())), append_unknown)
+        if key not in compiled:
+            compiled[key] = compile_builder(rule, append_unknown)
+        return compiled[key]
+
+    Rule._compile_builder = once
+
+
+compile_route_builders_once()
 
 
 @pytest.fixture

@@ -280,11 +280,11 @@ def test_the_keyboard_reaches_the_booking_form_in_order_and_the_pages_fit_a_desk
     dates = page.get_by_role("group", name="Your dates").get_by_role("radio")
     dates.first.focus()
     order = []
-    for _ in range(9):
+    for _ in range(11):
         page.keyboard.press("Tab")
         order.append(page.evaluate("() => document.activeElement.name || document.activeElement.textContent.trim()"))
     assert order == ["lodging", "first_name", "last_name", "email", "phone", "promo_code", "payment_plan",
-                     "policy_accepted",
+                     "reduced_fee", "reduced_fee_reason", "policy_accepted",
                      "Hold my seat and continue to payment"]
     assert_page_basics(page)
     screenshots(page, "booking-form-desktop.png")
