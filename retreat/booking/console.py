@@ -312,6 +312,7 @@ def mark_transfer_received(reference: str, *, amount_cents: object, bank_referen
 
 @dataclass(frozen=True)
 class Cancelled:
+    reference: str
     quote: services.CancellationQuote
     owed_by_transfer_cents: int  # of the refund: to be sent by the clinic's bank
     refund_pending_cents: int = 0  # of the refund: the provider could not make it yet (the retry job will)
@@ -339,5 +340,5 @@ def cancel_for_staff(reference: str, *, by: object, refund_override_cents: int |
     except ValidationFailed as refusal:
         raise ValidationFailed({("refund" if field == "refund_cents" else field): reasons
                                 for field, reasons in refusal.fields.items()}) from None
-    return Cancelled(quote, owed_by_transfer_cents(ledger.payments_of(booking.id)),
+    return Cancelled(booking.reference, quote, owed_by_transfer_cents(ledger.payments_of(booking.id)),
                      ledger.refunds_to_send_cents(booking.id))

@@ -64,10 +64,9 @@ def payment_split(estimate: estimator.Estimate, cohort_start: date) -> PaymentSp
     """The deposit and balance of a booking made today. The balance falls due the price list's days before the
     start (domain/pricing.md: 14); for a cohort that starts within those days (counted in the clinic's calendar,
     today from core.clock) it would be due at once, so the whole price is the deposit and there is no balance."""
-    due = estimate.balance_due_date(cohort_start)
-    if due <= today():
+    if estimate.takes_whole_price(cohort_start, today()):
         return PaymentSplit(estimate.total_cents, 0, None)
-    return PaymentSplit(estimate.deposit_cents, estimate.balance_cents, due)
+    return PaymentSplit(estimate.deposit_cents, estimate.balance_cents, estimate.balance_due_date(cohort_start))
 
 
 def split_of_total(total_cents: int, price_list_version: int, cohort_start: date) -> PaymentSplit:

@@ -54,6 +54,12 @@ def left_to_pay_cents(booking: Booking) -> int:
     return max(0, booking.total_cents - ledger.received_cents(booking.id))
 
 
+def policy_first(booking: Booking) -> bool:
+    """A booking made without the cancellation policy being accepted (a seat offered from the waitlist) asks for
+    it before its first payment: nothing is paid, by any provider, until it is (holds.accept_policy)."""
+    return booking.policy_version is None and next_payment(booking) is not None
+
+
 def next_payment(booking: Booking, *, after_lapse: bool = False) -> tuple[str, int] | None:
     """The payment the applicant can make now: (kind, cents), or None. `after_lapse` also offers the deposit of
     a hold that lapsed (money that reached the clinic anyway, such as a bank transfer: payment_received confirms

@@ -61,6 +61,7 @@ from retreat.booking.payments import (
     owed_cents,
     payment_page,
     payment_received,
+    policy_first,
     start_payment,
 )
 from retreat.booking.requests import (
@@ -83,6 +84,6 @@ __all__ = [
     "check_applicant", "check_screening_allows_booking", "confirm_email", "create_booking",
     "expire_lapsed_holds", "join_waitlist", "left_to_pay_cents", "manage_token", "manage_token_hash",
     "next_payment", "offer_seats_of", "outstanding_cents", "owed_cents", "payment_page", "payment_received",
-    "payment_split", "release_hold", "release_waitlist", "seats_left", "seats_taken",
+    "payment_split", "policy_first", "release_hold", "release_waitlist", "seats_left", "seats_taken",
     "send_balance_reminders", "start_payment", "waitlist_position",
 ]

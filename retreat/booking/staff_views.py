@@ -419,21 +419,27 @@ def booking_receipt(reference: str):
     return response
 
 
-@staff_bp.post("/bookings/<reference>/diagnosis")
-@roles_required(*RECORD_DIAGNOSIS)
-def booking_diagnosis(reference: str):
-    booking = console.get_booking(reference)
-    form = DiagnosisForm(prefix="diagnosis")
+def _booking_form_sent(reference: str, form, slot: str, action, done):
+    """One of the staff booking page's forms sent: its mistakes beside its fields on the page again (422), or
+    `action(reference)` (a service, with what the form parsed) and back to the page, saying `done`."""
+    reference = console.get_booking(reference).reference
 
     def again():
-        return _booking_page(booking.reference, diagnosis_form=form, status=422)
+        return _booking_page(reference, status=422, **{slot: form})
 
     if not form.validate_on_submit():
         return again()
-    return perform(lambda: superbills.record_diagnosis(booking.reference, form.diagnosis_codes.data,
-                                                       staff=current_user),
-                   form=form, again=again, to=_booking_url(booking.reference),
-                   done=lambda codes: f"Diagnosis recorded ({', '.join(codes)}): it is printed on the superbill.")
+    return perform(lambda: action(reference), form=form, again=again, to=_booking_url(reference), done=done)
+
+
+@staff_bp.post("/bookings/<reference>/diagnosis")
+@roles_required(*RECORD_DIAGNOSIS)
+def booking_diagnosis(reference: str):
+    form = DiagnosisForm(prefix="diagnosis")
+    return _booking_form_sent(
+        reference, form, "diagnosis_form",
+        lambda ref: superbills.record_diagnosis(ref, form.diagnosis_codes.data, staff=current_user),
+        done=lambda codes: f"Diagnosis recorded ({', '.join(codes)}): it is printed on the superbill.")
 
 
 def _transfer_recorded(outcome) -> tuple[str, str] | str:
@@ -448,68 +454,49 @@ def _transfer_recorded(outcome) -> tuple[str, str] | str:
 @staff_bp.post("/bookings/<reference>/transfer")
 @roles_required(*RECORD_PAYMENTS)
 def booking_transfer(reference: str):
-    booking = console.get_booking(reference)
     form = TransferReceivedForm(prefix="transfer")
-
-    def again():
-        return _booking_page(booking.reference, transfer_form=form, status=422)
-
-    if not form.validate_on_submit():
-        return again()
-    return perform(lambda: console.mark_transfer_received(
-        booking.reference, amount_cents=form.amount.data, bank_reference=form.bank_reference.data,
-        note=form.note.data, staff=current_user),
-                   form=form, again=again, to=_booking_url(booking.reference),
+    return _booking_form_sent(
+        reference, form, "transfer_form",
+        lambda ref: console.mark_transfer_received(ref, amount_cents=form.amount.data,
+                                                   bank_reference=form.bank_reference.data, note=form.note.data,
+                                                   staff=current_user),
         done=_transfer_recorded)
 
 
-def _cancelled(reference: str):
-    def words(done) -> str:
-        refund = format_usd(done.quote.refund_cents, show_cents=True)
-        owed = (f" {format_usd(done.owed_by_transfer_cents, show_cents=True)} of it is owed by bank transfer: "
-                "send it from the clinic's bank." if done.owed_by_transfer_cents else "")
-        if done.refund_pending_cents:
-            owed += (f" {format_usd(done.refund_pending_cents, show_cents=True)} of it could not be sent to the "
-                     "payment provider yet; it is retried automatically.")
-        return f"Booking {reference} is cancelled; refund {refund} ({done.quote.rule}).{owed} The applicant is emailed."
-    return words
+def _cancelled(done: console.Cancelled) -> str:
+    refund = format_usd(done.quote.refund_cents, show_cents=True)
+    owed = (f" {format_usd(done.owed_by_transfer_cents, show_cents=True)} of it is owed by bank transfer: "
+            "send it from the clinic's bank." if done.owed_by_transfer_cents else "")
+    if done.refund_pending_cents:
+        owed += (f" {format_usd(done.refund_pending_cents, show_cents=True)} of it could not be sent to the "
+                 "payment provider yet; it is retried automatically.")
+    return (f"Booking {done.reference} is cancelled; refund {refund} ({done.quote.rule}).{owed} The applicant is "
+            "emailed.")
 
 
 @staff_bp.post("/bookings/<reference>/cancel")
 @roles_required(*CANCEL_BOOKINGS)
 def booking_cancel(reference: str):
-    booking = console.get_booking(reference)
     form = StaffCancelForm(prefix="cancel")
-
-    def again():
-        return _booking_page(booking.reference, cancel_form=form, status=422)
-
-    if not form.validate_on_submit():
-        return again()
-    return perform(lambda: console.cancel_for_staff(
-        booking.reference, by=form.by.data, refund_override_cents=form.refund.data, reason=form.reason.data,
-        staff=current_user),
-                   form=form, again=again, to=_booking_url(booking.reference),
-        done=_cancelled(booking.reference))
+    return _booking_form_sent(
+        reference, form, "cancel_form",
+        lambda ref: console.cancel_for_staff(ref, by=form.by.data, refund_override_cents=form.refund.data,
+                                             reason=form.reason.data, staff=current_user),
+        done=_cancelled)
 
 
 @staff_bp.post("/bookings/<reference>/reduced-fee")
 @roles_required(*fee_requests.DECIDING_ROLES)
 def booking_reduced_fee(reference: str):
-    booking = console.get_booking(reference)
     form = FeeDecisionForm(prefix="fee")
-
-    def again():
-        return _booking_page(booking.reference, fee_form=_fee_form(booking, form), status=422)
-
-    if not form.validate_on_submit():
-        return again()
 
     def words(request) -> str:
         if request.status == "granted":
             return (f"Reduced fee granted: {format_usd(request.granted_total_cents, show_cents=True)}. The "
                     "applicant is emailed the new price.")
         return "Request declined: the price stays. The applicant is emailed."
-    return perform(lambda: fee_requests.decide(
-        booking.reference, decision=form.decision.data, price_cents=form.price.data, reason=form.reason.data,
-        staff=current_user), form=form, again=again, to=_booking_url(booking.reference), done=words)
+    return _booking_form_sent(
+        reference, form, "fee_form",
+        lambda ref: fee_requests.decide(ref, decision=form.decision.data, price_cents=form.price.data,
+                                        reason=form.reason.data, staff=current_user),
+        done=words)

@@ -445,7 +445,7 @@ def pay(token: str):
     """The payment due now, by the booking's provider: the page shows the provider's part (its fields), and loads
     from elsewhere only what the provider names (Stripe.js, on this page alone)."""
     booking = services.booking_by_manage_token(token)
-    if booking.policy_version is None and services.next_payment(booking) is not None:
+    if services.policy_first(booking):
         return _accept_policy_page(token, booking, PolicyForm(formdata=None))
     page = services.payment_page(booking)
     if page is None:
@@ -482,7 +482,7 @@ def accept_policy(token: str):
 @public_write_limit
 def pay_demo(token: str):
     booking = services.booking_by_manage_token(token)
-    if booking.policy_version is None:
+    if services.policy_first(booking):
         return redirect(url_for("booking.pay", token=token), code=303)
     if booking.payment_provider != "demo":
         raise DomainError("This booking is paid through its payment page, not a test payment.",

@@ -107,6 +107,11 @@ class Estimate:
     def balance_due_date(self, cohort_start: date) -> date:
         return cohort_start - timedelta(days=self.balance_due_days_before_start)
 
+    def takes_whole_price(self, cohort_start: date, booked_on: date) -> bool:
+        """A booking made on `booked_on` for dates starting `cohort_start` pays the whole price at once: its balance
+        would fall due that day or before."""
+        return self.balance_due_date(cohort_start) <= booked_on
+
     def spending_by_category(self) -> list[tuple[str, int, int]]:
         """(label, cents, whole percent) per kind of cost, in line-item order: where the money goes.
 
