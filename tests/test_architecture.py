@@ -23,6 +23,7 @@ LAYERS = (
     ("screening", ("retreat.screening",)),
     ("payments", ("retreat.payments",)),
     ("booking", ("retreat.booking",)),
+    ("arrival", ("retreat.arrival",)),
     ("payment_events", ("retreat.payment_events",)),
     ("finance", ("retreat.finance",)),
     ("api", ("retreat.api",)),

@@ -1,0 +1,35 @@
+"""The applicant's checklist before arrival: one `Step` per thing a booking needs before the first morning.
+
+One definition, many uses: the manage page shows the steps with what is left, the reminders name the missing
+ones, and the staff's readiness board has one column per step. Each part owns its step: a provider is a function
+`(booking) -> Step | None` (None when the step does not apply to that booking), listed in `STEP_PROVIDERS`."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from retreat.booking.models import Booking
+from retreat.booking.payments import outstanding_cents
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str                      # stable: "consent", "intake", "documents", "clearance", "balance", "ride_home"
+    label: str                    # what the applicant reads ("Sign the informed consent")
+    done: bool
+    left: str = ""                # what is left, in words, when not done
+    endpoint: str | None = None   # the manage-token page where the applicant does it (None: the clinic does it)
+
+
+def balance_step(booking: Booking) -> Step:
+    owed = outstanding_cents(booking)
+    return Step(key="balance", label="Pay the balance", done=owed == 0,
+                left="" if owed == 0 else "The rest of the price is still to pay.", endpoint="booking.pay")
+
+
+STEP_PROVIDERS: tuple[Callable[[Booking], Step | None], ...] = (balance_step,)
+
+
+def steps(booking: Booking) -> list[Step]:
+    """The steps that apply to `booking`, in the order the applicant meets them."""
+    return [step for provider in STEP_PROVIDERS if (step := provider(booking)) is not None]
