@@ -26,6 +26,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,15 +104,23 @@ class Piece:
     log_path: Path
     stop_signal: int = signal.SIGTERM
     address: str = ""
+    stop_seconds: float = STOP_SECONDS
 
     def stop(self) -> None:
+        self.signal_stop()
+        self.wait_stopped()
+
+    def signal_stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(self.stop_signal)
+
+    def wait_stopped(self) -> None:
         process = self.process
         if process.poll() is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(self.stop_signal)
         try:
-            process.wait(STOP_SECONDS)
+            process.wait(self.stop_seconds)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
@@ -266,17 +275,26 @@ def migrate(env: dict[str, str], scratch: Path, *, seed: bool = False) -> str:
 
 
 def start_app_host(name: str, env: dict[str, str], folder: Path, *, port: int | None = None, workers: int = 2,
-                   threads: int = 1) -> Piece:
+                   threads: int = 1, wait: bool = True) -> Piece:
     """One app host: gunicorn with deploy/gunicorn.conf.py on 127.0.0.1:port, its own instance folder (nothing
-    in it is shared: a second host cannot see it), answering /readyz before this returns."""
+    in it is shared: a second host cannot see it), answering /readyz before this returns (unless wait=False:
+    then call wait_for_app_host)."""
     folder.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    host_env = env | {"GUNICORN_BIND": f"{HOST}:{port}", "GUNICORN_WORKERS": str(workers),
+    host_env = env | {"GUNICORN_BIND": f"{HOST}:{port}", "GUNICORN_WORKERS": str(workers), "GUNICORN_PRELOAD": "1",
                       "GUNICORN_THREADS": str(threads), "RETREAT_INSTANCE_PATH": str(folder / "instance")}
     piece = _spawn(name, [*venv_tool("gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "wsgi:app"],
-                   folder / "app.log", env=host_env, cwd=ROOT, address=f"{HOST}:{port}")
-    _wait(piece, lambda: http_status(f"http://{HOST}:{port}/readyz") == 200, "answer /readyz with 200")
+                   folder / "app.log", env=host_env, cwd=ROOT, address=f"{HOST}:{port}",
+                   stop_signal=signal.SIGINT)  # gunicorn's quick shutdown (TERM waits for requests to end)
+    # Workers that said "exiting" can take seconds more to tear the interpreter down; nothing of theirs needs it.
+    piece.stop_seconds = 2
+    if wait:
+        wait_for_app_host(piece)
     return piece
+
+
+def wait_for_app_host(piece: Piece) -> None:
+    _wait(piece, lambda: http_status(f"http://{piece.address}/readyz") == 200, "answer /readyz with 200")
 
 
 NGINX_CONF = """\
@@ -360,6 +378,11 @@ class Cluster:
     threads: int = 1
     seed: bool = False
     redis: bool = True
+    # How to migrate the database once (given its URL), when not by `flask db upgrade` in a process of its own
+    # (the tests do it in their own process, which has the app imported already).
+    migrate_with: Callable[[str], None] | None = None
+    # An empty database on a PostgreSQL server that is already running (the tests'); else one is started here.
+    existing_database_url: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     encryption_key: str = ""
@@ -389,19 +412,27 @@ class Cluster:
             from cryptography.fernet import Fernet
             self.encryption_key = Fernet.generate_key().decode()
         try:
-            postgres, self.database_url = start_postgres(self.scratch / "postgresql")
-            self.pieces.append(postgres)
+            if self.existing_database_url:
+                self.database_url = self.existing_database_url
+            else:
+                postgres, self.database_url = start_postgres(self.scratch / "postgresql")
+                self.pieces.append(postgres)
             if self.redis:
                 redis, self.redis_url = start_redis(self.scratch / "redis")
                 self.pieces.append(redis)
             self.env = app_environment(self.scratch, self.database_url, self.redis_url, secret_key=self.secret_key,
                                        encryption_key=self.encryption_key, extra=self.extra_env)
-            self.seed_output = migrate(self.env, self.scratch, seed=self.seed)
-            for index in range(self.hosts):
+            if self.migrate_with is not None and not self.seed:
+                self.migrate_with(self.database_url)
+            else:
+                self.seed_output = migrate(self.env, self.scratch, seed=self.seed)
+            for index in range(self.hosts):  # all start at once; then each is waited for
                 host = start_app_host(f"app-{index + 1}", self.env, self.scratch / f"app-{index + 1}",
-                                      workers=self.workers, threads=self.threads)
+                                      workers=self.workers, threads=self.threads, wait=False)
                 self.pieces.append(host)
                 self.app_hosts.append(host)
+            for host in self.app_hosts:
+                wait_for_app_host(host)
             self.pieces.append(start_nginx(self.scratch / "nginx", [h.address for h in self.app_hosts],
                                            port=self.port))
         except BaseException:
@@ -410,8 +441,16 @@ class Cluster:
         return self
 
     def stop(self) -> None:
-        while self.pieces:
-            self.pieces.pop().stop()
+        """Signal every piece at once (nginx first), then wait for each; the database last."""
+        pieces, self.pieces = list(reversed(self.pieces)), []
+        database = [p for p in pieces if p.name == "postgresql"]
+        others = [p for p in pieces if p.name != "postgresql"]
+        for piece in others:
+            piece.signal_stop()
+        for piece in others:
+            piece.wait_stopped()
+        for piece in database:
+            piece.stop()
         self.app_hosts.clear()
 
     def check_running(self) -> None:
