@@ -193,3 +193,14 @@ def test_each_request_is_one_json_line_with_the_request_id_from_nginx(app, clien
     assert "SeCrEt" not in lines[0]
     assert second["request_id"] == unnamed.headers["X-Request-Id"] != "bad id; <script>"
     assert len(second["request_id"]) == 32
+
+
+def test_with_redis_down_rate_limits_count_per_process_and_never_fail_a_request(app, database_url):
+    limited = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url, RATELIMIT_ENABLED=True,
+                         RATELIMIT_STORAGE_URI="redis://127.0.0.1:9/0", RATELIMIT_PUBLIC_WRITE="2 per minute")
+    client = limited.test_client()
+    statuses = [client.post("/api/v1/estimates", json={"program": "none", "lodging": "shared"}).status_code
+                for _ in range(3)]
+    assert statuses == [422, 422, 429]  # refused for its content twice, then limited (in memory): never a 500
+    with limited.app_context():
+        db.engine.dispose()

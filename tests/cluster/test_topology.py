@@ -63,7 +63,7 @@ def cluster(request):
     running = topology.Cluster(scratch, hosts=2, workers=2, migrate_with=_migrate,
                                existing_database_url=database_url, extra_env={
         "RATELIMIT_ENABLED": "true", "RATELIMIT_PUBLIC_WRITE": f"{PUBLIC_WRITES_PER_MINUTE} per minute",
-        "HOLD_LIMITS_ENABLED": "true", "CATALOG_CACHE_SECONDS": "10", "CATALOG_VERSION_CHECK_SECONDS": "0.5",
+        "HOLD_LIMITS_ENABLED": "true", "CATALOG_CACHE_SECONDS": "60", "CATALOG_VERSION_CHECK_SECONDS": "0.5",
     })
     try:
         running.start()
