@@ -51,8 +51,9 @@ run: seed
 cluster: install
 	$(BIN)/python deploy/cluster.py
 
+# --dist loadgroup: tests marked xdist_group (the topology test's one cluster) stay on one worker.
 test: install localstripe axe
-	$(BIN)/pytest -n $(TEST_WORKERS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 bench: install
 	$(BIN)/python bench/run.py

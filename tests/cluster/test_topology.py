@@ -36,6 +36,9 @@ from retreat.staff import services as staff_services
 from tests.booking.support import eligible_token, make_cohort, make_program
 from tests.support import postgres, system
 
+# One cluster for the whole file: under pytest-xdist (`make test`, --dist loadgroup) its tests share a worker.
+pytestmark = pytest.mark.xdist_group("cluster_topology")
+
 RUSH = 200
 SEATS = 20
 SMALL_COHORT_SEATS = 4
