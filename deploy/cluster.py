@@ -241,7 +241,8 @@ def app_environment(scratch: Path, database_url: str, redis_url: str | None, *, 
     """What every app host gets (deploy/README.md): the same database, Redis and secrets; uploads in one shared
     folder. Development configuration (demo payments, emails written to the log), behind one proxy hop."""
     env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("STRIPE_", "MAIL_", "GUNICORN_", "RATELIMIT_", "HOLD_LIMIT"))}
+           if not key.startswith(("STRIPE_", "MAIL_", "GUNICORN_", "RATELIMIT_", "HOLD_LIMIT", "REDIS_URL",
+                                  "CATALOG_", "RETREAT_", "DATABASE_URL"))}
     env.update({
         "RETREAT_CONFIG": "development",
         "DATABASE_URL": database_url,
