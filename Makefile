@@ -11,7 +11,7 @@ TEST_WORKERS ?= 2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export FLASK_APP := wsgi
 
-.PHONY: install localstripe axe run test bench lint migrate seed system-deps clean
+.PHONY: install localstripe axe run cluster test bench lint migrate seed system-deps clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +46,14 @@ seed: migrate
 run: seed
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
+# deploy/README.md's topology on this machine: PostgreSQL, Redis, two app hosts (gunicorn) and nginx on
+# 127.0.0.1:8080, ordinary processes in a scratch folder (no system services); Ctrl-C stops them all.
+cluster: install
+	$(BIN)/python deploy/cluster.py
+
+# --dist loadgroup: tests marked xdist_group (the topology test's one cluster) stay on one worker.
 test: install localstripe axe
-	$(BIN)/pytest -n $(TEST_WORKERS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 bench: install
 	$(BIN)/python bench/run.py
@@ -55,13 +61,14 @@ bench: install
 lint: install
 	$(BIN)/ruff check .
 
-# What the PostgreSQL, browser, load and accessibility tests need from the system (Debian packages), and what
+# What the PostgreSQL, browser, load, accessibility and topology tests need from the system (Debian packages: the
+# topology test and `make cluster` run nginx and redis-server as ordinary processes), and what
 # WeasyPrint renders receipts and superbills with (Pango, fonts; pdftoppm to look at a page). npm (to
 # install axe-core) comes with Debian's nodejs and npm unless a Node.js that brings its own npm is there already
 # (NodeSource's nodejs conflicts with Debian's npm).
 system-deps:
 	$(SUDO) apt-get update -q
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql chromium chromium-driver wrk sqlite3 \
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql chromium chromium-driver wrk sqlite3 nginx redis-server \
 		libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils
 	command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nodejs npm
 

@@ -134,7 +134,13 @@ class Config:
     # Sign-in throttling, rate limits and the audit log's addresses depend on it.
     PROXY_FIX_HOPS = int(os.environ.get("PROXY_FIX_HOPS") or 0)
     RATELIMIT_ENABLED = _env_flag("RATELIMIT_ENABLED", True)
-    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Several app hosts share one Redis (deploy/README.md): the rate limits' counts and the version of the cached
+    # catalog. Without it each process counts and caches on its own (one host only).
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
+    # Redis down: each process counts in memory meanwhile (a limit per host) rather than failing the request.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True
     RATELIMIT_HEADERS_ENABLED = True
     # Public writes that create records (estimates now; screenings and bookings later).
     RATELIMIT_PUBLIC_WRITE = os.environ.get("RATELIMIT_PUBLIC_WRITE", "60 per minute")
@@ -144,6 +150,10 @@ class Config:
     # A per-process cache of the public catalog and the current price list (retreat/core/read_cache.py).
     # Writes in this process clear it; other workers see a change after at most this many seconds.
     CATALOG_CACHE_SECONDS = float(os.environ.get("CATALOG_CACHE_SECONDS") or 10)
+    # With REDIS_URL, how often a process asks Redis whether another host changed the catalog (at most).
+    CATALOG_VERSION_CHECK_SECONDS = float(os.environ.get("CATALOG_VERSION_CHECK_SECONDS") or 0.5)
+    # Logs: "json" (one object a line, with the request id; production's default) or "text".
+    LOG_FORMAT = os.environ.get("LOG_FORMAT") or None
 
     ESTIMATE_VALID_DAYS = 30
     # argon2-cffi parameter profile for staff password hashes (argon2id, RFC 9106's low-memory choice).
@@ -219,6 +229,9 @@ class TestingConfig(Config):
     CLINIC_TAX_ID = "12-3456789"
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     RATELIMIT_ENABLED = False
+    REDIS_URL = None  # tests of shared state start their own Redis (tests/cluster)
+    RATELIMIT_STORAGE_URI = "memory://"
+    LOG_FORMAT = "text"
     HOLD_LIMITS_ENABLED = False  # tests of the limits switch them on; others book many seats with one applicant
     CATALOG_CACHE_SECONDS = 0  # tests of the cache itself switch it on
     ARGON2_PROFILE = "CHEAPEST"  # still argon2id; keeps hundreds of sign-ins in the tests fast

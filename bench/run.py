@@ -468,6 +468,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="keep the temporary instance folder and server log")
     parser.add_argument("--no-booking", action="store_true",
                         help="skip the booking rush that follows (bench/booking.py)")
+    parser.add_argument("--no-cluster", action="store_true",
+                        help="skip the cluster benchmark (bench/cluster.py: nginx in front of 1 and 2 app hosts)")
     parser.add_argument("--no-finance", action="store_true",
                         help="skip the finance export benchmark that ends the run (bench/finance_export.py)")
     args = parser.parse_args(argv)
@@ -606,6 +608,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_booking:
         print(flush=True)
         status = booking_rush(args)
+    if not args.no_cluster:
+        print(flush=True)
+        cluster_status = cluster_topology(args)
+        status = status or cluster_status
     if not args.no_finance:
         print(flush=True)
         finance_status = finance_exports(args)
@@ -624,6 +630,18 @@ def booking_rush(args: argparse.Namespace) -> int:
     if args.keep:
         argv.append("--keep")
     return _run_script("booking.py", argv)
+
+
+def cluster_topology(args: argparse.Namespace) -> int:
+    """Then bench/cluster.py: the catalog and a booking rush through nginx in front of one app host and of two
+    (PostgreSQL, Redis), each beside the bare endpoint through the same nginx. 0 measured, 1 harness failed,
+    2 nginx, redis-server or PostgreSQL missing, 3 a rush oversold."""
+    argv = ["--duration", f"{args.duration}s", "--warmup", f"{args.warmup}s", "--rounds", str(args.rounds)]
+    if args.json_out:
+        argv += ["--json-out", str(args.json_out.with_name(f"{args.json_out.stem}-cluster.json"))]
+    if args.keep:
+        argv.append("--keep")
+    return _run_script("cluster.py", argv)
 
 
 def finance_exports(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from retreat.catalog.views import catalog_bp
 from retreat.cli import register_cli
 from retreat.core import (
     read_cache,
+    shared_state,
     transactions,  # noqa: F401  (SQLite transaction control, see its docstring)
 )
 from retreat.extensions import csrf, db, limiter, login_manager, migrate
@@ -45,7 +46,7 @@ from retreat.staff.views import (  # noqa: F401  (each module adds routes to sta
     audit_log,
     users,
 )
-from retreat.web import errors, filters, health, security
+from retreat.web import errors, filters, health, request_log, security
 from retreat.web.routing import DatabaseIdConverter
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +78,7 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
+    shared_state.init_app(app)
     read_cache.init_app(app)
     app.json.sort_keys = False
     login_manager.init_app(app)
@@ -103,6 +105,7 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
     )
     errors.register(app)
     security.register(app)
+    request_log.register(app)
     register_cli(app)
     app.cli.add_command(staff_cli)
     app.cli.add_command(screening_cli)

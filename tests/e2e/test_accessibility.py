@@ -49,7 +49,7 @@ WIDTHS = (390, 1280)
 HEIGHT = 900
 ROLES = ("clinician", "coordinator", "finance", "admin")
 # GET routes that are not pages: files, machine interfaces, health checks.
-NOT_PAGES = re.compile(r"^/(static|api|webhooks|healthz)\b|\.(ics|csv|pdf)$|/export/")
+NOT_PAGES = re.compile(r"^/(static|api|webhooks|healthz|readyz)\b|\.(ics|csv|pdf)$|/export/")
 # What shows that a page is in an error state ("... with errors", "... refused"): a summary or a field's error.
 ERROR_SHOWN = "[role=alert], .field-errors, .form-errors, [aria-invalid=true]"
 LONGEST_FEE_REASON = ("I lost my job in the spring and have been caring for my mother since; our household income is "
