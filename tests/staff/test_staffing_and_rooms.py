@@ -3,6 +3,7 @@ therapists (audited), the venue's rooms, placing guests (shared up to the beds, 
 in use, a cancelled booking's bed free), the race for the last bed on both databases, the roster's room, the
 applicant's data, and who may use the pages."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from retreat.booking import cohorts, rooms, staffing
 from retreat.booking.rooms_models import RoomPlacement
 from retreat.booking.staffing_models import CohortStaff
+from retreat.catalog.models import Cohort
 from retreat.catalog.programs import CONTROL_CHARACTERS_MESSAGE
 from retreat.core.clock import today
 from retreat.core.errors import DomainError, ValidationFailed
@@ -308,9 +310,18 @@ def test_rooms_are_shared_by_overlapping_dates_only(app):
     rooms.place(after.id, cai.reference, cedar.id)
 
 
-def test_two_placements_into_the_last_bed_give_exactly_one(app):
+def test_two_placements_into_the_last_bed_give_exactly_one(app, monkeypatch):
     """Two coordinators place two guests of overlapping dates (different cohorts, so different cohort locks) into
-    the last bed of one room at the same moment: the room's lock lets one in. Both databases."""
+    the last bed of one room at the same moment: the room's lock lets one in. Both databases. Counting a room's
+    guests is made slow, so a placement without the lock would have every chance to slip in between."""
+    count = rooms._occupants
+
+    def slowly(room_id, cohort):
+        found = count(room_id, cohort)
+        time.sleep(0.2)
+        return found
+
+    monkeypatch.setattr(rooms, "_occupants", slowly)
     program = make_program()
     first = cohorts.create_cohort(program.id, today() + timedelta(days=30), None, 8)
     second = cohorts.create_cohort(program.id, first.start_date + timedelta(days=1), None, 8)
@@ -435,3 +446,13 @@ def test_finance_and_clinicians_may_not_use_the_pages(client, login_as):
             assert response.status_code == 403, (role, method, url)
     assert not db.session.query(RoomPlacement).count() and len(rooms.list_rooms()) == 1
     assert [e.action for e in audit_entries() if e.action.startswith(("room.", "cohort.staff"))] == ["room.create"]
+
+
+def test_the_demo_cohorts_are_staffed_and_its_first_guests_placed(demo):
+    cohorts_ = db.session.query(Cohort).all()
+    by_cohort = staffing.staffing_by_cohort([c.id for c in cohorts_])
+    for cohort in cohorts_:
+        assert by_cohort[cohort.id].staffed and cohort.capacity <= by_cohort[cohort.id].cap, cohort
+    first = min(cohorts_, key=lambda c: (c.start_date, c.id))
+    board = rooms.placement_board(first.id)
+    assert board.guests and board.unplaced == 0
