@@ -211,14 +211,13 @@ class RoomRow:
 
     @property
     def choice_label(self) -> str:
-        beds = plural(self.room.beds, "bed", "beds")
         if not self.room.active:
-            return f"{self.room.name} ({beds}, not in use)"
+            return f"{self.room.name}: not in use"
         if self.private:
-            return f"{self.room.name} ({beds}, a private room: taken)"
+            return f"{self.room.name}: private, taken"
         if not self.occupants:
-            return f"{self.room.name} ({beds}, empty)"
-        return f"{self.room.name} ({self.free_beds} of {beds} free)"
+            return f"{self.room.name}: {plural(self.room.beds, 'bed', 'beds')} free"
+        return f"{self.room.name}: {self.free_beds} of {self.room.beds} beds free"
 
 
 @dataclass(frozen=True)
