@@ -400,6 +400,7 @@ def test_the_placement_page_places_and_shows_refusals_beside_the_guest(client, l
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert f'id="place-{ben.reference}-room_id-error"' in html
+    assert "Guest1 Private was not placed" in text_of(response), "the refusal is summed up above the table"
     assert "Cedar has 1 guest on these dates; a private room is for one guest alone." in text_of(response)
     response = client.post(f"/staff/cohorts/{cohort.id}/rooms/{ana.reference}/remove")
     assert "Taken out of Cedar" in text_of(client.get(response.headers["Location"]))
