@@ -12,10 +12,12 @@ from retreat.web.forms import WholeNumberField, options
 
 
 def _whole_or_none(value):
+    """A row id as sent, or None for anything else (a number too large for the database included)."""
     try:
-        return int(value) if value not in (None, "") else None
+        number = int(value) if value not in (None, "") else None
     except (TypeError, ValueError):
         return None
+    return number if number is not None and 0 < number < 2**31 else None
 
 
 class AssignForm(FlaskForm):

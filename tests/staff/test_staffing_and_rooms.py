@@ -457,3 +457,15 @@ def test_the_demo_cohorts_are_staffed_and_its_first_guests_placed(demo):
     first = min(cohorts_, key=lambda c: (c.start_date, c.id))
     board = rooms.placement_board(first.id)
     assert board.guests and board.unplaced == 0
+
+
+def test_ids_sent_too_large_for_the_database_are_refused_by_name(client, login_as):
+    cohort = make_cohort()
+    [ana] = guests(cohort, "shared")
+    login_as("coordinator")
+    response = client.post(f"/staff/cohorts/{cohort.id}/rooms/{ana.reference}",
+                           data={f"place-{ana.reference}-room_id": "99999999999999999999"})
+    assert response.status_code == 422 and "Choose a room." in text_of(response)
+    response = client.post(f"/staff/cohorts/{cohort.id}/staff",
+                           data={"staff_user_id": "99999999999999999999", "role": "therapist"})
+    assert response.status_code == 422 and "Choose a person." in text_of(response)
