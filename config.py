@@ -101,6 +101,9 @@ class Config:
     REVIEW_HOLD_HOURS = int(os.environ.get("REVIEW_HOLD_HOURS") or 72)
     # A reduced fee granted by staff is never below this percent of the list price (booking.fee_requests).
     REDUCED_FEE_FLOOR_PERCENT = int(os.environ.get("REDUCED_FEE_FLOOR_PERCENT") or 50)
+    # Seats one therapist assigned to a cohort can care for: a staffed cohort's seats are at most this many per
+    # therapist (booking.staffing).
+    SEATS_PER_THERAPIST = int(os.environ.get("SEATS_PER_THERAPIST") or 4)
     # Against one script holding every seat: a hold longer than BOOKING_HOLD_MINUTES (bank transfer, review) is
     # extended only once the applicant confirms their email address; and at most this many live unpaid holds
     # per email address and per phone number (clinic-wide), and per client address in one cohort.

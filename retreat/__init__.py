@@ -10,6 +10,7 @@ from config import INSTANCE_PATH, Config, check_clinic_timezone, config_for
 from retreat import models  # noqa: F401  (every table, for Alembic and relationships)
 from retreat.api import api_bp
 from retreat.booking import policy as booking_policy
+from retreat.booking import rooms_views  # noqa: F401  (staffing and rooms: routes of staff_bp)
 from retreat.booking import staff_views as booking_staff_views  # noqa: F401  (routes of staff_bp)
 from retreat.booking.cli import bookings_cli
 from retreat.booking.views import booking_bp

@@ -2,11 +2,15 @@
 next six months (some nearly full, one full), the default price list, and one staff user per role."""
 
 from datetime import UTC, date, datetime, time, timedelta
+from math import ceil
 
 import sqlalchemy as sa
 
 from retreat.booking import services as booking_services
+from retreat.booking import staffing
 from retreat.booking.models import Booking, new_booking_reference
+from retreat.booking.rooms_models import Room, RoomPlacement
+from retreat.booking.staffing_models import CohortStaff
 from retreat.booking.states import transition
 from retreat.catalog.models import Cohort, Program
 from retreat.catalog.services import forget_cached_catalog
@@ -17,6 +21,7 @@ from retreat.payments import ledger
 from retreat.pricing import estimator
 from retreat.pricing import services as pricing
 from retreat.staff import services as staff
+from retreat.staff.models import StaffUser
 
 DEMO_PROGRAMS = [
     {
@@ -107,6 +112,13 @@ def seed_demo_staff() -> list[tuple[str, list[str], str]]:
     return made
 
 
+# The venue's rooms: (name, beds). Enough for the demo's busiest overlapping weeks with some guests placed.
+DEMO_ROOMS = [("Cedar", 2), ("Birch", 2), ("Willow", 1), ("Laurel", 1), ("Hemlock", 3), ("Magnolia", 2),
+              ("Dogwood", 1), ("Sassafras", 2), ("Sourwood", 1), ("Chestnut", 2), ("Hickory", 1), ("Poplar", 2)]
+# Therapists who work the demo cohorts (clinician accounts without a password: an admin resets one to sign in).
+DEMO_THERAPISTS = ["Dana Reyes", "Lee Ortiz", "Sam Whitfield", "Jordan Pike", "Noor Haddad", "Ari Castellanos"]
+
+
 def seed_demo_data() -> bool:
     """Load the demo catalog unless programs exist already, in one unit of work. True when it loaded it."""
     pricing.ensure_default_price_list()
@@ -141,6 +153,51 @@ def _seed_catalog() -> None:
     db.session.flush()
     for number, booking in enumerate(bookings):
         _record_demo_payments(booking, number)
+    _staff_demo_cohorts()
+    _place_first_guests()
+
+
+def _demo_therapists(count: int) -> list[StaffUser]:
+    people = []
+    for n in range(count):
+        name = DEMO_THERAPISTS[n] if n < len(DEMO_THERAPISTS) else f"Demo Therapist {n + 1}"
+        email = name.lower().replace(" ", ".") + "@clinic.example"
+        user = staff.find_by_email(email)
+        if user is None:
+            user = StaffUser(email=email, name=name, roles=["clinician"], password_hash="!",
+                             must_change_password=True)
+            db.session.add(user)
+        people.append(user)
+    db.session.flush()
+    return people
+
+
+def _staff_demo_cohorts() -> None:
+    """Each demo cohort gets the therapists its seats need at the configured ratio, so the cap holds from the
+    start (staffing of overlapping cohorts is not checked: a demo, not a rota)."""
+    cohorts = db.session.scalars(sa.select(Cohort).order_by(Cohort.start_date, Cohort.id)).all()
+    ratio = staffing.seats_per_therapist()
+    people = _demo_therapists(max(ceil(cohort.capacity / ratio) for cohort in cohorts))
+    for number, cohort in enumerate(cohorts):
+        needed = ceil(cohort.capacity / ratio)
+        for k in range(needed):
+            person = people[(number + k) % len(people)]
+            db.session.add(CohortStaff(cohort_id=cohort.id, staff_user_id=person.id, role="therapist"))
+
+
+def _place_first_guests() -> None:
+    """The venue's rooms, and the guests of the first cohort with lodging placed (one each, private or not), so the
+    roster and the placement page show rooms; the other cohorts are left for the coordinator to place."""
+    if not db.session.scalar(sa.select(sa.func.count()).select_from(Room)):
+        for name, beds in DEMO_ROOMS:
+            db.session.add(Room(name=name, beds=beds, active=True))
+        db.session.flush()
+    first = db.session.scalars(sa.select(Cohort).order_by(Cohort.start_date, Cohort.id)).first()
+    rooms = db.session.scalars(sa.select(Room).order_by(Room.id)).all()
+    guests = db.session.scalars(sa.select(Booking).where(Booking.cohort_id == first.id,
+                                                         Booking.lodging != "none").order_by(Booking.id)).all()
+    for booking, room in zip(guests, rooms, strict=False):
+        db.session.add(RoomPlacement(booking_id=booking.id, room_id=room.id))
 
 
 def _record_demo_payments(booking: Booking, number: int) -> None:

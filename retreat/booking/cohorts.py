@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from retreat.booking import availability, console, payments
+from retreat.booking import availability, console, payments, staffing
 from retreat.booking.models import (
     ACTIVE_STATUSES,
     BOOKING_STATUSES,
@@ -24,6 +24,7 @@ from retreat.booking.models import (
     SEAT_TAKING_STATUSES,
     Booking,
 )
+from retreat.booking.rooms_models import Room, RoomPlacement
 from retreat.booking.states import BOOKING_STATUS_LABELS, STATUS_ORDER
 from retreat.booking.waitlist import offer_freed_seats, release_waitlist
 from retreat.catalog import programs
@@ -119,6 +120,7 @@ class RosterRow:
     hold_expires_at: datetime | None
     total_cents: int = 0
     received_cents: int = 0
+    room: str | None = None  # the room of a guest with a paid seat, once placed (booking.rooms)
 
     @property
     def status_label(self) -> str:
@@ -142,9 +144,13 @@ _ROSTER_COLUMNS = (Booking.reference, Booking.applicant_first_name, Booking.appl
 
 def _roster_rows(cohort_id: int, statuses: tuple[str, ...] = BOOKING_STATUSES) -> list[RosterRow]:
     money = ledger.money_by_booking()
+    placed = (sa.select(RoomPlacement.booking_id, Room.name).join(Room, Room.id == RoomPlacement.room_id)
+              .subquery())
     rows = db.session.execute(
-        sa.select(*_ROSTER_COLUMNS, sa.func.coalesce(money.c.received_cents, 0))
+        sa.select(*_ROSTER_COLUMNS, sa.func.coalesce(money.c.received_cents, 0),
+                  sa.case((Booking.status.in_(SEAT_TAKING_STATUSES), placed.c.name), else_=None))
         .outerjoin(money, money.c.booking_id == Booking.id)
+        .outerjoin(placed, placed.c.booking_id == Booking.id)
         .where(Booking.cohort_id == cohort_id, Booking.status.in_(statuses))
     ).all()
     roster = [RosterRow(*row) for row in rows]
@@ -159,7 +165,7 @@ def roster(cohort_id: int) -> list[RosterRow]:
 
 
 ROSTER_HEADER = ("Reference", "First name", "Last name", "Email", "Phone", "Booking status", "Lodging",
-                 "Booked at (UTC)")
+                 "Booked at (UTC)", "Room")
 
 
 LODGING_EXPORT_LABELS = {"none": "No lodging", "shared": "Shared room", "private": "Private room"}
@@ -178,7 +184,7 @@ def export_roster(cohort_id: int) -> tuple[str, bytes]:
         rows = _roster_rows(cohort.id)
         content = csv_bytes(ROSTER_HEADER, (
             (r.reference, r.first_name, r.last_name, r.email, r.phone, r.status_label,
-             LODGING_EXPORT_LABELS.get(r.lodging, r.lodging), r.created_at)
+             LODGING_EXPORT_LABELS.get(r.lodging, r.lodging), r.created_at, r.room or "")
             for r in rows
         ))
         filename = roster_filename(cohort)
@@ -255,7 +261,8 @@ def cohort_problems(program_id: int, start_date: object, end_date: object,
 
 def create_cohort(program_id: int, start_date: object, end_date: object, capacity: object) -> Cohort:
     """A new cohort of a program, open to bookings, lasting the program's length: an empty end date means
-    start + duration - 1, and any other end date is refused."""
+    start + duration - 1, and any other end date is refused. It has no therapists yet, so the seats-per-therapist
+    cap (booking.staffing) applies once some are assigned."""
     program = programs.get_program(program_id)
     errors: dict[str, list[str]] = {}
     dates = _check_dates(start_date, end_date, program.duration_days, errors=errors)
@@ -318,7 +325,8 @@ def update_cohort(cohort_id: int, start_date: object, end_date: object = None) -
 def set_capacity(cohort_id: int, capacity: object) -> dict[str, int]:
     """Raise or lower a cohort's seats. Seats taken are counted under the cohort lock, so no booking can slip
     in between the count and the change; lowering below them is refused. Seats raised are then offered to the
-    cohort's waitlist in the same unit of work. Returns {"from", "to"} ({} when unchanged)."""
+    cohort's waitlist in the same unit of work. A staffed cohort's seats are not raised above what its therapists
+    can care for (booking.staffing). Returns {"from", "to"} ({} when unchanged)."""
     errors: dict[str, list[str]] = {}
     seats = _check_capacity(capacity, errors)
     if errors:
@@ -330,6 +338,7 @@ def set_capacity(cohort_id: int, capacity: object) -> dict[str, int]:
             raise ValidationFailed({"capacity": [
                 f"{plural(taken, 'seat is', 'seats are')} taken; capacity cannot go below {taken}."]})
         previous = cohort.capacity
+        staffing.refuse_capacity_over_cap(cohort.id, seats, previous)
         if seats == previous:
             return {}
         cohort.capacity = seats

@@ -12,7 +12,7 @@ from datetime import timedelta
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from retreat.booking import cohorts, console, documents, fee_requests, hold_rules, superbills, todos, waitlist  # noqa: F401  (todos: the staff home's lines)
+from retreat.booking import cohorts, console, documents, fee_requests, hold_rules, staffing, superbills, todos, waitlist  # noqa: F401  (todos: the staff home's lines)
 from retreat.booking import services as booking_services
 from retreat.booking.occupancy import DEFAULT_DAYS, CohortOccupancy, upcoming_occupancy
 from retreat.booking.staff_forms import (
@@ -171,7 +171,7 @@ def _cohort_page(cohort_id: int, *, dates_form=None, capacity_form=None, refund_
         to_contact=cohorts.cohort_cancellation_preview(cohort.id).affected if cancelled else (),
         status_labels=BOOKING_STATUS_LABELS, refunds=cohorts.cohort_refunds(cohort.id) if cancelled else None,
         live_holds=hold_rules.live_holds(cohort.id), waitlist=waitlist.cohort_waitlist(cohort.id),
-        fits_program=cohorts.fits_program(cohort),
+        fits_program=cohorts.fits_program(cohort), staffing=staffing.staffing_of(cohort.id),
         refund_form=refund_form or CancelCohortBookingsForm(formdata=None),
     ), status
 

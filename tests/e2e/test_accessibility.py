@@ -27,6 +27,7 @@ from retreat.booking import fee_requests, hold_rules
 from retreat.booking import services as booking_services
 from retreat.booking.availability import seats_left
 from retreat.booking.models import Booking
+from retreat.booking.rooms_models import Room, RoomPlacement
 from retreat.catalog import discounts
 from retreat.catalog.models import Cohort, Program
 from retreat.catalog.services import estimate_for_program
@@ -236,6 +237,9 @@ def build_world(staff_user) -> SimpleNamespace:
     w.queue_crisis = db.session.scalars(sa.select(Screening.id).where(Screening.outcome == "crisis")).first()
     w.demo_program = db.session.scalars(sa.select(Program).where(Program.slug == "iv-emdr-one-week")).one().id
     w.admin_id = w.users["admin"].id
+    w.first = db.session.get(Cohort, db.session.scalars(  # the demo's dates with their guests in rooms
+        sa.select(Booking.cohort_id).join(RoomPlacement, RoomPlacement.booking_id == Booking.id)).first())
+    w.room_id = db.session.scalars(sa.select(Room.id).order_by(Room.id)).first()
     return w
 
 
@@ -288,6 +292,14 @@ def ask_without_reason(page: Page, w) -> None:
     send(page, "Hold my seat and continue to payment", {"First name": "Sam", "Last name": "Okafor",
                                                        "Email address": "sam@example.org",
                                                        "Phone number": "555 010 3333"})
+
+
+def place_in_taken_room(page: Page, w) -> None:
+    """The second guest of the first dates (a private room booked) sent into the first guest's room."""
+    page.locator("form.place-form select").nth(1).select_option(value=str(w.room_id))
+    with page.expect_navigation():
+        page.locator("form.place-form button").nth(1).click()
+    assert page.locator(".field-errors").count() == 1
 
 
 MANAGE = "/bookings/manage/<token>"
@@ -410,6 +422,23 @@ STAFF = [
       role="coordinator"),
     v("/staff/cohorts/<int:cohort_id>/roster", "roster", lambda w: f"/staff/cohorts/{w.cohort.id}/roster",
       role="coordinator"),
+    v("/staff/cohorts/<int:cohort_id>/roster", "roster with rooms", lambda w: f"/staff/cohorts/{w.first.id}/roster",
+      role="coordinator"),
+    v("/staff/cohorts/<int:cohort_id>/staff", "unstaffed", lambda w: f"/staff/cohorts/{w.cohort.id}/staff",
+      role="coordinator"),
+    v("/staff/cohorts/<int:cohort_id>/staff", "staffed", lambda w: f"/staff/cohorts/{w.first.id}/staff",
+      role="coordinator"),
+    v("/staff/cohorts/<int:cohort_id>/staff", "assign with errors", lambda w: f"/staff/cohorts/{w.cohort.id}/staff",
+      send_with("Assign"), role="coordinator"),
+    v("/staff/cohorts/<int:cohort_id>/rooms", "placement", lambda w: f"/staff/cohorts/{w.first.id}/rooms",
+      role="coordinator"),
+    v("/staff/cohorts/<int:cohort_id>/rooms", "placement refused", lambda w: f"/staff/cohorts/{w.first.id}/rooms",
+      lambda page, w: place_in_taken_room(page, w), role="coordinator"),
+    v("/staff/rooms", "rooms", "/staff/rooms", role="coordinator"),
+    v("/staff/rooms", "new room with errors", "/staff/rooms", send_with("Add room"), role="coordinator"),
+    v("/staff/rooms/<int:room_id>", "room", lambda w: f"/staff/rooms/{w.room_id}", role="coordinator"),
+    v("/staff/rooms/<int:room_id>", "room with errors", lambda w: f"/staff/rooms/{w.room_id}",
+      send_with("Save room", {"Beds": "0"}), role="coordinator"),
     v("/staff/bookings", "bookings", "/staff/bookings", role="coordinator"),
     v("/staff/bookings/<reference>", "held booking", lambda w: f"/staff/bookings/{w.held_reference}",
       role="coordinator"),

@@ -490,7 +490,7 @@ def test_a_too_long_reason_is_refused(client, login_as):
 # --- Roster -----------------------------------------------------------------------------------------------------
 
 ROSTER_HEADER = ["Reference", "First name", "Last name", "Email", "Phone", "Booking status", "Lodging",
-                 "Booked at (UTC)"]
+                 "Booked at (UTC)", "Room"]
 
 
 def read_csv(response) -> list[list[str]]:
@@ -513,7 +513,7 @@ def test_the_roster_shows_names_contact_and_status_only(client, login_as):
     # A roster row carries exactly these facts: nothing from screening (money, for what is owed).
     assert [field for field in cohorts.RosterRow.__dataclass_fields__] == [
         "reference", "first_name", "last_name", "email", "phone", "status", "lodging", "created_at",
-        "hold_expires_at", "total_cents", "received_cents"]
+        "hold_expires_at", "total_cents", "received_cents", "room"]
     assert not console_actions().count("cohort.roster_export")
 
 
