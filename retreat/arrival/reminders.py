@@ -77,8 +77,8 @@ def _remind(booking: Booking, on: date, sent: set[int]) -> int:
 def checklist_reminder(booking: Booking, left: list[checklist.Step], days_left: int, token: str) -> Email:
     start = booking.cohort.start_date
     when = "today" if days_left == 0 else "tomorrow" if days_left == 1 else f"in {days_left} days"
-    lines = "\n".join(f"- {step.label}" + (f": {step.left}" if step.left else "")
-                      + f"\n  {external_url(step.endpoint, token=token)}" for step in left)
+    lines = "\n".join(f"- {step.label}\n" + (f"  {step.left}\n" if step.left else "")
+                      + f"  {external_url(step.endpoint, token=token)}" for step in left)
     body = (f"{_greeting(booking.applicant_first_name)}\n\n{_what(booking)}\n\n"
             f"Your retreat starts {when}, on {start:%A %-d %B %Y}. Before you arrive, please:\n{lines}\n\n"
             "Each step is saved as you do it, and your booking's page shows what is left.\n\n"

@@ -29,11 +29,12 @@ COMPLETE = {
 }
 
 
-def booked(*, lodging: str = "shared", confirmed: bool = True, starts_in_days: int = 40) -> tuple[Booking, str]:
+def booked(*, lodging: str = "shared", confirmed: bool = True, starts_in_days: int = 40, cohort=None,
+           email: str = APPLICANT["email"]) -> tuple[Booking, str]:
     """A booking of the 7-day test program, held (or confirmed with its deposit paid), with its manage token."""
-    cohort = make_cohort(starts_in_days=starts_in_days)
+    cohort = cohort or make_cohort(starts_in_days=starts_in_days)
     created = booking_services.create_booking(cohort_id=cohort.id, screening_token=eligible_token(), lodging=lodging,
-                                              applicant=dict(APPLICANT), payment_provider="demo",
+                                              applicant=dict(APPLICANT, email=email), payment_provider="demo",
                                               policy_accepted=True)
     booking = created.booking
     if confirmed:
