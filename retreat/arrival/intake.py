@@ -309,7 +309,7 @@ def ride_home_step(booking: Booking) -> Step:
         left = ("You asked the clinic to help arrange it: we will be in touch. Once you know who takes you home, "
                 "name them in your intake form.")
     else:
-        left = "Tell us who takes you home after sessions: you may not drive after a session."
+        left = "Tell us who takes you home after sessions: you cannot drive yourself after a session."
     return Step(key="ride_home", label="Arrange your ride home after sessions", done=done, left=left,
                 endpoint=ENDPOINT)
 

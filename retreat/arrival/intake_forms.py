@@ -33,8 +33,8 @@ class IntakeForm(FlaskForm):
     allergies = _text("Allergies", f"To medicines, foods or anything else. {NONE_HINT} {HEALTH_HINT}")
     ride_home = RadioField(
         "Who takes you home after sessions?",
-        description="You may not drive for the rest of the day after a ketamine session: someone you trust takes "
-                    "you home or back to your lodging.",
+        description="You cannot drive for the rest of the day after a ketamine session: someone you trust "
+                    "takes you home or back to your lodging.",
         choices=options((("person", "Someone I name here"),
                          ("clinic", "I cannot arrange it yet: I will arrange it with the clinic"))),
         validate_choice=False)
@@ -45,7 +45,7 @@ class IntakeForm(FlaskForm):
     arrival_time = StringField("Your arrival time", render_kw={"type": "time"})
     roommate = RadioField("Sharing a room",
                           choices=options((("none", "No preference"),
-                                           ("preference", "I would like to share with someone I name"))),
+                                           ("preference", "I have a preference"))),
                           validate_choice=False)
     roommate_preference = StringField(
         "Your roommate preference",
