@@ -370,7 +370,7 @@ PUBLIC = [
     v(MANAGE + "/paid", "back from the card form", lambda w: f"/bookings/manage/{w.confirmed}/paid"),
     v(MANAGE + "/intake", "intake form, filled in, shared room", lambda w: f"/bookings/manage/{w.confirmed}/intake"),
     v(MANAGE + "/intake", "intake with errors", lambda w: f"/bookings/manage/{w.held}/intake",
-      send_with("Save my intake", {"Emergency contact's phone number": "call me", "Your arrival time on": "x"})),
+      send_with("Save my intake", {"Emergency contact's phone number": "call me"})),
     v(MANAGE + "/superbill", "date of birth", lambda w: f"/bookings/manage/{w.confirmed}/superbill"),
     v(MANAGE + "/superbill", "date of birth with errors", lambda w: f"/bookings/manage/{w.confirmed}/superbill",
       send_with("Save and continue")),
