@@ -56,13 +56,13 @@ def _intake_page(token: str, booking: Booking, form: IntakeForm, status: int = 2
 
 
 def _closed(token: str, booking: Booking):
-    if intake.may_fill(booking):
-        return None
+    """The manage page with the reason, for a booking that takes no intake (None for one that does)."""
     try:
         intake.check_open(booking)
     except intake.IntakeClosed as closed:
         flash(closed.message, "error")
-    return redirect(url_for("booking.manage", token=token), code=303)
+        return redirect(url_for("booking.manage", token=token), code=303)
+    return None
 
 
 @booking_bp.get("/manage/<token>/intake")
