@@ -9,6 +9,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import INSTANCE_PATH, Config, check_clinic_timezone, config_for
 from retreat import models  # noqa: F401  (every table, for Alembic and relationships)
 from retreat.api import api_bp
+from retreat.arrival import cli as arrival_cli  # noqa: F401  (adds `flask bookings remind`)
+from retreat.arrival import intake_views  # noqa: F401  (the intake's pages, on booking_bp and staff_bp)
 from retreat.booking import policy as booking_policy
 from retreat.booking import rooms_views  # noqa: F401  (staffing and rooms: routes of staff_bp)
 from retreat.booking import staff_views as booking_staff_views  # noqa: F401  (routes of staff_bp)

@@ -27,7 +27,11 @@ def balance_step(booking: Booking) -> Step:
                 left="" if owed == 0 else "The rest of the price is still to pay.", endpoint="booking.pay")
 
 
-STEP_PROVIDERS: tuple[Callable[[Booking], Step | None], ...] = (balance_step,)
+# The providers come after Step, which they import from here: retreat/arrival/__init__.py imports this module
+# first, so whichever provider module is imported first, Step is there for it.
+from retreat.arrival.intake import intake_step, ride_home_step  # noqa: E402
+
+STEP_PROVIDERS: tuple[Callable[[Booking], Step | None], ...] = (intake_step, balance_step, ride_home_step)
 
 
 def steps(booking: Booking) -> list[Step]:

@@ -1,6 +1,6 @@
 """`flask bookings ...`: the booking jobs cron runs. Each command is one call of a booking service, safe to run
 again at any time (a second run finds nothing left to do) and safe to overlap with the web app (the services
-take the cohort lock)."""
+take the cohort lock). `remind` is added to this group by retreat/arrival/cli.py (it sends arrival's reminders too)."""
 
 import click
 from flask.cli import AppGroup
@@ -28,12 +28,6 @@ def expire():
     A lapsed hold stops counting against the seats at once; this writes it down, emails the applicant and
     offers the seat to the first person waiting."""
     click.echo(f"Expired {services.expire_lapsed_holds()} lapsed hold(s).")
-
-
-@bookings_cli.command("remind")
-def remind():
-    """Email the balance reminders due 21 and 7 days before the due date (daily; each is sent once)."""
-    click.echo(f"Queued {services.send_balance_reminders()} balance reminder(s).")
 
 
 @bookings_cli.command("charge-balances")

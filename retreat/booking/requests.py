@@ -60,17 +60,25 @@ def check_applicant(values: object, prefix: str = "applicant.") -> Applicant:
             errors[prefix + "email"] = ["Enter an email address like name@example.com."]
         if len(clean["email"]) > 254:
             errors[prefix + "email"] = ["Enter at most 254 characters."]
-    digits = re.sub(r"\D", "", clean["phone"])
     if not clean["phone"]:
         errors[prefix + "phone"] = ["Enter a phone number we can call you on."]
-    elif not re.fullmatch(r"[0-9+()\-.\s]{7,25}", clean["phone"]) or not 7 <= len(digits) <= 15:
-        errors[prefix + "phone"] = ["Enter a phone number with its area code, for example 555 123 4567."]
+    elif (problem := phone_problem(clean["phone"])) is not None:
+        errors[prefix + "phone"] = [problem]
     for name in APPLICANT_FIELDS:
         if UNPRINTABLE.search(clean[name]):
             errors[prefix + name] = ["Remove the invisible control characters from this text."]
     if errors:
         raise ValidationFailed(errors)
     return Applicant(**clean)
+
+
+def phone_problem(phone: str) -> str | None:
+    """Why a phone number typed (spaces already collapsed) is refused, or None: 7 to 15 digits, written with
+    digits, spaces, +, (), - and dots only. The booking form's rule, and every other phone number's."""
+    digits = re.sub(r"\D", "", phone)
+    if not re.fullmatch(r"[0-9+()\-.\s]{7,25}", phone) or not 7 <= len(digits) <= 15:
+        return "Enter a phone number with its area code, for example 555 123 4567."
+    return None
 
 
 def _screening_for_booking(token: object, field: str = "screening_token") -> Screening:

@@ -23,6 +23,7 @@ from flask import current_app
 from playwright.sync_api import Page
 from werkzeug.exceptions import HTTPException
 
+from retreat.arrival import intake
 from retreat.booking import fee_requests, hold_rules
 from retreat.booking import services as booking_services
 from retreat.booking.availability import seats_left
@@ -37,6 +38,7 @@ from retreat.screening import forms as screening_forms
 from retreat.screening import services as screening_services
 from retreat.screening.forms import DRAFT_COOKIE, PAGES, Draft
 from retreat.screening.models import Screening
+from tests.arrival.test_intake import COMPLETE as INTAKE
 from tests.booking.support import APPLICANT, eligible_token, ineligible_token, review_token
 from tests.conftest import STAFF_PASSWORD
 from tests.e2e.conftest import LONGEST_PROGRAM_SLUG
@@ -55,6 +57,8 @@ NOT_PAGES = re.compile(r"^/(static|api|webhooks|healthz|readyz)\b|\.(ics|csv|pdf
 ERROR_SHOWN = "[role=alert], .field-errors, .form-errors, [aria-invalid=true]"
 LONGEST_FEE_REASON = ("I lost my job in the spring and have been caring for my mother since; our household income is "
                       "about a third of what it was, and savings went on rent. " * 4)[:500]
+LONG_MEDICATIONS = ("Sertraline 150 mg each morning\nLamotrigine 200 mg twice a day, titrated since March\n"
+                    "Melatonin 3 mg at night; omega-3 supplement; ibuprofen 400 mg when needed for migraines")
 BANK_DETAILS = "Transfer to Retreat Clinic LLC, account 000123456, routing 021000021; put your booking reference."
 
 
@@ -186,6 +190,7 @@ def build_world(staff_user) -> SimpleNamespace:
     _pay(confirmed, "deposit")
     w.confirmed = confirmed.manage_token
     w.confirmed_reference = confirmed.booking.reference
+    intake.save_intake(db.session.get(Booking, confirmed.booking.id), {**INTAKE, "medications": LONG_MEDICATIONS})
     paid = _booking(w.cohort)
     _pay(paid, "deposit")
     _pay(paid, "balance")
@@ -375,6 +380,9 @@ PUBLIC = [
     v(MANAGE, "reduced fee granted", manage_of("fee_granted")),
     v(MANAGE + "/pay", "reduced fee awaited", pay_of("fee_waiting")),
     v(MANAGE + "/paid", "back from the card form", lambda w: f"/bookings/manage/{w.confirmed}/paid"),
+    v(MANAGE + "/intake", "intake form, filled in, shared room", lambda w: f"/bookings/manage/{w.confirmed}/intake"),
+    v(MANAGE + "/intake", "intake with errors", lambda w: f"/bookings/manage/{w.held}/intake",
+      send_with("Save my intake", {"Emergency contact's phone number": "call me"})),
     v(MANAGE + "/superbill", "date of birth", lambda w: f"/bookings/manage/{w.confirmed}/superbill"),
     v(MANAGE + "/superbill", "date of birth with errors", lambda w: f"/bookings/manage/{w.confirmed}/superbill",
       send_with("Save and continue")),
@@ -453,6 +461,12 @@ STAFF = [
       lambda w: f"/staff/bookings/{w.confirmed_reference}", role="clinician"),
     v("/staff/bookings/<reference>", "diagnosis with errors", lambda w: f"/staff/bookings/{w.confirmed_reference}",
       send_with("Record the diagnosis", {"ICD-10-CM diagnosis codes": "depression"}), role="clinician"),
+    v("/staff/bookings/<reference>/intake", "intake without health",
+      lambda w: f"/staff/bookings/{w.confirmed_reference}/intake", role="coordinator"),
+    v("/staff/bookings/<reference>/intake", "intake with medications",
+      lambda w: f"/staff/bookings/{w.confirmed_reference}/intake", role="clinician"),
+    v("/staff/bookings/<reference>/intake", "intake not started",
+      lambda w: f"/staff/bookings/{w.held_reference}/intake", role="coordinator"),
     v("/staff/prices", "price lists", "/staff/prices", role="coordinator"),
     v("/staff/discounts", "discount codes", "/staff/discounts", role="coordinator"),
     v("/staff/discounts/new", "new discount code", "/staff/discounts/new", role="coordinator"),
