@@ -10,8 +10,10 @@ from config import INSTANCE_PATH, Config, check_clinic_timezone, config_for
 from retreat import models  # noqa: F401  (every table, for Alembic and relationships)
 from retreat.api import api_bp
 from retreat.arrival import cli as arrival_cli  # noqa: F401  (adds `flask bookings remind`)
+from retreat.arrival import intake
 from retreat.arrival import intake_views  # noqa: F401  (the intake's pages, on booking_bp and staff_bp)
 from retreat.booking import policy as booking_policy
+from retreat.booking import rooms as booking_rooms
 from retreat.booking import rooms_views  # noqa: F401  (staffing and rooms: routes of staff_bp)
 from retreat.booking import staff_views as booking_staff_views  # noqa: F401  (routes of staff_bp)
 from retreat.booking.cli import bookings_cli
@@ -94,6 +96,8 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
     app.register_blueprint(health.health_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(webhooks_bp)
+    # The room placement page (booking) shows the roommate preference asked at intake (arrival, above it).
+    booking_rooms.roommate_preferences_from(intake.roommate_preferences)
     csrf.exempt(api_bp)
     csrf.exempt(webhooks_bp)  # Stripe signs its events instead
     filters.register(app)

@@ -2,7 +2,7 @@
 the reminders of what is left, one per booking and threshold
 
 Revision ID: a2d5f7a9c302
-Revises: 9d4f6b8c0a53
+Revises: a5a8cadcf605
 Create Date: 2026-12-07 19:30:00.000000
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'a2d5f7a9c302'
-down_revision = '9d4f6b8c0a53'
+down_revision = "a5a8cadcf605"
 branch_labels = None
 depends_on = None
 

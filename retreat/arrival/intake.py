@@ -316,6 +316,17 @@ def ride_home_step(booking: Booking) -> Step:
 
 # --- The applicant's data ------------------------------------------------------------------------------------------
 
+def roommate_preferences(booking_ids: list[int]) -> dict[int, str]:
+    """The roommate preferences given at intake, for the room placement page (booking.rooms): booking id to the
+    words shown, "No preference" when the guest said so; a guest without an answer yet is left out."""
+    if not booking_ids:
+        return {}
+    rows = db.session.execute(sa.select(Intake.booking_id, Intake.roommate, Intake.roommate_preference)
+                              .where(Intake.booking_id.in_(booking_ids), Intake.roommate.is_not(None)))
+    return {booking_id: (preference or "") if choice == "preference" else "No preference"
+            for booking_id, choice, preference in rows}
+
+
 def personal_data(booking: Booking) -> dict:
     """The intake as the applicant's data export shows it (medications and allergies decrypted: it is theirs);
     an empty dict when none was given."""

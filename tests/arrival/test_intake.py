@@ -269,3 +269,19 @@ def test_personal_data_and_erasure(app):
     db.session.commit()
     assert intake.intake_of(booking) is None and intake.personal_data(booking) == {}
     assert db.session.scalar(sa.select(sa.func.count(Intake.id))) == 0
+
+
+def test_the_room_placement_page_shows_the_roommate_preference_given_at_intake(app, client, login_as):
+    """The placement page (booking.rooms) reads the preference through the source create_app registers."""
+    cohort = make_cohort(starts_in_days=40)
+    quiet, _ = booked(cohort=cohort)
+    alone, _ = booked(cohort=cohort, email="second@example.org")
+    silent, _ = booked(cohort=cohort, email="third@example.org")
+    fill(quiet)
+    fill(alone, roommate="none", roommate_preference="")
+    db.session.commit()
+    assert intake.roommate_preferences([quiet.id, alone.id, silent.id]) == {
+        quiet.id: "Someone quiet, an early riser", alone.id: "No preference"}
+    login_as("coordinator")
+    html = client.get(f"/staff/cohorts/{cohort.id}/rooms").get_data(as_text=True)
+    assert "Someone quiet, an early riser" in html and "No preference" in html and "Not given yet" in html
