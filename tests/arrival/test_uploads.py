@@ -25,6 +25,7 @@ from retreat.extensions import db
 from retreat.notify.models import OutboxEmail
 from retreat.screening import review
 from tests.booking.support import APPLICANT, confirm_email, eligible_token, make_cohort, review_token
+from tests.booking.test_concurrency import answers, race, racing_app  # noqa: F401  (racing_app: a fixture)
 from tests.conftest import STAFF_PASSWORD
 
 MARKER = "ECG-QT-INTERVAL-MARKER-4711"
@@ -353,3 +354,35 @@ def test_uploads_are_rate_limited_per_address(database_url, tmp_path):
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def test_the_upload_checks_its_forms_token_itself_and_keeps_nothing_without_it(app, client, asked, folder):
+    """The route reads its own body (within its larger limit), so the app-wide CSRF check skips it: it checks the
+    token itself."""
+    _, token, _ = asked
+    app.config["WTF_CSRF_ENABLED"] = True
+    response = send(client, token, tiny_pdf(), "ecg.pdf")
+    assert response.status_code == 400 and "This form has expired" in response.get_data(as_text=True)
+    assert stored_files(folder) == [] and rows() == 0
+    page = client.get(f"/bookings/manage/{token}/documents").get_data(as_text=True)
+    csrf_token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    assert send(client, token, tiny_pdf(), "ecg.pdf", csrf_token=csrf_token).status_code == 303
+    assert rows() == 1
+
+
+def test_uploads_racing_for_the_last_two_places_take_two_and_leave_no_file_of_the_others(
+        client, asked, folder, racing_app):  # noqa: F811  (the fixture imported above)
+    booking, token, _ = asked
+    for number in range(uploads.MAX_FILES - 2):
+        assert send(client, token, tiny_image("PNG"), f"page-{number}.png").status_code == 303
+    racing_app.config["UPLOAD_FOLDER"] = str(folder)
+    request_key = str(db.session.scalars(sa.select(DocumentRequest.id)).one())
+    image = tiny_image("PNG")
+
+    def attempt(number: int):
+        return lambda: uploads.upload(db.session.get(Booking, booking.id), request_key, io.BytesIO(image),
+                                      original_name=f"racer-{number}.png").id
+
+    outcomes = race(racing_app, [attempt(number) for number in range(6)])
+    assert answers(outcomes) == {"ok": 2, "validation_failed": 4}
+    assert rows() == uploads.MAX_FILES and len(stored_files(folder)) == uploads.MAX_FILES
