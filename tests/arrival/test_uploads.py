@@ -377,10 +377,10 @@ def test_uploads_racing_for_the_last_two_places_take_two_and_leave_no_file_of_th
         assert send(client, token, tiny_image("PNG"), f"page-{number}.png").status_code == 303
     racing_app.config["UPLOAD_FOLDER"] = str(folder)
     request_key = str(db.session.scalars(sa.select(DocumentRequest.id)).one())
-    image = tiny_image("PNG")
+    image, booking_id = tiny_image("PNG"), booking.id
 
     def attempt(number: int):
-        return lambda: uploads.upload(db.session.get(Booking, booking.id), request_key, io.BytesIO(image),
+        return lambda: uploads.upload(db.session.get(Booking, booking_id), request_key, io.BytesIO(image),
                                       original_name=f"racer-{number}.png").id
 
     outcomes = race(racing_app, [attempt(number) for number in range(6)])
