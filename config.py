@@ -8,6 +8,7 @@ email, phone, time zone, NPI and tax id.
 import os
 import re
 import secrets
+import tempfile
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -149,6 +150,11 @@ class Config:
     RATELIMIT_PUBLIC_WRITE = os.environ.get("RATELIMIT_PUBLIC_WRITE", "60 per minute")
     # Receipts and superbills that applicants download: each is a PDF rendered afresh, costly to make.
     RATELIMIT_DOCUMENTS = os.environ.get("RATELIMIT_DOCUMENTS", "20 per minute")
+    # Files applicants upload (medical records, clearance), per client address: each is up to 10 MB to encrypt.
+    RATELIMIT_UPLOADS = os.environ.get("RATELIMIT_UPLOADS", "30 per hour")
+    # Where uploaded documents are kept, encrypted, outside the web root (default: instance/uploads). With several
+    # app hosts it must be storage they all share.
+    UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or str(INSTANCE_PATH / "uploads")
 
     # A per-process cache of the public catalog and the current price list (retreat/core/read_cache.py).
     # Writes in this process clear it; other workers see a change after at most this many seconds.
@@ -237,6 +243,7 @@ class TestingConfig(Config):
     LOG_FORMAT = "text"
     HOLD_LIMITS_ENABLED = False  # tests of the limits switch them on; others book many seats with one applicant
     CATALOG_CACHE_SECONDS = 0  # tests of the cache itself switch it on
+    UPLOAD_FOLDER = str(Path(tempfile.gettempdir()) / "retreat-test-uploads")  # tests of uploads use their own
     ARGON2_PROFILE = "CHEAPEST"  # still argon2id; keeps hundreds of sign-ins in the tests fast
     WTF_CSRF_ENABLED = False
 

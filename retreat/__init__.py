@@ -12,6 +12,7 @@ from retreat.api import api_bp
 from retreat.arrival import cli as arrival_cli  # noqa: F401  (adds `flask bookings remind`)
 from retreat.arrival import intake
 from retreat.arrival import intake_views  # noqa: F401  (the intake's pages, on booking_bp and staff_bp)
+from retreat.arrival import uploads_views  # noqa: F401  (documents: routes of booking_bp and staff_bp)
 from retreat.booking import policy as booking_policy
 from retreat.booking import rooms as booking_rooms
 from retreat.booking import rooms_views  # noqa: F401  (staffing and rooms: routes of staff_bp)

@@ -1,6 +1,8 @@
 """Imports every area's models, so Alembic and SQLAlchemy see all tables."""
 
-from retreat.arrival.intake_models import ChecklistReminder, Intake
+__all__ = ["AuditEntry", "Booking", "Cohort", "CohortStaff", "DiscountCode", "DiscountUse", "FeeRequest",
+           "LoginAttempt", "OutboxEmail", "Payment", "PriceList", "PriceListItem", "ProcessedStripeEvent", "Program",
+           "Room", "RoomPlacement", "Screening", "StaffApiToken", "StaffUser", "WaitlistEntry"]
 from retreat.booking.models import Booking, FeeRequest, WaitlistEntry
 from retreat.booking.rooms_models import Room, RoomPlacement
 from retreat.booking.staffing_models import CohortStaff
@@ -12,7 +14,6 @@ from retreat.pricing.models import PriceList, PriceListItem
 from retreat.screening.models import Screening
 from retreat.staff.models import LoginAttempt, StaffApiToken, StaffUser
 
-__all__ = ["AuditEntry", "Booking", "ChecklistReminder", "Cohort", "CohortStaff", "DiscountCode", "DiscountUse",
-           "FeeRequest", "Intake", "LoginAttempt", "OutboxEmail", "Payment", "PriceList", "PriceListItem",
-           "ProcessedStripeEvent", "Program", "Room", "RoomPlacement", "Screening", "StaffApiToken", "StaffUser",
-           "WaitlistEntry"]
+__all__ = ["AuditEntry", "Booking", "Cohort", "CohortStaff", "DiscountCode", "DiscountUse", "FeeRequest",
+           "LoginAttempt", "OutboxEmail", "Payment", "PriceList", "PriceListItem", "ProcessedStripeEvent", "Program",
+           "Room", "RoomPlacement", "Screening", "StaffApiToken", "StaffUser", "WaitlistEntry"]

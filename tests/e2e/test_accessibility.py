@@ -9,7 +9,9 @@ what is visited: (route, state, role, setup). A GET route of the app that no ent
 `test_every_page_is_checked`: a new page is added to WALK with the states its users see.
 """
 
+import io
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,10 +22,12 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 from flask import current_app
+from PIL import Image
 from playwright.sync_api import Page
 from werkzeug.exceptions import HTTPException
 
 from retreat.arrival import intake
+from retreat.arrival import uploads
 from retreat.booking import fee_requests, hold_rules
 from retreat.booking import services as booking_services
 from retreat.booking.availability import seats_left
@@ -52,7 +56,7 @@ WIDTHS = (390, 1280)
 HEIGHT = 900
 ROLES = ("clinician", "coordinator", "finance", "admin")
 # GET routes that are not pages: files, machine interfaces, health checks.
-NOT_PAGES = re.compile(r"^/(static|api|webhooks|healthz|readyz)\b|\.(ics|csv|pdf)$|/export/")
+NOT_PAGES = re.compile(r"^/(static|api|webhooks|healthz|readyz)\b|\.(ics|csv|pdf)$|/export/|/download$")
 # What shows that a page is in an error state ("... with errors", "... refused"): a summary or a field's error.
 ERROR_SHOWN = "[role=alert], .field-errors, .form-errors, [aria-invalid=true]"
 LONGEST_FEE_REASON = ("I lost my job in the spring and have been caring for my mother since; our household income is "
@@ -145,6 +149,21 @@ def _pay(created, kind: str) -> None:
                                       provider_reference=f"demo_{booking.reference}_{kind}", actor="test")
 
 
+def ask_for_documents(w: SimpleNamespace, reference: str) -> None:
+    """A clinician asks for records and for clearance (the longest words), and the applicant sends one image."""
+    current_app.config["UPLOAD_FOLDER"] = tempfile.mkdtemp(prefix="retreat-walk-uploads-")
+    uploads.ask_for_documents(reference, "records", "", staff=w.users["clinician"])
+    clearance = uploads.ask_for_documents(
+        reference, "clearance", "A resting 12-lead ECG from the last 3 months, and liver function tests (ALT, AST, "
+        "bilirubin) from the last 6 months", staff=w.users["clinician"])
+    image = io.BytesIO()
+    Image.new("RGB", (4, 4), "teal").save(image, "PNG")
+    image.seek(0)
+    booking = db.session.scalar(sa.select(Booking).where(Booking.reference == reference))
+    uploads.upload(booking, str(clearance.id), image,
+                   original_name="ECG tracing, page 1 of 2 — Asheville Cardiology Associates, 14 Nov 2026.png")
+
+
 def build_world(staff_user) -> SimpleNamespace:
     """Every record the walk's pages need, from the demo data (tests/e2e/conftest.py) and the finance ledger."""
     current_app.config["BANK_TRANSFER_INSTRUCTIONS"] = BANK_DETAILS  # the booking form offers a choice of payment
@@ -191,6 +210,7 @@ def build_world(staff_user) -> SimpleNamespace:
     w.confirmed = confirmed.manage_token
     w.confirmed_reference = confirmed.booking.reference
     intake.save_intake(db.session.get(Booking, confirmed.booking.id), {**INTAKE, "medications": LONG_MEDICATIONS})
+    ask_for_documents(w, confirmed.booking.reference)
     paid = _booking(w.cohort)
     _pay(paid, "deposit")
     _pay(paid, "balance")
@@ -386,6 +406,11 @@ PUBLIC = [
     v(MANAGE + "/superbill", "date of birth", lambda w: f"/bookings/manage/{w.confirmed}/superbill"),
     v(MANAGE + "/superbill", "date of birth with errors", lambda w: f"/bookings/manage/{w.confirmed}/superbill",
       send_with("Save and continue")),
+    v(MANAGE + "/documents", "nothing asked", lambda w: f"/bookings/manage/{w.held}/documents"),
+    v(MANAGE + "/documents", "records and clearance asked, a file sent",
+      lambda w: f"/bookings/manage/{w.confirmed}/documents"),
+    v(MANAGE + "/documents", "upload with errors", lambda w: f"/bookings/manage/{w.confirmed}/documents",
+      send_with("Upload this file")),
     v("/bookings/confirm/<reference>/<token>", "email confirmed", lambda w: w.confirm_path),
     v("/programs/<slug>", "not found", "/programs/no-such-program"),
     v("/staff/login", "sign in", "/staff/login"),
@@ -467,6 +492,11 @@ STAFF = [
       lambda w: f"/staff/bookings/{w.confirmed_reference}/intake", role="clinician"),
     v("/staff/bookings/<reference>/intake", "intake not started",
       lambda w: f"/staff/bookings/{w.held_reference}/intake", role="coordinator"),
+    v("/staff/bookings/<reference>/documents", "requests and files",
+      lambda w: f"/staff/bookings/{w.confirmed_reference}/documents", role="clinician"),
+    v("/staff/bookings/<reference>/documents", "request with errors",
+      lambda w: f"/staff/bookings/{w.confirmed_reference}/documents", send_with("Ask the applicant and email them"),
+      role="clinician"),
     v("/staff/prices", "price lists", "/staff/prices", role="coordinator"),
     v("/staff/discounts", "discount codes", "/staff/discounts", role="coordinator"),
     v("/staff/discounts/new", "new discount code", "/staff/discounts/new", role="coordinator"),
