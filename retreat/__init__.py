@@ -9,6 +9,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import INSTANCE_PATH, Config, check_clinic_timezone, config_for
 from retreat import models  # noqa: F401  (every table, for Alembic and relationships)
 from retreat.api import api_bp
+from retreat.arrival import consent as arrival_consent
+from retreat.arrival import consent_views  # noqa: F401  (routes of booking_bp and staff_bp)
+from retreat.arrival.consent_cli import consent_cli
 from retreat.booking import policy as booking_policy
 from retreat.booking import staff_views as booking_staff_views  # noqa: F401  (routes of staff_bp)
 from retreat.booking.cli import bookings_cli
@@ -100,6 +103,7 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
         crisis_resources=screening_services.crisis_resources(),  # the contact page (catalog) shows screening's
         cancellation_policy=booking_policy.public_policy,
         cancellation_policy_points=booking_policy.policy_points,
+        consent_summary=arrival_consent.staff_summary,  # the staff booking page (booking cannot import arrival)
     )
     errors.register(app)
     security.register(app)
@@ -111,4 +115,5 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
     app.cli.add_command(finance_cli)
     app.cli.add_command(bookings_cli)
     app.cli.add_command(discounts_cli)
+    app.cli.add_command(consent_cli)
     return app
