@@ -372,7 +372,7 @@ def signed_email(booking: Booking, signature: ConsentSignature) -> tuple[str, st
             f"clinician or {clinic.contact_words()}.\n\nWith warm regards,\nThe team at {notify.clinic_name()}\n\n"
             f"{notify.clinic_contact()}\n\nIf you are struggling right now: call or text 988 (Suicide & Crisis "
             "Lifeline, US). In immediate danger, call 911 or go to the nearest emergency room.\n")
-    return f"Your signed consent, booking {booking.reference}", body
+    return f"{notify.clinic_name()}: your signed consent ({booking.reference})", body
 
 
 # --- The signed copy -------------------------------------------------------------------------------------------

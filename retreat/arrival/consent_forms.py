@@ -14,15 +14,15 @@ class SignForm(FlaskForm):
     submit = SubmitField("Sign the consent")
 
     @classmethod
-    def for_version(cls, version: ConsentVersion, *args, **kwargs) -> "SignForm":
-        """The form with one box per section of `version`, named section_<position>."""
+    def for_version(cls, shown: ConsentVersion, *args, **kwargs) -> "SignForm":
+        """The form with one box per section of the version `shown`, named section_<position>."""
         class Form(cls):
             pass
-        for section in version.sections:
+        for section in shown.sections:
             setattr(Form, f"section_{section.position}",
                     BooleanField(f"I have read and understood “{section.title}”"))
         form = Form(*args, **kwargs)
-        form.section_fields = [(section, form[f"section_{section.position}"]) for section in version.sections]
+        form.section_fields = [(section, form[f"section_{section.position}"]) for section in shown.sections]
         return form
 
     def ticked(self) -> set[int]:
