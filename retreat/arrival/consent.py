@@ -132,15 +132,28 @@ def parse_document(raw: object) -> list[Section]:
 
 
 def blocks(text: str) -> list[tuple[str, object]]:
-    """A section's text as ("p", words) paragraphs and ("ul", [points]) lists, for the page and the PDF."""
+    """A section's text as ("p", words) paragraphs and ("ul", [points]) lists, for the page and the PDF: a blank
+    line ends a paragraph, and lines starting `- ` are the points of a list (a line before them stays a paragraph
+    of its own)."""
     found: list[tuple[str, object]] = []
     for paragraph in text.split("\n\n"):
-        lines = [line.strip() for line in paragraph.split("\n") if line.strip()]
-        points = [line[2:].strip() for line in lines if line.startswith("- ")]
-        if lines and len(points) == len(lines):
+        words: list[str] = []
+        points: list[str] = []
+        for line in (line.strip() for line in paragraph.split("\n")):
+            if line.startswith("- "):
+                if words:
+                    found.append(("p", " ".join(words)))
+                    words = []
+                points.append(line[2:].strip())
+            elif line:
+                if points:
+                    found.append(("ul", points))
+                    points = []
+                words.append(line)
+        if words:
+            found.append(("p", " ".join(words)))
+        if points:
             found.append(("ul", points))
-        elif lines:
-            found.append(("p", " ".join(lines)))
     return found
 
 

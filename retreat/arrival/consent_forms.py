@@ -9,8 +9,6 @@ from retreat.arrival.consent_models import ConsentVersion
 
 class SignForm(FlaskForm):
     version = HiddenField()
-    full_name = StringField("Your full name", description="As it is on your booking. Typing it is your signature.",
-                            render_kw={"autocomplete": "name", "spellcheck": "false"})
     submit = SubmitField("Sign the consent")
 
     @classmethod
@@ -21,6 +19,9 @@ class SignForm(FlaskForm):
         for section in shown.sections:
             setattr(Form, f"section_{section.position}",
                     BooleanField(f"I have read and understood “{section.title}”"))
+        # After the boxes, so that a form's errors are listed in the order of the page.
+        Form.full_name = StringField("Your full name", description="As it is on your booking. Typing it is your "
+                                     "signature.", render_kw={"autocomplete": "name", "spellcheck": "false"})
         form = Form(*args, **kwargs)
         form.section_fields = [(section, form[f"section_{section.position}"]) for section in shown.sections]
         return form

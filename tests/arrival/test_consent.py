@@ -116,6 +116,8 @@ def test_a_badly_written_text_is_refused_naming_the_text_and_where(text, says):
 
 def test_a_sections_text_reads_as_paragraphs_and_lists():
     assert consent.blocks("One\nline.\n\n- a\n- b\n\nEnd.") == [("p", "One line."), ("ul", ["a", "b"]), ("p", "End.")]
+    assert consent.blocks("You may have:\n- nausea;\n- dizziness.\nAsk us.") == [
+        ("p", "You may have:"), ("ul", ["nausea;", "dizziness."]), ("p", "Ask us.")]
 
 
 # --- Versions --------------------------------------------------------------------------------------------------
