@@ -209,8 +209,12 @@ def publish(text: object, note: object, *, based_on: int | None = None, staff=No
     digest = content_hash(sections)
     try:
         with unit_of_work():
+            # PostgreSQL: lock the newest row, then look again (a new statement sees what committed while we
+            # waited); two first versions at once meet at the unique number instead.
+            db.session.execute(sa.select(ConsentVersion.id).order_by(ConsentVersion.number.desc()).limit(1)
+                               .with_for_update())
             newest = db.session.scalar(sa.select(ConsentVersion).order_by(ConsentVersion.number.desc()).limit(1)
-                                       .with_for_update())
+                                       .execution_options(populate_existing=True))
             newest_number = newest.number if newest else None
             if newest_number != based_on:
                 raise _changed_since(based_on, newest_number)

@@ -25,6 +25,7 @@ from retreat.extensions import db
 from retreat.notify import services as notify
 from retreat.notify.models import OutboxEmail
 from tests.booking.support import booking_body, eligible_token, make_cohort
+from tests.booking.test_concurrency import race, racing_app  # noqa: F401  (racing_app: a fixture)
 from tests.booking.test_receipts_and_superbills import pdf_text
 from tests.screening.test_outbox import smtp_server, use_smtp  # noqa: F401  (smtp_server: a fixture)
 
@@ -37,6 +38,7 @@ Dissociation, raised blood pressure, nausea.
 - No driving for the rest of a dosing day.
 - A named adult takes you home.
 """
+RACERS = 8
 SECTIONS = [consent.Section("Risks", "Dissociation, raised blood pressure, nausea."),
             consent.Section("No driving", "- No driving for the rest of a dosing day.\n- A named adult takes you "
                                           "home.")]
@@ -409,3 +411,22 @@ def test_personal_data_lists_the_signatures_and_erasure_empties_name_and_address
     assert client.get(f"/bookings/manage/{token}/consent.pdf").status_code == 303  # no copy without the name
     with pytest.raises(Exception, match="no longer held"):
         notify.make_attachment(f"consent:{signature.id}")
+
+
+# --- Races -----------------------------------------------------------------------------------------------------
+
+def test_a_signature_sent_many_times_at_once_is_one_signature_and_one_email(client, rendered, racing_app):  # noqa: F811
+    booking, _ = booked(client)
+    booking_id, based_on = booking.id, published().number  # racers read nothing of the test's session
+    attempts = [lambda: consent.sign(db.session.get(Booking, booking_id), version_number=1, full_name="Alex Rivera",
+                                     ticked={1, 2}, client_address="198.51.100.4")[1] for _ in range(RACERS)]
+    outcomes = race(racing_app, attempts)
+    assert sorted(outcomes, key=repr) == [False] * (RACERS - 1) + [True], outcomes
+    assert len(signatures()) == 1 and len(consent_emails()) == 1
+    # Two admins saving from the same version: one is version 2, the other is told and saves nothing.
+    saves = [lambda n=n: consent.publish(TEXT + f"\nEdit {n}.", f"Edit {n}.", based_on=based_on,
+                                         staff="test").number for n in range(2)]
+    outcomes = race(racing_app, saves)
+    assert sorted(outcomes, key=str) == sorted([2, *[o for o in outcomes if isinstance(o, Exception)]], key=str)
+    assert [type(o) for o in outcomes if not isinstance(o, int)] == [consent.ConsentVersionChanged], outcomes
+    assert [v.number for v in consent.list_versions()] == [2, 1]
