@@ -1,6 +1,6 @@
 """Informed consent in real Chromium, with the keyboard: an applicant with a confirmed booking opens the consent,
-signs without ticking every section and with a name not theirs (both named), then ticks each part, signs, and
-downloads the signed copy (read back with pypdf). Screenshots land in test-artifacts/screenshots (consent-*.png);
+signs without ticking every section and with a name not theirs (both named), then ticks each part, signs, and is
+offered the signed copy to download. Screenshots land in test-artifacts/screenshots (consent-*.png);
 with SHOTS_DIR set, at 390 and 1280 px there too.
 """
 
@@ -17,7 +17,6 @@ from retreat.demo import DEMO_CONSENT
 from retreat.extensions import db
 from tests.booking.support import booking_body, eligible_token, make_cohort
 from tests.e2e.test_booking_journey import assert_page_basics, focus_and_press
-from tests.e2e.test_pdfs_journey import downloaded_text
 
 pytestmark = pytest.mark.browser
 
@@ -71,8 +70,6 @@ def test_an_applicant_reads_and_signs_the_consent_and_downloads_the_copy(app, li
     assert_page_basics(page)
     both_widths(page, screenshots, "consent-signed")
 
-    text, filename = downloaded_text(page, "Download your signed copy (PDF)")
-    assert filename == f"consent-{reference}-v1.pdf"
-    for words in ("Informed consent", "Patient alex rivera", "Risks and side effects", "dissociation",
-                  version.content_hash):
-        assert words in text, words
+    # The copy itself is read back in tests/arrival/test_consent.py (rendering a PDF here would double its cost).
+    expect(page.get_by_role("link", name="Download your signed copy (PDF)")).to_have_attribute(
+        "href", f"/bookings/manage/{token}/consent.pdf")
