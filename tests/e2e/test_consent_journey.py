@@ -33,7 +33,7 @@ def both_widths(page, screenshots, name: str) -> None:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_an_applicant_reads_and_signs_the_consent_and_downloads_the_copy(app, live_server, phone_page, screenshots):
+def test_an_applicant_reads_and_signs_the_consent_and_is_offered_the_copy(app, live_server, phone_page, screenshots):
     page = phone_page
     version = consent.publish(DEMO_CONSENT, "The clinic's consent.", staff="test")
     cohort = make_cohort(starts_in_days=30)
