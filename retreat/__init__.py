@@ -13,6 +13,9 @@ from retreat.arrival import cli as arrival_cli  # noqa: F401  (adds `flask booki
 from retreat.arrival import intake
 from retreat.arrival import intake_views  # noqa: F401  (the intake's pages, on booking_bp and staff_bp)
 from retreat.arrival import uploads_views  # noqa: F401  (documents: routes of booking_bp and staff_bp)
+from retreat.arrival import consent as arrival_consent
+from retreat.arrival import consent_views  # noqa: F401  (routes of booking_bp and staff_bp)
+from retreat.arrival.consent_cli import consent_cli
 from retreat.booking import policy as booking_policy
 from retreat.booking import rooms as booking_rooms
 from retreat.booking import rooms_views  # noqa: F401  (staffing and rooms: routes of staff_bp)
@@ -110,6 +113,7 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
         crisis_resources=screening_services.crisis_resources(),  # the contact page (catalog) shows screening's
         cancellation_policy=booking_policy.public_policy,
         cancellation_policy_points=booking_policy.policy_points,
+        consent_summary=arrival_consent.staff_summary,  # the staff booking page (booking cannot import arrival)
     )
     errors.register(app)
     security.register(app)
@@ -122,4 +126,5 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
     app.cli.add_command(finance_cli)
     app.cli.add_command(bookings_cli)
     app.cli.add_command(discounts_cli)
+    app.cli.add_command(consent_cli)
     return app

@@ -6,6 +6,7 @@ from math import ceil
 
 import sqlalchemy as sa
 
+from retreat.arrival import consent
 from retreat.booking import services as booking_services
 from retreat.booking import staffing
 from retreat.booking.models import Booking, new_booking_reference
@@ -102,6 +103,77 @@ DEMO_STAFF = [
 ]
 
 
+# The demo clinic's informed consent (arrival.consent), version 1: sections as "## Title" lines. A real clinic
+# publishes its own, reviewed by its clinicians and counsel (`flask consent init --file`, or /staff/consent).
+DEMO_CONSENT = """\
+## What ketamine-assisted psychotherapy is
+
+Ketamine is an anaesthetic that, at lower doses, can ease depression, trauma and anxiety for some people. In this
+program it is given by a licensed clinician in the clinic, with your therapist present, and combined with
+psychotherapy sessions before and after each dose to help you make sense of the experience.
+
+Ketamine is approved by the FDA as an anaesthetic; its use for depression, trauma or anxiety (other than
+esketamine nasal spray for treatment-resistant depression) is "off-label". Results vary, and no outcome is
+guaranteed.
+
+## Risks and side effects
+
+During and shortly after a dose, and sometimes for a few hours, you may have:
+- dissociation: feeling detached from your body or surroundings, changes in how you see, hear or sense time;
+- a rise in blood pressure and heart rate, checked by the clinician before, during and after each dose;
+- nausea or vomiting (we can give medicine to prevent it);
+- dizziness, blurred vision, drowsiness, poor coordination or confusion;
+- anxiety, distressing memories or feelings, which your therapist helps you through.
+
+Rare risks include a marked rise in blood pressure, slowed breathing, an allergic reaction, bladder irritation
+with frequent use, and misuse or dependence. Tell us about every medication, supplement and substance you take:
+some interact with ketamine.
+
+## On a dosing day: no driving
+
+You must not drive, ride a bicycle, operate machinery or make important decisions for the rest of any day on
+which you receive ketamine, until after a full night's sleep. A named adult must take you home, or you stay at the
+venue, after each session. Do not drink alcohol or use other sedating substances on a dosing day. Do not eat for
+4 hours or drink for 2 hours before a dose.
+
+## Confidentiality and its limits
+
+What you share with your clinicians and therapists is confidential and kept in your medical record, protected by
+law (HIPAA). We share it only with your written permission, except where the law requires or allows us to:
+- if we believe you are at serious risk of harming yourself or someone else;
+- if we learn of the abuse or neglect of a child, an elder or a dependent adult;
+- if a court orders us to release records;
+- in a medical emergency, with the people treating you.
+
+In group sessions we ask every participant to keep what others share confidential, but we cannot guarantee that
+they will.
+
+## Voluntary participation and withdrawal
+
+Taking part is your choice. You may ask questions at any time, decline any dose or activity, and withdraw your
+consent at any time, before or during the program, by telling your clinician or the clinic. Withdrawing never
+affects your right to other care. Refunds follow the cancellation policy you accepted when booking.
+
+A clinician may pause or stop your treatment if they judge it unsafe for you, for example because of your blood
+pressure, a new medication or your mental state on the day.
+
+## Emergencies
+
+Clinical staff trained in basic and advanced life support are present during every dosing session, with
+monitoring and emergency equipment. In a medical emergency we call 911 and may transfer you to the nearest
+hospital; you are responsible for the costs of emergency care.
+
+If you are in crisis at any time, before or after the program: call or text 988 (Suicide & Crisis Lifeline, US),
+or call 911 or go to the nearest emergency room in immediate danger.
+
+## Your agreement
+
+By signing, you confirm that you have read each part of this consent, that you have had the chance to ask
+questions and had them answered, that the information you gave us about your health and medications is true and
+complete, and that you agree to take part in ketamine-assisted psychotherapy as described.
+"""
+
+
 def seed_demo_staff() -> list[tuple[str, list[str], str]]:
     """One staff user per role, each with a one-time password: (email, roles, password) for the ones made."""
     made = []
@@ -122,6 +194,7 @@ DEMO_THERAPISTS = ["Dana Reyes", "Lee Ortiz", "Sam Whitfield", "Jordan Pike", "N
 def seed_demo_data() -> bool:
     """Load the demo catalog unless programs exist already, in one unit of work. True when it loaded it."""
     pricing.ensure_default_price_list()
+    consent.ensure_consent(DEMO_CONSENT, "The demo clinic's consent for ketamine-assisted psychotherapy.")
     with unit_of_work():
         if db.session.scalar(sa.select(sa.func.count()).select_from(Program)):
             return False

@@ -1,5 +1,3 @@
 """From booking to arrival: what a confirmed booking needs before the first morning (consent, intake, documents,
 the clinician's clearance, a ride home, the balance), the staff's readiness board, staffing and rooms, and the
 applicant's own data (export and erasure). Sits above booking: it reads bookings, never moves their state."""
-
-from retreat.arrival import checklist  # noqa: E402, F401  (first: the step providers import its Step)

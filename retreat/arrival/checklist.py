@@ -6,19 +6,11 @@ ones, and the staff's readiness board has one column per step. Each part owns it
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from retreat.arrival import consent, intake, uploads
+from retreat.arrival.step import Step
 from retreat.booking.models import Booking
 from retreat.booking.payments import outstanding_cents
-
-
-@dataclass(frozen=True)
-class Step:
-    key: str                      # stable: "consent", "intake", "documents", "clearance", "balance", "ride_home"
-    label: str                    # what the applicant reads ("Sign the informed consent")
-    done: bool
-    left: str = ""                # what is left, in words, when not done
-    endpoint: str | None = None   # the manage-token page where the applicant does it (None: the clinic does it)
 
 
 def balance_step(booking: Booking) -> Step:
@@ -27,11 +19,8 @@ def balance_step(booking: Booking) -> Step:
                 left="" if owed == 0 else "The rest of the price is still to pay.", endpoint="booking.pay")
 
 
-# The providers come after Step, which they import from here: retreat/arrival/__init__.py imports this module
-# first, so whichever provider module is imported first, Step is there for it.
-from retreat.arrival.intake import intake_step, ride_home_step  # noqa: E402
-
-STEP_PROVIDERS: tuple[Callable[[Booking], Step | None], ...] = (intake_step, balance_step, ride_home_step)
+STEP_PROVIDERS: tuple[Callable[[Booking], Step | None], ...] = (
+    consent.checklist_step, intake.intake_step, uploads.checklist_step, balance_step, intake.ride_home_step)
 
 
 def steps(booking: Booking) -> list[Step]:

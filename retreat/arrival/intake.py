@@ -19,7 +19,7 @@ from datetime import UTC, datetime, time
 
 import sqlalchemy as sa
 
-from retreat.arrival.checklist import Step
+from retreat.arrival.step import Step
 from retreat.arrival.intake_models import RIDE_HOME_CHOICES, ROOMMATE_CHOICES, Intake
 from retreat.booking.models import Booking
 from retreat.booking.requests import UNPRINTABLE, phone_problem

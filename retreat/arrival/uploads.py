@@ -36,7 +36,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
 
-from retreat.arrival.checklist import Step
+from retreat.arrival.step import Step
 from retreat.arrival.uploads_models import REQUEST_KINDS, DocumentRequest, UploadedDocument
 from retreat.booking.access import booking_by_reference, manage_token
 from retreat.booking.models import ACTIVE_STATUSES, Booking

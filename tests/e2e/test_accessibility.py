@@ -28,6 +28,7 @@ from werkzeug.exceptions import HTTPException
 
 from retreat.arrival import intake
 from retreat.arrival import uploads
+from retreat.arrival import consent
 from retreat.booking import fee_requests, hold_rules
 from retreat.booking import services as booking_services
 from retreat.booking.availability import seats_left
@@ -265,6 +266,26 @@ def build_world(staff_user) -> SimpleNamespace:
     w.first = db.session.get(Cohort, db.session.scalars(  # the demo's dates with their guests in rooms
         sa.select(Booking.cohort_id).join(RoomPlacement, RoomPlacement.booking_id == Booking.id)).first())
     w.room_id = db.session.scalars(sa.select(Room.id).order_by(Room.id)).first()
+
+    # Informed consent: the demo's version 1 signed by one booking, then a version 2 (a section changed, one new):
+    # that booking is asked to sign again, another has signed version 2, and w.confirmed has signed nothing.
+    first = consent.current_version()
+    resign, signed = _booking(w.cohort), _booking(w.cohort)
+    for made in (resign, signed):
+        _pay(made, "deposit")
+    everything = {section.position for section in first.sections}
+    consent.sign(db.session.get(Booking, resign.booking.id), version_number=first.number, full_name="Alex Rivera",
+                 ticked=everything, client_address="198.51.100.7")
+    text = consent.canonical_text(consent.sections_of(first)).replace(
+        "nausea or vomiting (we can give medicine to prevent it);",
+        "nausea or vomiting (we can give medicine to prevent it, and ask you not to eat before a dose);")
+    second = consent.publish(text + "\n## Photographs and recordings\n\nNo session is photographed or recorded "
+                             "without your written permission.\n", "Photographs; nausea.", based_on=first.number,
+                             staff=w.users["admin"])
+    consent.sign(db.session.get(Booking, signed.booking.id), version_number=second.number, full_name="Alex Rivera",
+                 ticked={section.position for section in second.sections}, client_address="198.51.100.8")
+    w.consent_resign, w.consent_signed = resign.manage_token, signed.manage_token
+    w.consent_version = second.number
     return w
 
 
@@ -411,6 +432,11 @@ PUBLIC = [
       lambda w: f"/bookings/manage/{w.confirmed}/documents"),
     v(MANAGE + "/documents", "upload with errors", lambda w: f"/bookings/manage/{w.confirmed}/documents",
       send_with("Upload this file")),
+    v(MANAGE + "/consent", "to sign", lambda w: f"/bookings/manage/{w.confirmed}/consent"),
+    v(MANAGE + "/consent", "to sign, with errors", lambda w: f"/bookings/manage/{w.confirmed}/consent",
+      send_with("Sign the consent", {"Your full name": "Alex"})),
+    v(MANAGE + "/consent", "a new version to sign again", lambda w: f"/bookings/manage/{w.consent_resign}/consent"),
+    v(MANAGE + "/consent", "signed", lambda w: f"/bookings/manage/{w.consent_signed}/consent"),
     v("/bookings/confirm/<reference>/<token>", "email confirmed", lambda w: w.confirm_path),
     v("/programs/<slug>", "not found", "/programs/no-such-program"),
     v("/staff/login", "sign in", "/staff/login"),
@@ -520,6 +546,11 @@ STAFF = [
     v("/staff/api-tokens", "api tokens", "/staff/api-tokens", role="admin"),
     v("/staff/api-tokens", "api token with errors", "/staff/api-tokens", send_with("Make token"), role="admin"),
     v("/staff/audit", "audit log", "/staff/audit", role="admin"),
+    v("/staff/consent", "consent versions", "/staff/consent", role="admin"),
+    v("/staff/consent/<int:number>", "consent version", lambda w: f"/staff/consent/{w.consent_version}", role="admin"),
+    v("/staff/consent/new", "new consent version", "/staff/consent/new", role="admin"),
+    v("/staff/consent/new", "new consent version with errors", "/staff/consent/new",
+      send_with("Save as a new version"), role="admin"),
 ]
 
 WALK = PUBLIC + STAFF
