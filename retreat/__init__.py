@@ -10,11 +10,13 @@ from config import INSTANCE_PATH, Config, check_clinic_timezone, config_for
 from retreat import models  # noqa: F401  (every table, for Alembic and relationships)
 from retreat.api import api_bp
 from retreat.arrival import cli as arrival_cli  # noqa: F401  (adds `flask bookings remind`)
-from retreat.arrival import intake
-from retreat.arrival import intake_views  # noqa: F401  (the intake's pages, on booking_bp and staff_bp)
-from retreat.arrival import uploads_views  # noqa: F401  (documents: routes of booking_bp and staff_bp)
 from retreat.arrival import consent as arrival_consent
-from retreat.arrival import consent_views  # noqa: F401  (routes of booking_bp and staff_bp)
+from retreat.arrival import (
+    consent_views,  # noqa: F401  (routes of booking_bp and staff_bp)
+    intake,
+    intake_views,  # noqa: F401  (the intake's pages, on booking_bp and staff_bp)
+    uploads_views,  # noqa: F401  (documents: routes of booking_bp and staff_bp)
+)
 from retreat.arrival.consent_cli import consent_cli
 from retreat.booking import policy as booking_policy
 from retreat.booking import rooms as booking_rooms

@@ -25,8 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from retreat.arrival.step import Step
 from retreat.arrival.consent_models import ConsentSection, ConsentSignature, ConsentVersion
+from retreat.arrival.step import Step
 from retreat.booking.access import manage_token
 from retreat.booking.documents import clinic_identity
 from retreat.booking.emails import manage_url

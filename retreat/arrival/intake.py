@@ -19,8 +19,8 @@ from datetime import UTC, datetime, time
 
 import sqlalchemy as sa
 
-from retreat.arrival.step import Step
 from retreat.arrival.intake_models import RIDE_HOME_CHOICES, ROOMMATE_CHOICES, Intake
+from retreat.arrival.step import Step
 from retreat.booking.models import Booking
 from retreat.booking.requests import UNPRINTABLE, phone_problem
 from retreat.core import audit, clinic, crypto

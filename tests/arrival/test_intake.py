@@ -200,7 +200,9 @@ def test_coordinators_see_the_intake_without_health_clinicians_with_it_audited_f
 
 # --- The form and the checklist on the manage page --------------------------------------------------------------
 
-def test_the_form_saves_part_then_all_and_the_checklist_follows(app, client):
+def test_the_form_saves_part_then_all_and_the_checklist_follows(app, client, monkeypatch):
+    monkeypatch.setattr(checklist, "STEP_PROVIDERS", (intake.intake_step, checklist.balance_step,
+                                                      intake.ride_home_step))  # the intake's own steps
     booking, token = booked()
     manage = f"/bookings/manage/{token}"
     html = client.get(manage).get_data(as_text=True)

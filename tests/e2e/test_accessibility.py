@@ -26,9 +26,7 @@ from PIL import Image
 from playwright.sync_api import Page
 from werkzeug.exceptions import HTTPException
 
-from retreat.arrival import intake
-from retreat.arrival import uploads
-from retreat.arrival import consent
+from retreat.arrival import consent, intake, uploads
 from retreat.booking import fee_requests, hold_rules
 from retreat.booking import services as booking_services
 from retreat.booking.availability import seats_left
