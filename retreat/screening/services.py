@@ -20,6 +20,7 @@ from marshmallow import ValidationError
 from retreat.core import audit, clinic, crypto
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed, flatten_field_errors
+from retreat.core.jobs import claim_rows
 from retreat.core.links import external_url
 from retreat.core.transactions import unit_of_work
 from retreat.extensions import db
@@ -286,7 +287,9 @@ def purge_old_answers(older_than_days: int = PURGE_AFTER_DAYS) -> int:
     with unit_of_work():
         moment = now()
         cutoff = moment - timedelta(days=older_than_days)
-        rows = db.session.scalars(sa.select(Screening).where(_purgeable(cutoff))).all()
+        # Claimed (FOR UPDATE SKIP LOCKED): a purge on another host at the same moment skips these rows.
+        rows = db.session.scalars(claim_rows(sa.select(Screening).where(_purgeable(cutoff))
+                                             .execution_options(populate_existing=True), Screening)).all()
         for screening in rows:
             for column in HEALTH_COLUMNS:
                 setattr(screening, column, None)
