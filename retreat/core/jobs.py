@@ -63,15 +63,14 @@ def job_lock(name: str) -> Iterator[bool]:
         yield True
         return
     key = lock_key(name)
-    with engine.connect() as connection:
+    # Autocommit: the lock belongs to the connection's session, not to a transaction left open for the run.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         taken = bool(connection.scalar(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}))
-        connection.commit()
         try:
             yield taken
         finally:
             if taken:
                 connection.scalar(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-                connection.commit()
 
 
 def claim_rows(statement: sa.Select, *of) -> sa.Select:
