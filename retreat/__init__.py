@@ -57,7 +57,7 @@ from retreat.staff.views import (  # noqa: F401  (each module adds routes to sta
     audit_log,
     users,
 )
-from retreat.web import errors, filters, health, request_log, security
+from retreat.web import conditional, errors, filters, health, request_log, security
 from retreat.web.routing import DatabaseIdConverter
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -120,6 +120,7 @@ def create_app(config: type[Config] | str | None = None, **overrides) -> Flask:
     errors.register(app)
     security.register(app)
     request_log.register(app)
+    conditional.register(app)
     register_cli(app)
     app.cli.add_command(staff_cli)
     app.cli.add_command(screening_cli)

@@ -9,6 +9,7 @@ from retreat.catalog import services as catalog
 from retreat.core.errors import DomainError, ValidationFailed, flatten_field_errors
 from retreat.pricing import services as pricing
 from retreat.screening import services as screening
+from retreat.web.conditional import conditional_json
 from retreat.web.limits import public_write_limit
 
 
@@ -43,12 +44,15 @@ def load(schema: schemas.Schema, body: dict) -> dict:
 
 @api_bp.get("/programs")
 def list_programs():
-    return {"programs": [program_json(program) for program in catalog.published_programs()]}
+    programs = catalog.published_programs()
+    return conditional_json("programs", programs,
+                            lambda: {"programs": [program_json(program) for program in programs]})
 
 
 @api_bp.get("/programs/<slug>")
 def get_program(slug: str):
-    return program_json(catalog.published_program(slug))
+    program = catalog.published_program(slug)
+    return conditional_json(("program", slug), program, lambda: program_json(program))
 
 
 @api_bp.post("/estimates")

@@ -6,9 +6,11 @@ import click
 from retreat.arrival.reminders import send_checklist_reminders
 from retreat.booking import services
 from retreat.booking.cli import bookings_cli
+from retreat.core.jobs import one_host_at_a_time
 
 
 @bookings_cli.command("remind")
+@one_host_at_a_time("bookings remind")
 def remind():
     """Email the reminders due today (daily; each is sent once): the balance due in 21 and 7 days, and what is left
     before arrival 21, 7 and 2 days before the start."""

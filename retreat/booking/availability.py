@@ -9,6 +9,7 @@ The public catalog (catalog.services) shows seats left through the counter regis
 booking and does not read bookings itself.
 """
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,19 +24,24 @@ from retreat.core.transactions import after_commit, begin_locked_write, in_unit_
 from retreat.extensions import db
 
 
+@functools.cache
+def _seats_taken_statement() -> sa.Select:
+    """Built once: a statement made anew on each call costs more Python than the query (SQLAlchemy builds its
+    expression and its cache key every time; a statement kept keeps its key)."""
+    takes_seat = sa.or_(
+        Booking.status.in_(SEAT_TAKING_STATUSES),
+        sa.and_(Booking.status.in_(HOLDING_STATUSES), Booking.hold_expires_at > sa.bindparam("moment")),
+    )
+    return (sa.select(Booking.cohort_id, sa.func.count())
+            .where(Booking.cohort_id.in_(sa.bindparam("cohort_ids", expanding=True)), takes_seat)
+            .group_by(Booking.cohort_id))
+
+
 def seats_taken(cohort_ids: list[int]) -> dict[int, int]:
     """Seats taken per cohort: confirmed bookings plus holds that have not expired."""
     if not cohort_ids:
         return {}
-    takes_seat = sa.or_(
-        Booking.status.in_(SEAT_TAKING_STATUSES),
-        sa.and_(Booking.status.in_(HOLDING_STATUSES), Booking.hold_expires_at > now()),
-    )
-    rows = db.session.execute(
-        sa.select(Booking.cohort_id, sa.func.count())
-        .where(Booking.cohort_id.in_(cohort_ids), takes_seat)
-        .group_by(Booking.cohort_id)
-    )
+    rows = db.session.execute(_seats_taken_statement(), {"cohort_ids": list(cohort_ids), "moment": now()})
     return dict(rows.all())
 
 
@@ -51,15 +57,18 @@ def seats_left(cohort: Cohort) -> int:
     return free_seats(cohort.capacity, seats_taken([cohort.id]).get(cohort.id, 0))
 
 
+@functools.cache
+def _lock_statement() -> sa.Select:
+    return (sa.select(Cohort).where(Cohort.id == sa.bindparam("cohort_id")).with_for_update()
+            .execution_options(populate_existing=True))
+
+
 def lock_cohort(cohort_id: int) -> Cohort:
     """Hold this cohort for the rest of the current unit of work: the row lock on PostgreSQL (SQLite's unit holds
     the database write lock already). The cohort is read afresh. NotFound for an unknown cohort."""
     if not in_unit_of_work():
         begin_locked_write()  # a caller outside a unit (a test, a script) still gets a locked write
-    cohort = db.session.scalar(
-        sa.select(Cohort).where(Cohort.id == cohort_id).with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    cohort = db.session.scalar(_lock_statement(), {"cohort_id": cohort_id})
     if cohort is None:
         raise NotFound("There is no such cohort.")
     return cohort

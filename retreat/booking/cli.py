@@ -7,6 +7,7 @@ from flask.cli import AppGroup
 
 from retreat.booking import services
 from retreat.core.errors import DomainError
+from retreat.core.jobs import one_host_at_a_time
 
 CRON_HELP = """Booking jobs for cron.
 
@@ -22,6 +23,7 @@ bookings_cli = AppGroup("bookings", help=CRON_HELP)
 
 
 @bookings_cli.command("expire")
+@one_host_at_a_time("bookings expire")
 def expire():
     """Mark holds past their time as expired and offer their seats to the waitlist (every 5 minutes).
 
@@ -31,6 +33,7 @@ def expire():
 
 
 @bookings_cli.command("charge-balances")
+@one_host_at_a_time("bookings charge-balances")
 def charge_balances():
     """Charge the saved card of each confirmed booking whose balance, or monthly part, is due today or earlier (daily).
 

@@ -10,6 +10,7 @@
 The functions here work inside the caller's transaction; booking.services opens it and takes the cohort lock.
 """
 
+import functools
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -118,8 +119,13 @@ def full_hold(status: str, provider_name: str, *, fee_request: bool = False) -> 
 
 def has_fee_request(booking: Booking) -> bool:
     """Whether the booking came with a request for a reduced fee (waiting or decided): its hold is a review's."""
-    return booking.id is not None and db.session.scalar(
-        sa.select(FeeRequest.id).where(FeeRequest.booking_id == booking.id)) is not None
+    return booking.id is not None and db.session.scalar(_fee_request_statement(), {"booking_id": booking.id}) \
+        is not None
+
+
+@functools.cache
+def _fee_request_statement() -> sa.Select:  # built once (see payments.ledger._statement)
+    return sa.select(FeeRequest.id).where(FeeRequest.booking_id == sa.bindparam("booking_id"))
 
 
 def booking_full_hold(booking: Booking) -> timedelta:

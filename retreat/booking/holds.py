@@ -75,6 +75,12 @@ def create_booking(*, cohort_id: object, screening_token: object, lodging: objec
             collect(errors, fee_requests.check_dates_allow, seat.cohort)
     if errors:
         raise ValidationFailed(errors)
+    # A cohort full in this request's own reading is refused at once, without waiting for the write lock: a
+    # refusal true when it was read is a true answer (the seats are counted again under the lock below before
+    # any is taken, so this can never let one more in). In a rush most applicants are turned away, and on SQLite
+    # each would otherwise queue for the database's one write lock only to read that the cohort is full.
+    if availability.seats_left(seat.cohort) <= 0:
+        raise CohortFull("This cohort is full. You can join its waitlist, or choose other dates.")
     with availability.changing_cohort(seat.cohort.id) as cohort:
         if cohort.status != "open":
             raise DomainError("This cohort is not taking bookings.", code="cohort_closed", status=409)

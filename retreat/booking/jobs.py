@@ -17,6 +17,7 @@ from retreat.booking.waitlist import lapse_waitlist_offer, offer_freed_seats
 from retreat.catalog.models import Cohort
 from retreat.core import audit
 from retreat.core.clock import now, today
+from retreat.core.jobs import claim_once, claim_rows, release_claim
 from retreat.core.transactions import unit_of_work
 from retreat.extensions import db
 from retreat.notify import services as notify
@@ -56,10 +57,13 @@ def send_balance_reminders(on: date | None = None) -> int:
     horizon = on + timedelta(days=max(policy.BALANCE_REMINDER_DAYS))
     queued = 0
     with unit_of_work():
-        bookings = db.session.scalars(
+        # Claimed (FOR UPDATE SKIP LOCKED): a run on another host at the same moment skips them, then finds them
+        # reminded. On SQLite the unit of work's write lock makes the second run wait and read the first's.
+        bookings = db.session.scalars(claim_rows(
             sa.select(Booking).join(Cohort, Cohort.id == Booking.cohort_id).where(
                 Booking.status == "confirmed", Booking.balance_due_date <= horizon, Booking.balance_due_date >= on,
                 Booking.payment_plan != "installments", Cohort.status != "cancelled")
+            .execution_options(populate_existing=True), Booking)
         ).all()
         for booking in bookings:
             queued += _remind(booking, on)
@@ -70,14 +74,14 @@ def send_balance_reminders(on: date | None = None) -> int:
 def _remind_installments(on: date) -> int:
     """Email each installment's reminder INSTALLMENT_REMINDER_DAYS before it is charged (once; late rather than
     never), with the whole schedule."""
-    items = db.session.scalars(
+    items = db.session.scalars(claim_rows(
         sa.select(PaymentScheduleItem).join(Booking, Booking.id == PaymentScheduleItem.booking_id)
         .join(Cohort, Cohort.id == Booking.cohort_id).where(
             PaymentScheduleItem.kind == "installment", PaymentScheduleItem.status == "scheduled",
             PaymentScheduleItem.reminded_on.is_(None), PaymentScheduleItem.due_date >= on,
             PaymentScheduleItem.due_date <= on + timedelta(days=INSTALLMENT_REMINDER_DAYS),
             Booking.status == "confirmed", Cohort.status != "cancelled")
-        .order_by(PaymentScheduleItem.due_date)
+        .order_by(PaymentScheduleItem.due_date).execution_options(populate_existing=True), PaymentScheduleItem)
     ).all()
     for item in items:
         item.reminded_on = on
@@ -104,6 +108,7 @@ def _remind(booking: Booking, on: date) -> int:
 INSTALLMENT_REMINDER_DAYS = 7
 # A part whose charge failed is tried again once a day for this many days; then staff follow it up (staff to-do).
 INSTALLMENT_RETRY_DAYS = 3
+BALANCE_CHARGE_JOB = "balance-charge"  # core.jobs.claim_once: one claim per booking and day
 
 
 def charge_due_balances(on: date | None = None) -> tuple[int, int]:
@@ -122,13 +127,21 @@ def charge_due_balances(on: date | None = None) -> tuple[int, int]:
     db.session.rollback()
     charged = failed = 0
     for booking_id in booking_ids:
+        # Claimed for the day, committed, before Stripe is asked: a run on another host (or a second run today)
+        # skips it; the Stripe idempotency key is the claim's, so a retry after a provider failure is the same
+        # charge. A crash after the claim leaves the booking for tomorrow's run (by then the webhook or
+        # `payments reconcile` has recorded a charge that went through, and nothing is owed).
+        claim = f"{booking_id}:{on.isoformat()}"
+        if not claim_once(BALANCE_CHARGE_JOB, claim):
+            continue
         booking = db.session.get(Booking, booking_id, populate_existing=True)
         left = outstanding_cents(booking)
         if booking.status != "confirmed" or left <= 0:
             db.session.rollback()
             continue
+        key = f"retreat-{booking.reference}-saved-card-{left}-{on.isoformat()}"
         try:
-            result = providers.provider("stripe").charge_saved_card(booking, left)
+            result = providers.provider("stripe").charge_saved_card(booking, left, kind="balance", key=key)
         except providers.CardDeclined as declined:
             failed += 1
             with unit_of_work():
@@ -136,6 +149,7 @@ def charge_due_balances(on: date | None = None) -> tuple[int, int]:
             continue
         except providers.ProviderUnavailable:
             db.session.rollback()
+            release_claim(BALANCE_CHARGE_JOB, claim)  # not the card: the next run tries again, with the same key
             current_app.logger.warning("Balance of %s not charged: the provider is unavailable", booking.reference)
             failed += 1
             continue

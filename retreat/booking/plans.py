@@ -8,6 +8,7 @@ without rows (the deposit plan, the whole price) has a schedule derived from its
 """
 
 import calendar
+import functools
 from dataclasses import dataclass
 from datetime import date
 
@@ -125,9 +126,14 @@ def write_schedule(booking: Booking, parts: list[Part]) -> None:
     db.session.flush()
 
 
+@functools.cache
+def _items_statement() -> sa.Select:  # built once (see payments.ledger._statement)
+    return (sa.select(PaymentScheduleItem).where(PaymentScheduleItem.booking_id == sa.bindparam("booking_id"))
+            .order_by(PaymentScheduleItem.position))
+
+
 def items_of(booking_id: int) -> list[PaymentScheduleItem]:
-    return list(db.session.scalars(sa.select(PaymentScheduleItem).where(
-        PaymentScheduleItem.booking_id == booking_id).order_by(PaymentScheduleItem.position)))
+    return list(db.session.scalars(_items_statement(), {"booking_id": booking_id}))
 
 
 def schedule_of(booking: Booking) -> list[Part]:

@@ -169,13 +169,16 @@ def published_program(slug: str) -> ProgramView:
 
 
 def forget_cached_catalog() -> None:
-    """Call after any change that shows in the public catalog (programs, cohorts, bookings, prices)."""
-    read_cache().forget(PUBLISHED_PROGRAMS_KEY, pricing.CURRENT_PRICE_SHEET_KEY)
+    """Call after any change that shows in the public catalog (programs, cohorts, bookings; prices: the
+    price_list_saved signal below). The price sheet stays: a seat taken does not change it, and reading it again
+    was a tenth of a booking's work."""
+    read_cache().forget(PUBLISHED_PROGRAMS_KEY)
 
 
 @price_list_saved.connect
 def _forget_old_prices(sender) -> None:
-    """A new price list version: the catalog's price ranges are of the old one."""
+    """A new price list version: the cached price sheet, and the catalog's price ranges, are of the old one."""
+    read_cache().forget(pricing.CURRENT_PRICE_SHEET_KEY)
     forget_cached_catalog()
 
 

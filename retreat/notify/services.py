@@ -8,6 +8,7 @@ manage link, a clinician's approval link), so a sent email's body is kept 30 day
 
 import smtplib
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from email.message import EmailMessage
 
@@ -54,8 +55,25 @@ def enqueue(kind: str, to_address: str, subject: str, body: str, *, attachment: 
     email = OutboxEmail(kind=kind, to_address=to_address, subject=subject, body=body, attachment=attachment)
     db.session.add(email)
     if in_unit_of_work():
-        after_commit(lambda: send_now(email))
+        # Claimed from birth by this request, which sends it right after the commit: no other sender takes it
+        # meanwhile, and the request needs neither a transaction to claim it nor a read to load it again. If the
+        # process dies before sending, the claim lapses (CLAIM_EXPIRES) and `flask notify send` sends it.
+        email.claimed_at = now()
+        envelope = Envelope(None, kind, to_address, subject, body, attachment)
+        after_commit(lambda: _send_claimed(email, envelope))
     return email
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What delivering an email reads: its row's values, kept by the request that queued it."""
+
+    id: int | None
+    kind: str
+    to_address: str
+    subject: str
+    body: str
+    attachment: str | None
 
 
 def make_attachment(name: str) -> tuple[str, str, bytes]:
@@ -106,7 +124,22 @@ def _claim(email_id: int) -> bool:
 def _send(email_id: int) -> bool:
     if not _claim(email_id):
         return False
-    email = db.session.get(OutboxEmail, email_id)
+    return _deliver_claimed(db.session.get(OutboxEmail, email_id))
+
+
+def _send_claimed(email: OutboxEmail, envelope: Envelope) -> None:
+    """After the commit that queued (and claimed) it: deliver it. Its id is the committed row's identity, known
+    without reading the row again."""
+    try:
+        _deliver_claimed(replace(envelope, id=sa.inspect(email).identity[0]))
+    except Exception:  # noqa: BLE001  (as send_now: the email stays queued for `flask notify send`)
+        db.session.rollback()
+        current_app.logger.exception("Email of kind %s could not be sent at once; it stays queued", envelope.kind)
+
+
+def _deliver_claimed(email: OutboxEmail | Envelope) -> bool:
+    """Deliver an email this sender holds the claim of, and record the outcome (letting the claim go)."""
+    email_id = email.id
     try:
         _deliver(email)
     except Exception as error:  # noqa: BLE001  (any failure leaves the email queued for the next run)

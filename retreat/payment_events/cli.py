@@ -6,6 +6,7 @@ import click
 from flask import current_app
 
 from retreat.core.clock import now
+from retreat.core.jobs import one_host_at_a_time
 from retreat.payment_events import stripe as events
 from retreat.payments.cli import payments_cli
 from retreat.payments.contract import ProviderUnavailable
@@ -14,6 +15,7 @@ from retreat.payments.contract import ProviderUnavailable
 @payments_cli.command("reconcile")
 @click.option("--since-hours", default=72, show_default=True, type=click.IntRange(1, 24 * 90),
               help="Look at PaymentIntents created in this many past hours.")
+@one_host_at_a_time("payments reconcile")
 def reconcile(since_hours: int):
     """Record Stripe payments and refunds the ledger lacks (a webhook that never arrived), finish refunds left
     pending, and send the rest. Safe to repeat: run it from cron every hour."""

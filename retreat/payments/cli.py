@@ -3,12 +3,14 @@
 import click
 from flask.cli import AppGroup
 
+from retreat.core.jobs import one_host_at_a_time
 from retreat.payments import refunds
 
 payments_cli = AppGroup("payments", help="Card payments (Stripe) and refunds.")
 
 
 @payments_cli.command("retry-refunds")
+@one_host_at_a_time("payments retry-refunds")
 def retry_refunds():
     """Send the refunds left pending (a provider that failed, or a crash after the change that owed them): each
     is looked for at the provider first, so none is made twice. Safe to repeat: run it from cron every 10

@@ -10,6 +10,7 @@ booking's sums. A refund the app decided to make and has not sent yet (payments.
 returned already, so two cancellations or declines can never refund the same money.
 """
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -74,11 +75,27 @@ def record_payment(booking: Payer, *, kind: str, amount_cents: int, provider: st
     return Recorded(payment, True)
 
 
+# The sums and lists every booking page and the booking API read, each statement built once: building one costs
+# more Python than running it (SQLAlchemy makes the expression and its cache key anew on every call).
+_BOOKING_ID = sa.bindparam("booking_id")
+
+
+@functools.cache
+def _statement(name: str) -> sa.Select:
+    own = (Payment.booking_id == _BOOKING_ID, Payment.flagged.is_(False))
+    total = sa.func.coalesce(sa.func.sum(Payment.amount_cents), 0)
+    return {
+        "payments_of": sa.select(Payment).where(*own).order_by(Payment.created_at, Payment.id),
+        "sent_and_owed": sa.select(total).where(*own),
+        "received": sa.select(total).where(*own, Payment.kind != "refund"),
+        "refunds_to_send": sa.select(sa.func.coalesce(sa.func.sum(PendingRefund.amount_cents), 0))
+        .where(PendingRefund.booking_id == _BOOKING_ID, PendingRefund.status == "pending"),
+    }[name]
+
+
 def payments_of(booking_id: int) -> list[Payment]:
     """The booking's own movements of money, oldest first (flagged money left out: see flagged_payments_of)."""
-    return list(db.session.scalars(
-        sa.select(Payment).where(Payment.booking_id == booking_id, Payment.flagged.is_(False))
-        .order_by(Payment.created_at, Payment.id)))
+    return list(db.session.scalars(_statement("payments_of"), {"booking_id": booking_id}))
 
 
 def flagged_payments_of(booking_id: int) -> list[Payment]:
@@ -89,16 +106,12 @@ def flagged_payments_of(booking_id: int) -> list[Payment]:
 
 
 def _sent_and_owed(booking_id: int) -> int:
-    return db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(Payment.amount_cents), 0))
-        .where(Payment.booking_id == booking_id, Payment.flagged.is_(False)))
+    return db.session.scalar(_statement("sent_and_owed"), {"booking_id": booking_id})
 
 
 def refunds_to_send_cents(booking_id: int) -> int:
     """Refunds the app decided to make for the booking and has not sent to the provider yet (positive)."""
-    return db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(PendingRefund.amount_cents), 0))
-        .where(PendingRefund.booking_id == booking_id, PendingRefund.status == "pending"))
+    return db.session.scalar(_statement("refunds_to_send"), {"booking_id": booking_id})
 
 
 def paid_cents(booking_id: int) -> int:
@@ -109,9 +122,7 @@ def paid_cents(booking_id: int) -> int:
 
 def received_cents(booking_id: int) -> int:
     """What the booking has received (deposits and balances), before any refund."""
-    return db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(Payment.amount_cents), 0))
-        .where(Payment.booking_id == booking_id, Payment.kind != "refund", Payment.flagged.is_(False)))
+    return db.session.scalar(_statement("received"), {"booking_id": booking_id})
 
 
 def refundable(booking_id: int) -> list[tuple[Payment, int]]:

@@ -9,6 +9,7 @@ pages; the approval token (from a clinician's approval email) opens the continue
 pages, none of which shows anything about health.
 """
 
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +21,7 @@ from marshmallow import ValidationError
 from retreat.core import audit, clinic, crypto
 from retreat.core.clock import now
 from retreat.core.errors import DomainError, NotFound, ValidationFailed, flatten_field_errors
+from retreat.core.jobs import claim_rows
 from retreat.core.links import external_url
 from retreat.core.transactions import unit_of_work
 from retreat.extensions import db
@@ -151,17 +153,23 @@ def _alert_on_call(screening: Screening):
     return alert
 
 
+@functools.cache
+def _by_token_statement(for_booking: bool) -> sa.Select:
+    """Built once per purpose: a statement kept keeps its SQLAlchemy cache key (building one costs more than the
+    query)."""
+    matches = Screening.token_hash == sa.bindparam("hashed")
+    if for_booking:
+        matches = sa.or_(matches, Screening.approval_token_hash == sa.bindparam("hashed"))
+    return sa.select(Screening).where(matches)
+
+
 def by_token(token: str, *, for_booking: bool = False) -> Screening:
     """The screening a token opens. Without `for_booking` (the result page and its review request) only the
     applicant's pre-screen token opens it. For booking, the pre-screen token or the approval token, and the
     screening must be unexpired and unused. A token of another purpose is unknown here (NotFound)."""
     if not isinstance(token, str) or not token.isascii():  # tokens are URL-safe ASCII; anything else is unknown
         raise NotFound("There is no pre-screen with this link.")
-    hashed = _hash(token)
-    matches = Screening.token_hash == hashed
-    if for_booking:
-        matches = sa.or_(matches, Screening.approval_token_hash == hashed)
-    screening = db.session.scalar(sa.select(Screening).where(matches))
+    screening = db.session.scalar(_by_token_statement(for_booking), {"hashed": _hash(token)})
     if screening is None:
         raise NotFound("There is no pre-screen with this link.")
     if for_booking:
@@ -286,7 +294,9 @@ def purge_old_answers(older_than_days: int = PURGE_AFTER_DAYS) -> int:
     with unit_of_work():
         moment = now()
         cutoff = moment - timedelta(days=older_than_days)
-        rows = db.session.scalars(sa.select(Screening).where(_purgeable(cutoff))).all()
+        # Claimed (FOR UPDATE SKIP LOCKED): a purge on another host at the same moment skips these rows.
+        rows = db.session.scalars(claim_rows(sa.select(Screening).where(_purgeable(cutoff))
+                                             .execution_options(populate_existing=True), Screening)).all()
         for screening in rows:
             for column in HEALTH_COLUMNS:
                 setattr(screening, column, None)
