@@ -390,7 +390,7 @@ def test_the_placement_page_places_and_shows_refusals_beside_the_guest(client, l
     login_as("coordinator")
     page = text_of(client.get(f"/staff/cohorts/{cohort.id}/rooms"))
     assert "2 guests with lodging, 2 not yet in a room; 1 bed free in rooms in use." in page
-    assert "Not asked yet" in page, "the place for the intake's roommate preference"
+    assert "Not given yet" in page, "the intake's roommate preference, not given yet"
     response = client.post(f"/staff/cohorts/{cohort.id}/rooms/{ana.reference}",
                            data={f"place-{ana.reference}-room_id": str(cedar.id)})
     assert response.status_code == 303
