@@ -23,6 +23,7 @@ PATHS = {
     "/api/v1/bookings/{reference}/cancel": {"post"},
     "/api/v1/bookings/{reference}/receipt.pdf": {"get"},
     "/api/v1/bookings/{reference}/superbill.pdf": {"get"},
+    "/api/v1/bookings/{reference}/data": {"get"},
     "/api/v1/waitlist": {"post"},
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
