@@ -127,17 +127,15 @@ def test_page_download_and_api_each_give_the_data_and_are_audited(app, client):
     assert entry.actor_email == "applicant" and "Quillfeather" not in json.dumps(entry.details)
 
 
-@pytest.mark.parametrize("headers, reference", [
-    ("none", None), ("wrong", None), ("other", None), ("own", "RT-NOSUCH"), ("own", "RT-<script>"),
-], ids=["no token", "wrong token", "another booking's token", "unknown reference", "implausible reference"])
-def test_the_api_refuses_a_wrong_token_alike_and_audits_nothing(app, client, headers, reference):
+def test_the_api_refuses_a_wrong_token_alike_and_audits_nothing(app, client):
     booking, token = book(client, PERSON)
     other, other_token = book(client, APPLICANT)
-    headers = {"none": {}, "wrong": bearer("not-the-token-at-all-xxxxxxxx"), "own": bearer(token),
-               "other": bearer(other_token)}[headers]
-    response = client.get(f"/api/v1/bookings/{reference or booking.reference}/data", headers=headers)
-    assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized"
-    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    for headers, reference in [({}, booking.reference), (bearer("not-the-token-at-all-xxxxxxxx"), booking.reference),
+                               (bearer(other_token), booking.reference), (bearer(token), "RT-NOSUCH"),
+                               (bearer(token), "RT-<script>"), ({"Authorization": token}, booking.reference)]:
+        response = client.get(f"/api/v1/bookings/{reference}/data", headers=headers)
+        assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized", headers
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
                              .where(AuditEntry.action == personal_data.EXPORT_ACTION)) == 0
 
@@ -201,20 +199,19 @@ WHEN = [
 ]
 
 
-@pytest.mark.parametrize("state, after_end, allowed", WHEN,
-                         ids=[f"{s}{'' if d is None else f' +{d}d'}" for s, d, _ in WHEN])
-def test_erasure_waits_for_the_end_of_the_stay_unless_none_happens(app, client, state, after_end, allowed):
+def test_erasure_waits_for_the_end_of_the_stay_unless_none_happens(app, client):
     booking, _ = book(client, PERSON)
-    _in_state(booking, state)
-    if after_end is None:
-        refusal = personal_data.not_erasable_because(booking)
-    else:
-        day = booking.cohort.end_date + timedelta(days=after_end)
-        with time_machine.travel(datetime.combine(day, time(23, 30), clinic_zone()).astimezone(UTC), tick=False):
+    for state, after_end, allowed in WHEN:
+        _in_state(booking, state)
+        if after_end is None:
             refusal = personal_data.not_erasable_because(booking)
-    assert (refusal is None) == allowed, refusal
-    if not allowed:
-        assert refusal and ("held" in refusal or "stay has not ended" in refusal)
+        else:
+            day = booking.cohort.end_date + timedelta(days=after_end)
+            with time_machine.travel(datetime.combine(day, time(23, 30), clinic_zone()).astimezone(UTC), tick=False):
+                refusal = personal_data.not_erasable_because(booking)
+        assert (refusal is None) == allowed, (state, after_end, refusal)
+        if not allowed:
+            assert "held" in refusal or "stay has not ended" in refusal
 
 
 def test_a_refund_still_to_send_holds_the_erasure(app, client):
@@ -270,11 +267,9 @@ def traces_left() -> list[str]:
     found = []
     for table, column in text_columns():
         as_text = sa.func.lower(sa.cast(column, sa.Text))
-        for trace in TRACES:
-            hits = db.session.scalar(sa.select(sa.func.count()).select_from(table)
-                                     .where(as_text.contains(trace.lower(), autoescape=True)))
-            if hits:
-                found.append(f"{table.name}.{column.name}: {trace}")
+        for value in db.session.scalars(sa.select(as_text).where(
+                sa.or_(*(as_text.contains(trace.lower(), autoescape=True) for trace in TRACES)))):
+            found += [f"{table.name}.{column.name}: {trace}" for trace in TRACES if trace.lower() in value]
     return found
 
 
@@ -315,9 +310,10 @@ def test_after_erasure_nothing_of_the_person_remains_and_the_money_still_adds_up
 
     after = ledger()
     assert after == before and db.session.scalar(sa.select(sa.func.sum(Payment.amount_cents))) == total_before
-    mine = [row for row in iter_payments(LedgerFilters()) if row.booking_reference == booking.reference]
-    assert len(mine) == 2 and all((row.payer_name, row.payer_email) == (booking.reference, "") for row in mine)
-    others = [row for row in iter_payments(LedgerFilters()) if row.booking_reference == other.reference]
+    reference, other_reference = booking.reference, other.reference  # not loaded while the export streams
+    mine = [row for row in iter_payments(LedgerFilters()) if row.booking_reference == reference]
+    assert len(mine) == 2 and all((row.payer_name, row.payer_email) == (reference, "") for row in mine)
+    others = [row for row in iter_payments(LedgerFilters()) if row.booking_reference == other_reference]
     assert others and all(row.payer_name == "Alex Rivera" for row in others)
 
     erased = client.get(f"/bookings/manage/{token}")
