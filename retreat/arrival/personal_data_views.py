@@ -55,7 +55,15 @@ def _erased_link():
 
 # --- How a value reads on the page -----------------------------------------------------------------------------
 
+LABELS = {"phq9_total": "PHQ-9 total", "phq9_severity": "PHQ-9 severity",
+          "booked_from_address": "Booked from (internet address)", "to": "To", "rules_version": "Rules version"}
+CODE = re.compile(r"[a-z]+(_[a-z0-9]+)+")
+WORD_CODES = {"status", "outcome", "review_status", "phq9_severity", "kind"}  # codes read as words
+
+
 def label(key: str) -> str:
+    if key in LABELS:
+        return LABELS[key]
     words = key.removesuffix("_cents").replace("_", " ")
     return words[:1].upper() + words[1:]
 
@@ -68,17 +76,19 @@ def readable(key: str, value) -> str:
         return "Yes" if value else "No"
     if key.endswith("_cents") and isinstance(value, int):
         return format_usd(value, show_cents=True)
-    if isinstance(value, str) and ISO_TIME.match(value):
+    if isinstance(value, str) and (key.endswith("_at") or key == "date") and ISO_TIME.match(value):
         try:
             return clinic.clinic_time(datetime.fromisoformat(value))
         except ValueError:
             return value
-    if isinstance(value, str) and ISO_DATE.fullmatch(value):
+    if isinstance(value, str) and (key.endswith("_date") or key == "date") and ISO_DATE.fullmatch(value):
         return long_date(date.fromisoformat(value))
     if isinstance(value, list):
         return ", ".join(readable(key, item) for item in value)
     if key == "status" and value in BOOKING_STATUS_LABELS:
         return BOOKING_STATUS_LABELS[value]
+    if isinstance(value, str) and key in WORD_CODES and CODE.fullmatch(value):
+        return value.replace("_", " ")
     return str(value)
 
 
