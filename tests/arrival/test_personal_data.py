@@ -332,6 +332,10 @@ def test_after_erasure_nothing_of_the_person_remains_and_the_money_still_adds_up
     with after_the_stay(booking):
         admin, _ = signed_in(app, staff_user, "admin", email="admin2@clinic.example")
         again = admin.post(f"/staff/erasures/{booking.reference}", data={"understood": "y"})
+        staff_page = admin.get(f"/staff/bookings/{booking.reference}").get_data(as_text=True)
+        roster = admin.get(f"/staff/cohorts/{booking.cohort_id}/roster").get_data(as_text=True)
     assert again.status_code == 303
+    assert "Erased at the applicant's request" in staff_page and 'href="mailto:"' not in staff_page
+    assert booking.reference in roster and 'href="mailto:"' not in roster and 'href="tel:"' not in roster
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
                              .where(AuditEntry.action == "personal_data.erase")) == 1
