@@ -133,6 +133,9 @@ class Config:
     # Printed on receipts (the tax id) and superbills (the NPI and the tax id) for insurers and HSA/FSA plans.
     CLINIC_NPI = os.environ.get("CLINIC_NPI")
     CLINIC_TAX_ID = os.environ.get("CLINIC_TAX_ID")
+    # How many days the operator keeps database backups: erased data leaves them only as they expire, which the
+    # applicant's data pages say (retreat/arrival/personal_data.py). Unset: the pages say so without a number.
+    BACKUP_RETENTION_DAYS = int(os.environ.get("BACKUP_RETENTION_DAYS") or 0) or None
 
     # Behind a reverse proxy: how many proxies set X-Forwarded-For/-Proto/-Host (0: none, use the peer address).
     # Sign-in throttling, rate limits and the audit log's addresses depend on it.

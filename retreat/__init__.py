@@ -15,6 +15,7 @@ from retreat.arrival import (
     consent_views,  # noqa: F401  (routes of booking_bp and staff_bp)
     intake,
     intake_views,  # noqa: F401  (the intake's pages, on booking_bp and staff_bp)
+    personal_data_views,  # noqa: F401  (the applicant's data: booking_bp and staff_bp routes)
     uploads_views,  # noqa: F401  (documents: routes of booking_bp and staff_bp)
 )
 from retreat.arrival.consent_cli import consent_cli

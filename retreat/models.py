@@ -1,6 +1,6 @@
 """Imports every area's models, so Alembic and SQLAlchemy see all tables."""
 
-__all__ = ["AuditEntry", "Booking", "Cohort", "CohortStaff", "DiscountCode", "DiscountUse", "FeeRequest",
+__all__ = ["AuditEntry", "Booking", "Cohort", "CohortStaff", "DiscountCode", "DiscountUse", "FeeRequest", "JobClaim",
            "LoginAttempt", "OutboxEmail", "Payment", "PriceList", "PriceListItem", "ProcessedStripeEvent", "Program",
            "Room", "RoomPlacement", "Screening", "StaffApiToken", "StaffUser", "WaitlistEntry"]
 from retreat.booking.models import Booking, FeeRequest, WaitlistEntry

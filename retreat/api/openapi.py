@@ -140,6 +140,7 @@ def _booking_paths(spec: APISpec) -> None:
         ("BookingRequest", schemas.BookingRequest), ("WaitlistRequest", schemas.WaitlistRequest),
         ("CancelBookingRequest", schemas.CancelBookingRequest), ("Booking", schemas.BookingSchema),
         ("CancelledBooking", schemas.CancelledBookingSchema), ("WaitlistEntry", schemas.WaitlistEntrySchema),
+        ("PersonalData", schemas.PersonalDataSchema),
     ]:
         spec.components.schema(name, schema=schema)
     spec.components.security_scheme("manageToken", {
@@ -249,6 +250,17 @@ def _booking_paths(spec: APISpec) -> None:
                       409: refusal("The superbill is not ready: the program has not started, the diagnosis is "
                                    "not recorded, or the date of birth is not given.", "superbill_not_ready"),
                       429: _error(429)},
+    }})
+    spec.path(path="/api/v1/bookings/{reference}/data", operations={"get": {
+        "operationId": "getBookingPersonalData",
+        "summary": "Everything the clinic holds about the applicant of a booking",
+        "description": "The booking, its payments, the pre-screen's answers (with each question's wording) and "
+                       "review status, the superbill details, a reduced-fee request, waitlist entries and the "
+                       "emails sent, one key per section; later sections (consent, intake, documents) are added "
+                       "beside them. Every export is recorded in the audit log. Once the applicant's data has "
+                       "been erased, the manage token no longer opens the booking (401).",
+        "security": manage_token, "parameters": reference,
+        "responses": {**_ok("The applicant's data.", "PersonalData"), 401: unauthorized, 429: _error(429)},
     }})
     spec.path(path="/api/v1/waitlist", operations={"post": {
         "operationId": "joinWaitlist",

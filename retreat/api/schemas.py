@@ -398,3 +398,36 @@ class WaitlistEntrySchema(ResponseSchema):
     cohort_id = fields.Integer(required=True)
     position = fields.Integer(required=True, metadata={"description": "1 is first in line."})
     lodging = fields.String(required=True, validate=validate.OneOf(rules.LODGING_KINDS))
+
+
+class PersonalDataSchema(ResponseSchema):
+    """GET /api/v1/bookings/{reference}/data: one key per section of retreat.arrival.personal_data.SECTIONS. More
+    sections may be added; a client keeps those it does not know."""
+
+    reference = fields.String(required=True)
+    exported_at = fields.DateTime(required=True)
+    booking = fields.Dict(required=True, metadata={
+        "description": "Names, contacts, dates, status, prices (integer cents) and the cancellation policy "
+                       "accepted."})
+    payments = fields.List(fields.Dict(), required=True, metadata={
+        "description": "Every movement of money: date, kind, amount_cents (refunds negative), status, provider "
+                       "and provider_reference."})
+    screening = fields.Dict(required=True, allow_none=True, metadata={
+        "description": "The pre-screen the booking was made with: each answer with its question's wording, what "
+                       "the rules found, and the clinician's review status; null without one."})
+    consent = fields.List(fields.Dict(), required=True, metadata={
+        "description": "Each informed consent signed: the version, the name typed, when, from which address, and "
+                       "the sha256 of the version's text."})
+    intake = fields.Dict(required=True, metadata={
+        "description": "The intake as given (emergency contact, needs, medications, allergies, ride home, arrival "
+                       "time, roommate preference); {} when none."})
+    documents = fields.List(fields.Dict(), required=True, metadata={
+        "description": "The documents sent, by name, type, size and time; never their content."})
+    room = fields.Dict(required=True, metadata={"description": "The room placed in and when; {} when none."})
+    superbill = fields.Dict(required=True, allow_none=True, metadata={
+        "description": "The date of birth given for the superbill and its diagnosis codes; null when none."})
+    reduced_fee = fields.Dict(required=True, allow_none=True, metadata={
+        "description": "A request for a reduced fee, its reason and the decision; null when none."})
+    waitlist = fields.List(fields.Dict(), required=True)
+    emails = fields.List(fields.Dict(), required=True, metadata={
+        "description": "The emails sent to the applicant: when, to which address, and their subject."})

@@ -23,6 +23,7 @@ PATHS = {
     "/api/v1/bookings/{reference}/cancel": {"post"},
     "/api/v1/bookings/{reference}/receipt.pdf": {"get"},
     "/api/v1/bookings/{reference}/superbill.pdf": {"get"},
+    "/api/v1/bookings/{reference}/data": {"get"},
     "/api/v1/waitlist": {"post"},
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -117,6 +118,9 @@ def test_a_booking_answers_as_documented_through_its_life(api_schema, make_token
     assert response.status_code == 200 and response.json()["reference"] == booking["reference"]
     refused = read.Case(path_parameters=reference, headers={"Authorization": "Bearer nope"}).call_and_validate()
     assert refused.status_code == 401
+    data = api_schema["/api/v1/bookings/{reference}/data"]["GET"]
+    response = data.Case(path_parameters=reference, headers=token).call_and_validate()
+    assert response.status_code == 200 and response.json()["booking"]["reference"] == booking["reference"]
 
     cancel = api_schema["/api/v1/bookings/{reference}/cancel"]["POST"]
     response = cancel.Case(path_parameters=reference, headers=token).call_and_validate(

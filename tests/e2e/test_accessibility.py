@@ -26,7 +26,7 @@ from PIL import Image
 from playwright.sync_api import Page
 from werkzeug.exceptions import HTTPException
 
-from retreat.arrival import consent, intake, uploads
+from retreat.arrival import consent, intake, personal_data, uploads
 from retreat.booking import fee_requests, hold_rules
 from retreat.booking import services as booking_services
 from retreat.booking.availability import seats_left
@@ -55,7 +55,7 @@ WIDTHS = (390, 1280)
 HEIGHT = 900
 ROLES = ("clinician", "coordinator", "finance", "admin")
 # GET routes that are not pages: files, machine interfaces, health checks.
-NOT_PAGES = re.compile(r"^/(static|api|webhooks|healthz|readyz)\b|\.(ics|csv|pdf)$|/export/|/download$")
+NOT_PAGES = re.compile(r"^/(static|api|webhooks|healthz|readyz)\b|\.(ics|csv|pdf|json)$|/export/|/download$")
 # What shows that a page is in an error state ("... with errors", "... refused"): a summary or a field's error.
 ERROR_SHOWN = "[role=alert], .field-errors, .form-errors, [aria-invalid=true]"
 LONGEST_FEE_REASON = ("I lost my job in the spring and have been caring for my mother since; our household income is "
@@ -257,6 +257,17 @@ def build_world(staff_user) -> SimpleNamespace:
                         reason="Sliding scale, second tier.", staff=w.users["admin"])
     w.fee_granted = granted.manage_token
 
+    # The applicant's data: asked to erase a confirmed booking's (not before the stay) and a cancelled one's (now);
+    # an expired booking's erased (its link says so).
+    for token in (w.confirmed, w.cancelled):
+        personal_data.request_erasure(booking_services.booking_by_manage_token(token))
+    w.cancelled_reference = booking_services.booking_by_manage_token(w.cancelled).reference
+    w.erased = _set_status(_booking(w.cohort), "expired")
+    erased = booking_services.booking_by_manage_token(w.erased)
+    w.erased_reference = erased.reference
+    personal_data.request_erasure(erased)
+    personal_data.erase(erased.reference, staff=w.users["admin"])
+
     w.queue_review = make_screening(review_answers(), pending=True).id
     w.queue_crisis = db.session.scalars(sa.select(Screening.id).where(Screening.outcome == "crisis")).first()
     w.demo_program = db.session.scalars(sa.select(Program).where(Program.slug == "iv-emdr-one-week")).one().id
@@ -436,6 +447,13 @@ PUBLIC = [
     v(MANAGE + "/consent", "a new version to sign again", lambda w: f"/bookings/manage/{w.consent_resign}/consent"),
     v(MANAGE + "/consent", "signed", lambda w: f"/bookings/manage/{w.consent_signed}/consent"),
     v("/bookings/confirm/<reference>/<token>", "email confirmed", lambda w: w.confirm_path),
+    v(MANAGE + "/data", "everything held", lambda w: f"/bookings/manage/{w.paid_in_full}/data"),
+    v(MANAGE + "/data", "erasure asked", lambda w: f"/bookings/manage/{w.confirmed}/data"),
+    v(MANAGE + "/data/erase", "ask for erasure", lambda w: f"/bookings/manage/{w.paid_in_full}/data/erase"),
+    v(MANAGE + "/data/erase", "ask for erasure with errors", lambda w: f"/bookings/manage/{w.paid_in_full}/data/erase",
+      send_with("Ask the clinic to erase my data")),
+    v(MANAGE + "/data/erase", "erasure asked already", lambda w: f"/bookings/manage/{w.confirmed}/data/erase"),
+    v(MANAGE, "data erased", manage_of("erased")),
     v("/programs/<slug>", "not found", "/programs/no-such-program"),
     v("/staff/login", "sign in", "/staff/login"),
     v("/staff/login", "sign in refused", "/staff/login",
@@ -549,6 +567,14 @@ STAFF = [
     v("/staff/consent/new", "new consent version", "/staff/consent/new", role="admin"),
     v("/staff/consent/new", "new consent version with errors", "/staff/consent/new",
       send_with("Save as a new version"), role="admin"),
+    v("/staff/erasures", "erasure requests", "/staff/erasures", role="admin"),
+    v("/staff/erasures/<reference>", "can be erased", lambda w: f"/staff/erasures/{w.cancelled_reference}",
+      role="admin"),
+    v("/staff/erasures/<reference>", "erasure with errors", lambda w: f"/staff/erasures/{w.cancelled_reference}",
+      send_with("Erase this applicant's data"), role="admin"),
+    v("/staff/erasures/<reference>", "not before the stay ends",
+      lambda w: f"/staff/erasures/{w.confirmed_reference}", role="admin"),
+    v("/staff/erasures/<reference>", "erased", lambda w: f"/staff/erasures/{w.erased_reference}", role="admin"),
 ]
 
 WALK = PUBLIC + STAFF

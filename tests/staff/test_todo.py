@@ -64,14 +64,14 @@ def work(app):
 EXPECTED_COUNTS = {
     "screening.urgent": 1, "screening.waiting": 2,
     "fee_request": 1, "hold_lapsing": 2, "email_unconfirmed": 1, "balance_due": 3,
-    "transfer_awaited": 2, "installment_failed": 1,
+    "transfer_awaited": 2, "installment_failed": 1, "erasure_requested": 0,
 }
 SEEN_BY = {
     ("clinician",): ("screening.urgent", "screening.waiting"),
     ("coordinator",): ("fee_request", "hold_lapsing", "email_unconfirmed", "balance_due", "installment_failed"),
     ("finance",): ("installment_failed", "transfer_awaited"),
     ("admin",): ("fee_request", "hold_lapsing", "email_unconfirmed", "balance_due", "installment_failed",
-                 "transfer_awaited"),
+                 "transfer_awaited", "erasure_requested"),
     ("clinician", "finance"): ("screening.urgent", "screening.waiting", "installment_failed", "transfer_awaited"),
 }
 
@@ -145,3 +145,4 @@ def test_the_sources_are_registered_by_the_areas_above_staff(app):
     assert by_key["screening.reviews"] == {"clinician"}, "review counts are health data: clinicians only"
     assert by_key["booking.coordination"] == {"coordinator", "admin"}
     assert by_key["booking.transfers"] == {"finance", "admin"}
+    assert by_key["arrival.erasures"] == {"admin"}
