@@ -1,5 +1,6 @@
 """Imports every area's models, so Alembic and SQLAlchemy see all tables."""
 
+from retreat.arrival.clearance_models import Clearance
 from retreat.booking.models import Booking, FeeRequest, WaitlistEntry
 from retreat.catalog.models import Cohort, DiscountCode, DiscountUse, Program
 from retreat.core.audit import AuditEntry
@@ -9,6 +10,6 @@ from retreat.pricing.models import PriceList, PriceListItem
 from retreat.screening.models import Screening
 from retreat.staff.models import LoginAttempt, StaffApiToken, StaffUser
 
-__all__ = ["AuditEntry", "Booking", "Cohort", "DiscountCode", "DiscountUse", "FeeRequest", "LoginAttempt",
+__all__ = ["AuditEntry", "Booking", "Clearance", "Cohort", "DiscountCode", "DiscountUse", "FeeRequest", "LoginAttempt",
            "OutboxEmail", "Payment", "PriceList", "PriceListItem", "ProcessedStripeEvent", "Program", "Screening",
            "StaffApiToken", "StaffUser", "WaitlistEntry"]
