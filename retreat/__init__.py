@@ -9,6 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import INSTANCE_PATH, Config, check_clinic_timezone, config_for
 from retreat import models  # noqa: F401  (every table, for Alembic and relationships)
 from retreat.api import api_bp
+from retreat.arrival import readiness_views  # noqa: F401  (routes of staff_bp)
 from retreat.booking import policy as booking_policy
 from retreat.booking import staff_views as booking_staff_views  # noqa: F401  (routes of staff_bp)
 from retreat.booking.cli import bookings_cli
