@@ -366,3 +366,23 @@ def test_the_step_and_the_applicants_data(app, staff_user, cohort):
     assert not clearance.checklist_step(booking).done
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
         AuditEntry.action.like("booking.clearance%"))) == 2  # the audit stays, without the note
+
+
+# --- Clinicians at the same moment ------------------------------------------------------------------------------
+
+def test_clinicians_recording_one_booking_at_once_leave_one_clearance_and_its_audit(app, staff_user, cohort):
+    from tests.screening.test_concurrent_review import get, post, race, signed_in_clients
+    booked(cohort, "RT-AAAA22")
+    clients = signed_in_clients(app, staff_user, 4)
+    url = f"/staff/cohorts/{cohort.id}/readiness/RT-AAAA22/clearance"
+    coordinator, _ = signed_in(app, staff_user, "coordinator")
+    outcomes = race([post(clients[0], url, {"status": "cleared"}), post(clients[1], url, {"status": "cleared"}),
+                     post(clients[2], url, {"status": "follow_up", "note": NOTE}),
+                     post(clients[3], url, {"status": "follow_up", "note": "Labs pending."}),
+                     get(coordinator, f"/staff/cohorts/{cohort.id}/readiness")])
+    assert outcomes == [303, 303, 303, 303, 200], outcomes
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Clearance)) == 1
+    actions = db.session.scalars(sa.select(AuditEntry.action).where(AuditEntry.action.like("booking.clearance_%")
+                                                                    ).order_by(AuditEntry.id)).all()
+    assert actions[0] == "booking.clearance_record" and set(actions[1:]) <= {"booking.clearance_change"}
