@@ -40,6 +40,7 @@ BOARD_ROLES = ("coordinator", "clinician", "admin")
 # The statuses of a booking that holds a seat (a hold that has lapsed does not), in the order the board lists them.
 SEAT_STATUSES = tuple(status for status in STATUS_ORDER if status in SEAT_TAKING_STATUSES + HOLDING_STATUSES)
 SHOW_CHOICES = {"not_ready": "Not ready", "ready": "Ready"}
+EXPORT_FORMATS = ("csv", "xlsx")
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CLEAR_WITHIN_DAYS = 30  # the clinicians' to-do: bookings of dates starting this soon, not yet cleared
 
@@ -205,7 +206,7 @@ def _xlsx_bytes(header: tuple[str, ...], rows: list[tuple], sheet_name: str) -> 
 
 def export(cohort_id: int, fmt: str, filters: Filters | None = None) -> tuple[str, bytes]:
     """The board (as filtered) as CSV or XLSX: (file name, bytes). Audited, in one unit of work with the rows."""
-    if fmt not in ("csv", "xlsx"):
+    if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
     with unit_of_work():
         the_board = board(cohort_id, filters)

@@ -45,9 +45,11 @@ def cohort_readiness(cohort_id: int):
     ), 200 if valid else 422
 
 
-@staff_bp.get("/cohorts/<int:cohort_id>/readiness/export/roster.<any(csv, xlsx):fmt>", endpoint="readiness_export")
+@staff_bp.get("/cohorts/<int:cohort_id>/readiness/export/roster.<fmt>", endpoint="readiness_export")
 @roles_required(*readiness.BOARD_ROLES)
 def cohort_readiness_export(cohort_id: int, fmt: str):
+    if fmt not in readiness.EXPORT_FORMATS:
+        abort(404)
     form, valid, _ = _board(cohort_id)
     if not valid:
         abort(422)

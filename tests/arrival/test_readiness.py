@@ -308,6 +308,7 @@ def test_the_export_has_no_health_data_and_neutralises_formulas(app, staff_user,
     browser, _ = signed_in(app, staff_user, "coordinator")
     base = f"/staff/cohorts/{cohort.id}/readiness/export/roster"
 
+    assert browser.get(base + ".pdf").status_code == 404
     response = browser.get(base + ".csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert 'filename="readiness-' in response.headers["Content-Disposition"]
