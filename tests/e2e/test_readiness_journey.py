@@ -59,6 +59,9 @@ def test_a_clinician_records_a_clearance_from_the_board(demo, staff_user, live_s
     # 1. The to-do leads to the dates with a board, and on to this cohort's board.
     page.get_by_role("list", name="To do").get_by_role("link", name=re.compile("Bookings to clear")).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Readiness before arrival")
+    for width in (390, 1280):  # axe checks this page in the accessibility walk
+        page.set_viewport_size({"width": width, "height": 900})
+        screenshots(page, f"readiness-0-dates-{width}.png")
     page.get_by_role("row", name=re.compile(re.escape(program.name))).get_by_role("link").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"Readiness: {program.name}")
     row = page.locator(f"#row-{reference}")
@@ -87,10 +90,9 @@ def test_a_clinician_records_a_clearance_from_the_board(demo, staff_user, live_s
     row.get_by_role("link", name=re.compile("Change clearance")).click()
     expect(page.get_by_label("Note (clinicians only)")).to_have_value(NOTE)
     expect(page.locator("#clearance-now")).to_contain_text("Needs follow-up, by ")
-    checked_at_both_widths(page, screenshots, "3-clearance")
     page.get_by_label("Cleared", exact=True).check()
     page.get_by_role("button", name="Save the clearance").click()
     expect(clearance_cell).to_have_text("Cleared")
     expect(page.locator("#readiness-counts")).to_contain_text("ready")
-    checked_at_both_widths(page, screenshots, "4-board-after")
+    checked_at_both_widths(page, screenshots, "3-board-after")
     context.close()
