@@ -16,6 +16,7 @@ from retreat.arrival import (
     intake,
     intake_views,  # noqa: F401  (the intake's pages, on booking_bp and staff_bp)
     personal_data_views,  # noqa: F401  (the applicant's data: booking_bp and staff_bp routes)
+    readiness_views,  # noqa: F401  (routes of staff_bp)
     uploads_views,  # noqa: F401  (documents: routes of booking_bp and staff_bp)
 )
 from retreat.arrival.consent_cli import consent_cli

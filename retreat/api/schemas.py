@@ -423,6 +423,8 @@ class PersonalDataSchema(ResponseSchema):
                        "time, roommate preference); {} when none."})
     documents = fields.List(fields.Dict(), required=True, metadata={
         "description": "The documents sent, by name, type, size and time; never their content."})
+    clearance = fields.Dict(required=True, metadata={
+        "description": "The clinic's medical clearance (cleared or needs follow-up, its note, when); {} when none."})
     room = fields.Dict(required=True, metadata={"description": "The room placed in and when; {} when none."})
     superbill = fields.Dict(required=True, allow_none=True, metadata={
         "description": "The date of birth given for the superbill and its diagnosis codes; null when none."})

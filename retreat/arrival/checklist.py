@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from retreat.arrival import consent, intake, uploads
+from retreat.arrival import clearance, consent, intake, uploads
 from retreat.arrival.step import Step
 from retreat.booking.models import Booking
 from retreat.booking.payments import outstanding_cents
@@ -20,7 +20,8 @@ def balance_step(booking: Booking) -> Step:
 
 
 STEP_PROVIDERS: tuple[Callable[[Booking], Step | None], ...] = (
-    consent.checklist_step, intake.intake_step, uploads.checklist_step, balance_step, intake.ride_home_step)
+    consent.checklist_step, intake.intake_step, uploads.checklist_step, clearance.checklist_step, balance_step,
+    intake.ride_home_step)
 
 
 def steps(booking: Booking) -> list[Step]:

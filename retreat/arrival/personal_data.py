@@ -24,7 +24,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from flask import current_app, url_for
 
-from retreat.arrival import consent, intake, uploads
+from retreat.arrival import clearance, consent, intake, uploads
 from retreat.arrival.personal_data_models import DataErasure
 from retreat.booking import fee_requests, rooms, superbills
 from retreat.booking.access import booking_by_reference
@@ -228,6 +228,7 @@ SECTIONS: tuple[tuple[str, Callable[[Booking], object]], ...] = (
     ("consent", consent.personal_data),
     ("intake", intake.personal_data),
     ("documents", uploads.personal_data),
+    ("clearance", clearance.personal_data),
     ("room", rooms.personal_data),
     ("superbill", superbill_data),
     ("reduced_fee", reduced_fee_data),
@@ -237,6 +238,7 @@ SECTIONS: tuple[tuple[str, Callable[[Booking], object]], ...] = (
 SECTION_TITLES = {
     "booking": "Your booking", "payments": "Payments and refunds", "screening": "Your pre-screen",
     "consent": "Your informed consent", "intake": "Your intake", "documents": "Documents you sent",
+    "clearance": "Your medical clearance",
     "room": "Your room", "superbill": "Your superbill details", "reduced_fee": "Your request for a reduced fee",
     "waitlist": "Waitlist", "emails": "Emails we sent you",
 }
@@ -330,6 +332,7 @@ ERASERS: tuple[Callable[[Booking], None], ...] = (
     consent.erase_personal_data,
     intake.erase_personal_data,
     uploads.erase_personal_data,
+    clearance.erase_personal_data,
     rooms.erase_personal_data,
 )
 

@@ -343,9 +343,9 @@ def test_after_erasure_nothing_of_the_person_remains_and_the_money_still_adds_up
 
 
 def test_consent_intake_documents_and_room_are_exported_and_erased(app, client, staff_user, tmp_path):
-    """The parts of the stay (consent, intake, documents, room) are sections of the export, and the erasure
+    """The parts of the stay (consent, intake, documents, clearance, room) are sections of the export, and the erasure
     empties each of them (the files too), leaving the consent's version, time and hash."""
-    from retreat.arrival import consent, intake, uploads
+    from retreat.arrival import clearance, consent, intake, uploads
     from retreat.booking import rooms
     from tests.arrival.test_intake import COMPLETE, MEDICATION
     from tests.arrival.test_uploads import tiny_pdf
@@ -357,7 +357,9 @@ def test_consent_intake_documents_and_room_are_exported_and_erased(app, client, 
                  ticked={section.position for section in version.sections},
                  client_address="198.51.100.9")
     intake.save_intake(booking, COMPLETE)
-    uploads.ask_for_documents(booking.reference, "records", "", staff=staff_user("clinician"))
+    clinician = staff_user("clinician")
+    uploads.ask_for_documents(booking.reference, "records", "", staff=clinician)
+    clearance.record_clearance(booking.reference, "follow_up", "Repeat the ECG: QTc borderline.", staff=clinician)
     uploads.upload(booking, None, io.BytesIO(tiny_pdf()), original_name="ecg.pdf")
     rooms.place(booking.cohort_id, booking.reference, rooms.create_room("Cedar", 2).id)
 
@@ -366,6 +368,7 @@ def test_consent_intake_documents_and_room_are_exported_and_erased(app, client, 
     assert data["intake"]["medications"] == MEDICATION
     assert [(d["name"], d["content_type"]) for d in data["documents"]] == [("ecg.pdf", "application/pdf")]
     assert data["room"]["room"] == "Cedar"
+    assert (data["clearance"]["status"], data["clearance"]["note"]) == ("follow_up", "Repeat the ECG: QTc borderline.")
     assert list((tmp_path / "uploads").iterdir())
 
     personal_data.request_erasure(booking)
@@ -377,5 +380,5 @@ def test_consent_intake_documents_and_room_are_exported_and_erased(app, client, 
     assert [(s["version"], s["signed_name"], s["client_address"]) for s in data["consent"]] == [
         (version.number, None, None)]
     assert data["consent"][0]["version_sha256"] == version.content_hash
-    assert (data["intake"], data["documents"], data["room"]) == ({}, [], {})
+    assert (data["intake"], data["documents"], data["room"], data["clearance"]) == ({}, [], {}, {})
     assert not list((tmp_path / "uploads").iterdir()), "the files are removed with their rows"

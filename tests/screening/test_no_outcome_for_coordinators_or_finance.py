@@ -112,6 +112,7 @@ def urls_for(app, role: str, health_side: dict) -> list[str]:
         "version": [1],
         "code_id": [health_side["code_id"]],
         "export_format": list(FORMATS),
+        "fmt": ["csv", "xlsx"],  # the readiness board's roster export
     }
     period = {"date_from": (day - timedelta(days=7)).isoformat(), "date_to": (day + timedelta(days=1)).isoformat()}
     urls = []

@@ -65,14 +65,16 @@ EXPECTED_COUNTS = {
     "screening.urgent": 1, "screening.waiting": 2,
     "fee_request": 1, "hold_lapsing": 2, "email_unconfirmed": 1, "balance_due": 3,
     "transfer_awaited": 2, "installment_failed": 1, "erasure_requested": 0,
+    "clearance_due": 0,  # the cohort starts in 60 days: not yet within the 30 days of the clinicians' line
 }
 SEEN_BY = {
-    ("clinician",): ("screening.urgent", "screening.waiting"),
+    ("clinician",): ("screening.urgent", "screening.waiting", "clearance_due"),
     ("coordinator",): ("fee_request", "hold_lapsing", "email_unconfirmed", "balance_due", "installment_failed"),
     ("finance",): ("installment_failed", "transfer_awaited"),
     ("admin",): ("fee_request", "hold_lapsing", "email_unconfirmed", "balance_due", "installment_failed",
                  "transfer_awaited", "erasure_requested"),
-    ("clinician", "finance"): ("screening.urgent", "screening.waiting", "installment_failed", "transfer_awaited"),
+    ("clinician", "finance"): ("screening.urgent", "screening.waiting", "clearance_due", "installment_failed",
+                               "transfer_awaited"),
 }
 
 
