@@ -16,6 +16,7 @@ import pytest
 from flask import url_for
 
 from retreat.arrival import intake
+from retreat.booking import rooms
 from retreat.booking import services as booking_services
 from retreat.booking.states import BOOKING_STATUS_LABELS
 from retreat.catalog import discounts
@@ -88,10 +89,11 @@ def health_side(app, staff_user):
     intake.save_intake(paid, {**INTAKE, "medications": "Lamotrigine 200 mg", "allergies": "Latex and codeine"})
     code = discounts.create_code({"code": "HEALTHSIDE10", "percent_off": 10, "amount_off_cents": None,
                                   "program_ids": [], "max_uses": None}, actor="test")
+    room = rooms.create_room("Cedar", 2)
     db.session.commit()
     intake_words = {INTAKE["emergency_name"].lower(), INTAKE["ride_home_name"].lower(), INTAKE["dietary_needs"].lower()}
     return {"cohort": cohort, "forbidden": forbidden, "references": references, "code_id": code.id,
-            "intake": intake_words}
+            "room_id": room.id, "intake": intake_words}
 
 
 def signed_in(app, staff_user, role: str):
@@ -111,6 +113,7 @@ def urls_for(app, role: str, health_side: dict) -> list[str]:
         "program_id": [cohort.program_id],
         "version": [1],
         "code_id": [health_side["code_id"]],
+        "room_id": [health_side["room_id"]],
         "export_format": list(FORMATS),
         "fmt": ["csv", "xlsx"],  # the readiness board's roster export
     }

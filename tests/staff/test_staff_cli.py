@@ -153,8 +153,12 @@ def test_demo_seed_makes_one_user_per_role_and_prints_their_passwords_once(app, 
     assert sorted(roles for roles, _ in logins.values()) == sorted(ROLES)
     assert "shown only now" in first.output
 
-    made = users()
+    made = [user for user in users() if user.email in logins]
     assert sorted(user.email for user in made) == sorted(logins)
+    therapists = [user for user in users() if user.email not in logins]
+    assert therapists, "the demo's therapists staff its cohorts"
+    assert all(user.roles == ["clinician"] and user.password_hash == "!" for user in therapists), \
+        "a demo therapist is on the rota but cannot sign in (no password to print)"
     for user in made:
         roles, password = logins[user.email]
         assert user.roles == [roles]
@@ -167,7 +171,7 @@ def test_demo_seed_makes_one_user_per_role_and_prints_their_passwords_once(app, 
     assert seeded_logins(second.output) == {}
     for _, password in logins.values():
         assert password not in second.output
-    assert len(users()) == 4
+    assert len(users()) == len(made) + len(therapists)
 
 
 def staff_requests(app):
@@ -185,6 +189,7 @@ def staff_requests(app):
 
 def test_demo_users_must_choose_a_password_before_any_other_staff_page(app, runner):
     logins = seeded_logins(runner.invoke(args=["demo", "seed"]).output)
+    seeded = len(users())
     assert len(logins) == 4
     requests = staff_requests(app)
     assert {("GET", "/staff/"), ("GET", "/staff/users"), ("POST", "/staff/users"), ("GET", "/staff/audit")
@@ -200,7 +205,7 @@ def test_demo_users_must_choose_a_password_before_any_other_staff_page(app, runn
             assert response.status_code == 302, (email, method, url, response.status_code)
             assert urlsplit(response.headers["Location"]).path == "/staff/password", (email, method, url)
         assert client.get("/staff/password").status_code == 200
-        assert len(users()) == 4, "nothing was changed on the way"
+        assert len(users()) == seeded, "nothing was changed on the way"
 
         response = client.post("/staff/password", data={
             "current_password": one_time, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD})
