@@ -10,13 +10,20 @@ from collections.abc import Callable
 from retreat.arrival import clearance, consent, intake, uploads
 from retreat.arrival.step import Step
 from retreat.booking.models import Booking
-from retreat.booking.payments import outstanding_cents
+from retreat.booking.payments import next_payment, outstanding_cents
+from retreat.core.money import format_usd
 
 
 def balance_step(booking: Booking) -> Step:
+    """The whole price paid before arrival; linked to the pay page only while something can be paid there (not
+    while a reduced fee is being decided, for instance: the manage page says why)."""
     owed = outstanding_cents(booking)
-    return Step(key="balance", label="Pay the balance", done=owed == 0,
-                left="" if owed == 0 else "The rest of the price is still to pay.", endpoint="booking.pay")
+    if owed == 0:
+        return Step(key="balance", label="Pay in full before you arrive", done=True)
+    payable = booking.status == "confirmed" or next_payment(booking) is not None  # confirmed: the balance
+    left = f"{format_usd(owed)} still to pay." + ("" if payable else " Nothing can be paid just now; see above.")
+    return Step(key="balance", label="Pay in full before you arrive", done=False, left=left,
+                endpoint="booking.pay" if payable else None)
 
 
 STEP_PROVIDERS: tuple[Callable[[Booking], Step | None], ...] = (

@@ -278,7 +278,7 @@ def form_values(booking: Booking) -> dict[str, str]:
     if intake is None:
         return {}
     values = {name: getattr(intake, name) or "" for name in FIELDS if name not in HEALTH_FIELDS}
-    values["arrival_time"] = intake.arrival_time.strftime("%H:%M") if intake.arrival_time else ""
+    values["arrival_time"] = intake.arrival_time.isoformat(timespec="minutes") if intake.arrival_time else ""
     values.update({name: value or "" for name, value in _health(intake).items()})
     return values
 

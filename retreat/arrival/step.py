@@ -10,4 +10,5 @@ class Step:
     label: str                    # what the applicant reads ("Sign the informed consent")
     done: bool
     left: str = ""                # what is left, in words, when not done
-    endpoint: str | None = None   # the manage-token page where the applicant does it (None: the clinic does it)
+    endpoint: str | None = None   # the manage-token page where the applicant does it now (None: nowhere now)
+    clinic_does: bool = False     # the clinic's own step (the applicant waits for it)

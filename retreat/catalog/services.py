@@ -175,11 +175,16 @@ def forget_cached_catalog() -> None:
     read_cache().forget(PUBLISHED_PROGRAMS_KEY)
 
 
-@price_list_saved.connect
-def _forget_old_prices(sender) -> None:
-    """A new price list version: the cached price sheet, and the catalog's price ranges, are of the old one."""
+def forget_cached_prices() -> None:
+    """Call after a new price list version: the cached price sheet, and the catalog's price ranges, are of the
+    old one."""
     read_cache().forget(pricing.CURRENT_PRICE_SHEET_KEY)
     forget_cached_catalog()
+
+
+@price_list_saved.connect
+def _forget_old_prices(sender) -> None:
+    forget_cached_prices()
 
 
 @price_samples_wanted.connect

@@ -67,7 +67,7 @@ def test_reminders_21_7_and_2_days_before_the_start_once_each(app):
             assert "Your retreat starts in 21 days" in body
             assert "- Fill in your intake form\n  Not started yet.\n  http" in body, body
             assert f"/bookings/manage/{token}/intake\n- Arrange your ride home after sessions\n" in body, body
-            assert "- Arrange your ride home after sessions" in body and "Pay the balance" not in body
+            assert "- Arrange your ride home after sessions" in body and "Pay in full before you arrive" not in body
             assert "Keep this link to yourself" in body
     assert db.session.scalars(sa.select(ChecklistReminder.days_before).where(
         ChecklistReminder.booking_id == missing.id).order_by(ChecklistReminder.id)).all() == [21, 7, 2]
@@ -82,7 +82,7 @@ def test_a_reminder_missed_is_sent_late_and_nothing_once_all_is_done(app):
     with time_machine.travel(at_clinic(start - timedelta(days=5)), tick=False):
         assert reminders.send_checklist_reminders() == 1  # the 7-day one, late; never the 21-day one now
     [(_, subject, body)] = emailed()
-    assert "Still to give: current medications." in body and "Pay the balance" in body, body
+    assert "Still to give: current medications." in body and "Pay in full before you arrive" in body, body
     assert "Lamotrigine" not in body and "Sertraline" not in body
     assert db.session.scalars(sa.select(ChecklistReminder.days_before)).all() == [7]
 

@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,6 +143,13 @@ async def _rush(port: int, bodies: list[dict]) -> list[tuple[int | None, str]]:
                                   for i, body in enumerate(bodies)))
 
 
+def _in_own_thread(run):
+    """Run `run` in a thread of its own: an xdist worker that drove Chromium keeps Playwright's event loop running
+    in this thread, where asyncio.run refuses to start another."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
+
+
 def test_two_hundred_simultaneous_bookings_through_nginx_on_two_hosts_take_exactly_the_twenty_seats(cluster,
                                                                                                      seeded):
     bodies = [{"cohort_id": seeded.rush_cohort_id, "screening_token": token, "lodging": "shared",
@@ -149,7 +157,7 @@ def test_two_hundred_simultaneous_bookings_through_nginx_on_two_hosts_take_exact
                              "phone": f"+1 555 010 {i:04d}"},
                "policy_accepted": True} for i, token in enumerate(seeded.tokens)]
     port = int(cluster.nginx.address.rsplit(":", 1)[1])
-    answers = Counter(asyncio.run(_rush(port, bodies)))
+    answers = Counter(_in_own_thread(lambda: asyncio.run(_rush(port, bodies))))
     assert answers == {(201, ""): SEATS, (409, "cohort_full"): RUSH - SEATS}
     rows = _read_back(cluster, sa.select(Booking.status).where(Booking.cohort_id == seeded.rush_cohort_id))
     assert len(rows) == SEATS

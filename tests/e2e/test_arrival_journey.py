@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from retreat.arrival import consent
+from retreat.demo import DEMO_CONSENT
 from tests.arrival.test_intake import booked
 from tests.e2e.test_booking_journey import assert_page_basics, choose_option, focus_and_press
 from tests.support.axe import assert_accessible
@@ -35,12 +37,18 @@ def test_an_applicant_fills_in_the_intake_from_the_checklist(app, live_server, n
     context = new_context(bypass_csp=True, viewport={"width": 390, "height": 844}, device_scale_factor=1)
     page = context.new_page()
     page.set_default_timeout(10_000)
+    consent.publish(DEMO_CONSENT, "The clinic's consent.", staff="test")
     booking, token = booked(lodging="shared")
     page.goto(f"{live_server.url}/bookings/manage/{token}")
 
-    # 1. The checklist on the manage page: nothing done yet but what was paid.
+    # 1. The checklist on the manage page: every step of every part, none done yet (the deposit is not the whole
+    # price); the clinic's own step says so.
     checklist = page.get_by_role("region", name="Before you arrive")
-    expect(checklist).to_contain_text("0 of 3 done")
+    expect(checklist).to_contain_text("0 of 5 done")
+    expect(checklist.locator("[data-step]")).to_have_count(5)
+    expect(checklist.locator("[data-step=clearance]")).to_contain_text("The clinic does this step.")
+    expect(checklist.locator("[data-step=balance]")).to_contain_text("$3,976 still to pay.")
+    expect(checklist.get_by_role("link", name="Sign the informed consent")).to_be_visible()
     expect(checklist.locator("[data-step=intake]")).to_contain_text("To do")
     expect(checklist.locator("[data-step=intake]")).to_contain_text("Not started yet.")
     assert_page_basics(page)
@@ -73,7 +81,7 @@ def test_an_applicant_fills_in_the_intake_from_the_checklist(app, live_server, n
     focus_and_press(page, page.get_by_role("button", name="Save my intake"))
     expect(page.locator(".flash")).to_contain_text("Thank you: your intake is complete and saved.")
     checklist = page.get_by_role("region", name="Before you arrive")
-    expect(checklist).to_contain_text("2 of 3 done")
+    expect(checklist).to_contain_text("2 of 5 done")
     expect(checklist.locator("[data-step=intake]")).to_contain_text("Done")
     expect(checklist.locator("[data-step=ride_home]")).to_contain_text("Done")
     expect(checklist.locator("[data-step=balance]")).to_contain_text("To do")

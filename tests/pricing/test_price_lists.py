@@ -8,7 +8,7 @@ import time_machine
 from itsdangerous import URLSafeSerializer
 
 from retreat import create_app
-from retreat.catalog.services import forget_cached_catalog
+from retreat.catalog.services import forget_cached_prices
 from retreat.core.errors import NotFound
 from retreat.extensions import db
 from retreat.pricing import services
@@ -95,7 +95,7 @@ def test_ensure_default_price_list_leaves_an_edited_price_list_alone(app):
 
 def test_current_price_sheet_is_the_newest_version(app):
     add_price_list(2, percent_of_prices=200)
-    forget_cached_catalog()
+    forget_cached_prices()
 
     sheet = services.current_price_sheet()
     assert sheet.version == 2
@@ -108,7 +108,7 @@ def test_current_price_sheet_is_the_newest_version(app):
 def test_newest_means_highest_version_not_latest_row(app):
     add_price_list(3, percent_of_prices=150)
     add_price_list(2, percent_of_prices=200)  # inserted last, but an older version
-    forget_cached_catalog()
+    forget_cached_prices()
     assert services.current_price_sheet().version == 3
     assert services.current_price_sheet().items["intake"].unit_cents == 450_00
 
@@ -118,7 +118,7 @@ def test_estimate_issued_under_v1_keeps_v1_after_v2(app):
     assert issued.estimate.price_list_version == 1
 
     add_price_list(2, percent_of_prices=200)
-    forget_cached_catalog()
+    forget_cached_prices()
 
     loaded = services.load_estimate(issued.id)
     assert loaded.estimate.price_list_version == 1
@@ -249,7 +249,7 @@ def test_current_price_sheet_is_cached_until_forgotten(cached_app):
     assert services.current_price_sheet().version == 1  # served from the cache
     assert services.issue_estimate(EXAMPLE).estimate.total_cents == 4_970_00
 
-    forget_cached_catalog()
+    forget_cached_prices()
     assert services.current_price_sheet().version == 2
     assert services.issue_estimate(EXAMPLE).estimate.total_cents == 9_940_00
 
@@ -284,7 +284,7 @@ def test_loading_the_default_price_list_clears_the_cached_sheet(cached_app):
 def test_old_versions_stay_loadable_from_the_cache(cached_app):
     issued = services.issue_estimate(EXAMPLE)
     add_price_list(2, percent_of_prices=200)
-    forget_cached_catalog()
+    forget_cached_prices()
     assert services.current_price_sheet().version == 2
     assert services.load_estimate(issued.id).estimate.total_cents == 4_970_00
     assert services.price_sheet(1).version == 1
