@@ -243,7 +243,8 @@ def test_the_checklist_block_shows_any_step(app, client, monkeypatch):
     monkeypatch.setattr(checklist, "STEP_PROVIDERS", (
         lambda b: checklist.Step("consent", "Sign the informed consent", False, "Version 3 is new.", "booking.manage"),
         lambda b: None,
-        lambda b: checklist.Step("clearance", "Medical clearance", False, "A clinician reviews your ECG.", clinic_does=True),
+        lambda b: checklist.Step("clearance", "Medical clearance", False, "A clinician reviews your ECG.",
+                                 clinic_does=True),
         lambda b: checklist.Step("documents", "Upload your records", True, "", "booking.manage"),
     ))
     html = client.get(f"/bookings/manage/{token}").get_data(as_text=True)

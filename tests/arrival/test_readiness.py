@@ -316,8 +316,8 @@ def test_the_export_has_no_health_data_and_neutralises_formulas(app, staff_user,
     assert NOTE not in text and "QTc" not in text
     rows = list(csv.reader(io.StringIO(text)))
     assert rows == [
-        ["Reference", "Name", "Lodging", "Booking status", "Pay in full before you arrive", "Medical clearance by the clinic",
-         "Ride home arranged", "Ready", "Medical clearance"],
+        ["Reference", "Name", "Lodging", "Booking status", "Pay in full before you arrive",
+         "Medical clearance by the clinic", "Ride home arranged", "Ready", "Medical clearance"],
         ["RT-AAAA22", "'" + EVIL_NAME + " Smith", "Shared room", "Paid in full", "Done", "Done", "Done", "Ready",
          "Cleared"],
         ["RT-BBBB33", "Sam @Okafor", "Shared room", "Confirmed", "Not done", "Not done", "", "Not ready",
