@@ -19,11 +19,11 @@ def balance_step(booking: Booking) -> Step:
     while a reduced fee is being decided, for instance: the manage page says why)."""
     owed = outstanding_cents(booking)
     if owed == 0:
-        return Step(key="balance", label="Pay in full before you arrive", done=True)
+        return Step(key="balance", label="Pay in full before you arrive", done=True, staff_label="Paid in full")
     payable = booking.status == "confirmed" or next_payment(booking) is not None  # confirmed: the balance
     left = f"{format_usd(owed)} still to pay." + ("" if payable else " Nothing can be paid just now; see above.")
     return Step(key="balance", label="Pay in full before you arrive", done=False, left=left,
-                endpoint="booking.pay" if payable else None)
+                endpoint="booking.pay" if payable else None, staff_label="Paid in full")
 
 
 STEP_PROVIDERS: tuple[Callable[[Booking], Step | None], ...] = (

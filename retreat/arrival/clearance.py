@@ -195,7 +195,8 @@ def checklist_step(booking: Booking) -> Step:
         left = "A clinician of the clinic reviews what you sent and gives medical clearance."
     else:
         left = "A clinician of the clinic will contact you about something to follow up before clearance."
-    return Step(key="clearance", label="Medical clearance by the clinic", done=done, left=left, clinic_does=True)
+    return Step(key="clearance", label="Medical clearance by the clinic", done=done, left=left, clinic_does=True,
+                staff_label="Clearance")
 
 
 # --- The applicant's data ---------------------------------------------------------------------------------------

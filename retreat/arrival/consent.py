@@ -427,13 +427,16 @@ def checklist_step(booking: Booking) -> Step | None:
     state = state_of(booking)
     label = "Sign the informed consent"
     if state.current is None:
-        return Step("consent", label, False, "The clinic has not published its consent form yet.", None)
+        return Step("consent", label, False, "The clinic has not published its consent form yet.", None,
+                    staff_label="Consent")
     if state.done:
-        return Step("consent", label, True, "", SIGN_ENDPOINT)
+        return Step("consent", label, True, "", SIGN_ENDPOINT, staff_label="Consent")
     if state.resign:
         return Step("consent", label, False, f"The clinic published a new version (version "
-                    f"{state.required.number}) since you signed: please read it and sign again.", SIGN_ENDPOINT)
-    return Step("consent", label, False, "Read the consent and sign it with your name.", SIGN_ENDPOINT)
+                    f"{state.required.number}) since you signed: please read it and sign again.", SIGN_ENDPOINT,
+                    staff_label="Consent")
+    return Step("consent", label, False, "Read the consent and sign it with your name.", SIGN_ENDPOINT,
+                staff_label="Consent")
 
 
 def personal_data(booking: Booking) -> list[dict]:

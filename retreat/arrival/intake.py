@@ -295,7 +295,8 @@ def intake_step(booking: Booking) -> Step:
     left = missing_parts(booking, intake)
     words = ("Not started yet." if intake is None
              else f"Still to give: {words_of([PART_WORDS[part] for part in left])}." if left else "")
-    return Step(key="intake", label="Fill in your intake form", done=not left, left=words, endpoint=ENDPOINT)
+    return Step(key="intake", label="Fill in your intake form", done=not left, left=words, endpoint=ENDPOINT,
+                staff_label="Intake")
 
 
 def ride_home_step(booking: Booking) -> Step:
@@ -311,7 +312,7 @@ def ride_home_step(booking: Booking) -> Step:
     else:
         left = "Tell us who takes you home after sessions: you cannot drive yourself after a session."
     return Step(key="ride_home", label="Arrange your ride home after sessions", done=done, left=left,
-                endpoint=ENDPOINT)
+                endpoint=ENDPOINT, staff_label="Ride home")
 
 
 # --- The applicant's data ------------------------------------------------------------------------------------------

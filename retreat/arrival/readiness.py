@@ -139,7 +139,7 @@ def board(cohort_id: int, filters: Filters | None = None) -> Board:
         for booking in bookings:
             steps = {step.key: step for step in checklist.steps(booking)}
             for step in steps.values():
-                columns.setdefault(step.key, step.label)
+                columns.setdefault(step.key, step.column)
             decided = found.get(booking.id)
             rows.append(Row(booking, steps, decided.status if decided is not None else None))
     whole = Board(cohort, tuple(Column(key, label) for key, label in columns.items()), tuple(rows), len(rows),

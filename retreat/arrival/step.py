@@ -12,3 +12,8 @@ class Step:
     left: str = ""                # what is left, in words, when not done
     endpoint: str | None = None   # the manage-token page where the applicant does it now (None: nowhere now)
     clinic_does: bool = False     # the clinic's own step (the applicant waits for it)
+    staff_label: str = ""         # its name for staff (the readiness board's column); the label when empty
+
+    @property
+    def column(self) -> str:
+        return self.staff_label or self.label

@@ -561,7 +561,7 @@ def checklist_step(booking: Booking) -> Step | None:
     if waiting:
         left = "Still to send: " + ", ".join(request.label.lower() for request in waiting) + "."
     return Step(key="documents", label="Send the documents the clinic asked for", done=not waiting, left=left,
-                endpoint="booking.documents")
+                endpoint="booking.documents", staff_label="Documents")
 
 
 def personal_data(booking: Booking) -> list[dict]:

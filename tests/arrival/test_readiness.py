@@ -230,7 +230,7 @@ def test_the_board_has_a_column_per_step_whatever_the_steps(app, staff_user, coh
 
     the_board = readiness.board(cohort.id)
     assert [(c.key, c.label) for c in the_board.columns] == [
-        ("balance", "Pay in full before you arrive"), ("clearance", "Medical clearance by the clinic"),
+        ("balance", "Paid in full"), ("clearance", "Clearance"),
         ("ride_home", "Ride home arranged")]
     assert [row.booking.reference for row in the_board.rows] == ["RT-AAAA22", "RT-BBBB33", "RT-CCCC44"]
     assert (the_board.total, the_board.ready, the_board.not_ready) == (3, 1, 2)
@@ -316,8 +316,8 @@ def test_the_export_has_no_health_data_and_neutralises_formulas(app, staff_user,
     assert NOTE not in text and "QTc" not in text
     rows = list(csv.reader(io.StringIO(text)))
     assert rows == [
-        ["Reference", "Name", "Lodging", "Booking status", "Pay in full before you arrive",
-         "Medical clearance by the clinic", "Ride home arranged", "Ready", "Medical clearance"],
+        ["Reference", "Name", "Lodging", "Booking status", "Paid in full", "Clearance", "Ride home arranged", "Ready",
+         "Medical clearance"],
         ["RT-AAAA22", "'" + EVIL_NAME + " Smith", "Shared room", "Paid in full", "Done", "Done", "Done", "Ready",
          "Cleared"],
         ["RT-BBBB33", "Sam @Okafor", "Shared room", "Confirmed", "Not done", "Not done", "", "Not ready",
