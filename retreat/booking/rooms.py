@@ -184,9 +184,9 @@ def roommate_preferences_from(source: Callable[[list[int]], dict[int, str]]) -> 
     _roommate_source = source
 
 
-def roommate_preferences(booking_ids: list[int]) -> dict[int, str] | None:
-    """Each guest's roommate preference; None while the intake does not ask it yet."""
-    return None if _roommate_source is None else _roommate_source(booking_ids)
+def roommate_preferences(booking_ids: list[int]) -> dict[int, str]:
+    """Each guest's roommate preference, for those who gave one (create_app registers the intake as the source)."""
+    return {} if _roommate_source is None else _roommate_source(booking_ids)
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,6 @@ class Board:
     cohort: Cohort
     guests: tuple[GuestRow, ...]
     rooms: tuple[RoomRow, ...]
-    preferences_asked: bool
 
     @property
     def unplaced(self) -> int:
@@ -251,8 +250,8 @@ def placement_board(cohort_id: int) -> Board:
     ).all()
     preferences = roommate_preferences([booking.id for booking, _ in guests])
     rooms = tuple(RoomRow(room, tuple(_occupants(room.id, cohort))) for room in list_rooms())
-    rows = tuple(GuestRow(booking, room, (preferences or {}).get(booking.id)) for booking, room in guests)
-    return Board(cohort, rows, rooms, preferences is not None)
+    rows = tuple(GuestRow(booking, room, preferences.get(booking.id)) for booking, room in guests)
+    return Board(cohort, rows, rooms)
 
 
 def _guest(cohort: Cohort, reference: object) -> Booking:
